@@ -1,0 +1,261 @@
+"""Tables of benchmark results, as aligned text and as Markdown.
+
+Works on the ``results`` dict the runner assembles (and writes as JSON):
+``results["workloads"][name] = {"description", "forward": record,
+"runs": {label: record}}``, with one worker record per engine run.
+"""
+
+MICRO = 1e6
+MILLI = 1e3
+MEBI = 2**20
+
+ENGINE_COLUMNS = (
+    "workload",
+    "engine",
+    "forward µs",
+    "grad µs (min)",
+    "grad µs (median)",
+    "grad/forward",
+    "autograd/engine (>1: faster)",
+    "jax-jit/engine (>1: faster)",
+    "first call ms",
+    "max rel diff",
+    "tracemalloc peak MB",
+    "ΔRSS peak MB",
+)
+SCHEDULE_COLUMNS = (
+    "workload",
+    "schedule",
+    "iterations",
+    "converged",
+    "node updates",
+    "grad µs (min)",
+    "grad µs (median)",
+    "time / sweep time",
+    "first call ms",
+    "max rel diff",
+)
+
+
+def _is_schedule_variant(label):
+    return label.startswith("pcgrad[")
+
+
+def _min_s(record):
+    return record["timing"]["min_s"] if record and "timing" in record else None
+
+
+def _number(value, template):
+    return "—" if value is None else template.format(value)
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _scaled(value, factor):
+    return None if value is None else value * factor
+
+
+def _rel_diff(record):
+    if record.get("reference") is None:
+        return "—"
+    if record.get("reference") == record["label"]:
+        return "ref"
+    value = record.get("max_rel_diff")
+    return "shape differs" if value is None else f"{value:.1e}"
+
+
+def _records(results):
+    """(workload, label, record) for every run, each record knowing its label."""
+    for workload, entry in results["workloads"].items():
+        for label, record in entry["runs"].items():
+            yield workload, label, {**record, "label": label}
+
+
+def engine_rows(results):
+    """One row per workload and engine (pcgrad with its default schedule)."""
+    rows = []
+    for workload, label, record in _records(results):
+        if _is_schedule_variant(label):
+            continue
+        runs = results["workloads"][workload]["runs"]
+        forward = _min_s(results["workloads"][workload]["forward"])
+        if "error" in record:
+            rows.append([workload, label, _number(_scaled(forward, MICRO), "{:.1f}"), "error"]
+                        + [""] * (len(ENGINE_COLUMNS) - 4))  # fmt: skip
+            continue
+        grad_min = _min_s(record)
+        tracemalloc_peak = record.get("tracemalloc_peak_bytes")
+        rows.append(
+            [
+                workload,
+                label,
+                _number(_scaled(forward, MICRO), "{:.1f}"),
+                _number(_scaled(grad_min, MICRO), "{:.1f}"),
+                _number(_scaled(record["timing"]["median_s"], MICRO), "{:.1f}"),
+                _number(_ratio(grad_min, forward), "{:.1f}"),
+                _number(_ratio(_min_s(runs.get("autograd")), grad_min), "{:.2f}"),
+                _number(_ratio(_min_s(runs.get("jax-jit")), grad_min), "{:.2f}"),
+                _number(_scaled(record["first_call_s"], MILLI), "{:.1f}"),
+                _rel_diff(record),
+                _number(_scaled(tracemalloc_peak, 1 / MEBI), "{:.2f}"),
+                _number(_scaled(record.get("rss_peak_delta_bytes"), 1 / MEBI), "{:.2f}"),
+            ]
+        )
+    return rows
+
+
+def schedule_rows(results):
+    """pcgrad's schedules side by side: iterations, time, time relative to sweep."""
+    rows = []
+    for workload, label, record in _records(results):
+        if label != "pcgrad" and not _is_schedule_variant(label):
+            continue
+        schedule = "sweep" if label == "pcgrad" else label[len("pcgrad[") : -1]
+        if "error" in record:
+            rows.append([workload, schedule, "error"] + [""] * (len(SCHEDULE_COLUMNS) - 3))
+            continue
+        convergence = record.get("convergence", {})
+        if "error" in convergence:
+            iterations = converged = node_updates = "n/a"
+        else:
+            iterations, converged, node_updates = (
+                _number(convergence.get(field), "{}")
+                for field in ("iterations", "converged", "node_updates")
+            )
+        sweep = _min_s(results["workloads"][workload]["runs"].get("pcgrad"))
+        rows.append(
+            [
+                workload,
+                schedule,
+                iterations,
+                converged,
+                node_updates,
+                _number(_scaled(_min_s(record), MICRO), "{:.1f}"),
+                _number(_scaled(record["timing"]["median_s"], MICRO), "{:.1f}"),
+                _number(_ratio(_min_s(record), sweep), "{:.2f}"),
+                _number(_scaled(record["first_call_s"], MILLI), "{:.1f}"),
+                _rel_diff(record),
+            ]
+        )
+    return rows
+
+
+def memory_ratio_lines(results):
+    """The mlp peak-memory ratio pcgrad/autograd, for both memory measures."""
+    runs = results["workloads"].get("mlp", {}).get("runs", {})
+    pcgrad, autograd = runs.get("pcgrad"), runs.get("autograd")
+    if not pcgrad or not autograd or "error" in pcgrad or "error" in autograd:
+        return []
+    lines = []
+    for key, name in (
+        ("tracemalloc_peak_bytes", "tracemalloc peak"),
+        ("rss_peak_delta_bytes", "ΔRSS peak"),
+    ):
+        ratio = _ratio(pcgrad.get(key), autograd.get(key))
+        lines.append(f"mlp {name} pcgrad/autograd: {_number(ratio, '{:.2f}')}")
+    return lines
+
+
+def note_lines(results):
+    """Skipped engines, errors with their full text, and suspicious results."""
+    lines = [f"{label}: skipped ({reason})" for label, reason in results["skipped"].items()]
+    for workload, entry in results["workloads"].items():
+        forward = entry["forward"]
+        if "error" in forward:
+            lines.append(f"{workload} / numpy forward: {forward['error']}")
+        elif not forward.get("finite", True):
+            lines.append(f"{workload}: the numpy forward value is not finite.")
+        for label, record in entry["runs"].items():
+            if "error" in record:
+                lines.append(f"{workload} / {label}: {record['error']}")
+            elif not record.get("finite", True):
+                lines.append(f"{workload} / {label}: the gradient has non-finite entries.")
+            convergence_error = record.get("convergence", {}).get("error")
+            if convergence_error:
+                lines.append(f"{workload} / {label}: return_info failed: {convergence_error}")
+    return lines
+
+
+def machine_lines(results):
+    machine, settings = results["machine"], results["settings"]
+    versions = ", ".join(
+        f"{name} {version}" for name, version in machine["versions"].items() if version
+    )
+    openblas = ", ".join(f"{key}={value}" for key, value in machine["openblas_env"].items())
+    mode = "quick" if settings["quick"] else "full"
+    return [
+        f"CPU: {machine['cpu_model']}, {machine['cores']} cores; workers pinned to core(s) "
+        f"{machine['worker_cores']} with {machine['threads']} thread(s)",
+        f"versions: {versions}",
+        f"OpenBLAS environment: {openblas or 'none'}",
+        f"{mode} run: {settings['repeats']} repeats of loops >= {settings['min_loop']} s, "
+        f"warm-up {settings['warmup']} s; git {machine['git_commit']}; {machine['date']}",
+    ]
+
+
+def _text_table(columns, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows)]
+    lines = ["  ".join(str(cell).rjust(width) for cell, width in zip(row, widths))
+             for row in [columns, *rows]]  # fmt: skip
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _markdown_table(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+LEGEND = (
+    "Times are per gradient call on one pinned core: min and median over the timed loops; "
+    "ratios use the minimum. autograd/engine and jax-jit/engine are the reference engine's "
+    "minimum divided by this engine's, so > 1 means this engine is faster. grad/forward "
+    "divides by the plain-numpy forward pass. First call is the first gradient call in a "
+    "fresh process, tracing and compiling included. max rel diff is "
+    "max|g - g_ref| / max|g_ref| against the row marked ref. tracemalloc peak counts "
+    "Python and numpy allocations during one call (numpy-based engines only); ΔRSS peak "
+    "is the resident-memory high-water mark of one call above the resident memory "
+    "before it."
+)
+
+
+def text_report(results):
+    sections = [
+        "gradient engines",
+        _text_table(ENGINE_COLUMNS, engine_rows(results)),
+    ]
+    schedules = schedule_rows(results)
+    if schedules:
+        sections += ["", "pcgrad schedules", _text_table(SCHEDULE_COLUMNS, schedules)]
+    sections += ["", *memory_ratio_lines(results), *note_lines(results), "", *machine_lines(results)]
+    return "\n".join(sections)
+
+
+def markdown_report(results):
+    sections = [
+        "# pcgrad benchmark results",
+        "",
+        *(f"- {line}" for line in machine_lines(results)),
+        "",
+        LEGEND,
+        "",
+        "## Gradient engines",
+        "",
+        _markdown_table(ENGINE_COLUMNS, engine_rows(results)),
+    ]
+    schedules = schedule_rows(results)
+    if schedules:
+        sections += ["", "## pcgrad schedules", "", _markdown_table(SCHEDULE_COLUMNS, schedules)]
+    notes = memory_ratio_lines(results) + note_lines(results)
+    if notes:
+        sections += ["", "## Notes", "", *(f"- {line}" for line in notes)]
+    descriptions = [
+        f"- `{name}`: {entry['description']}" for name, entry in results["workloads"].items()
+    ]
+    sections += ["", "## Workloads", "", *descriptions]
+    return "\n".join(sections) + "\n"

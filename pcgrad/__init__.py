@@ -1,0 +1,24 @@
+"""pcgrad: automatic differentiation by predictive coding.
+
+A function written with ``pcgrad.numpy`` is traced into a computation graph
+(a networkx DiGraph); every node becomes a predictive-coding unit with a
+value, a prediction and a prediction error; a Numba-compiled scheduler relaxes
+the errors to equilibrium, and the settled errors at the inputs are the
+derivatives.
+
+>>> import pcgrad, pcgrad.numpy as np
+>>> pcgrad.grad(lambda x: np.sum(np.tanh(x) ** 2))(np.array([0.5, -1.0]))
+array([ 0.6586264 , -0.6397375 ])
+"""
+from . import numpy  # noqa: F401  (attaches Tracer operators)
+from .api import elementwise_grad, grad, jacobian, trace, value_and_grad, vjp
+from .graph import Graph
+from .pc import pc_node
+from .plan import Plan
+from .relax import ConvergenceError, RelaxInfo, relax
+from .tracing import Tracer
+from . import testing  # noqa: F401
+
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace",
+           "pc_node", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing"]
+__version__ = "0.1.0"

@@ -1,0 +1,288 @@
+"""The public transformations: grad, value_and_grad, vjp, jacobian, elementwise_grad.
+
+All are thin wrappers over one entry point, ``_linearize``: trace the
+function at the given arguments, prune the graph, lower it to a Plan, and
+return a function that relaxes the plan's errors from an output error
+(the cotangent) and reads the settled errors out at the inputs.
+"""
+import functools
+import warnings
+
+import numpy as np
+
+from .graph import Graph
+from .plan import Plan
+from .pytree import flatten, tree_map
+from .relax import SCHEDULES, ConvergenceError, relax
+from .tracing import Trace, Tracer
+
+DEFAULTS = {  # eta, tol, max_iters per schedule
+    "sweep": (1.0, 0.0, 1),
+    "jacobi": (1.0, 0.0, 1_000_000),
+    "euler": (0.5, 1e-10, 100_000),
+}
+
+
+def _options(schedule="sweep", eta=None, tol=None, max_iters=None, on_nonconvergence="raise",
+             units="all"):
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}; choose one of "
+                         f"{', '.join(repr(s) for s in SCHEDULES)}.")
+    default_eta, default_tol, default_iters = DEFAULTS[schedule]
+    eta = default_eta if eta is None else float(eta)
+    if not 0.0 < eta <= 1.0:
+        raise ValueError(f"eta must be in (0, 1] for the {schedule!r} schedule; got {eta}.")
+    if schedule == "jacobi" and eta != 1.0:
+        raise ValueError("The 'jacobi' schedule takes unit steps (eta = 1); use "
+                         "schedule='euler' for a smaller step.")
+    if on_nonconvergence not in ("raise", "warn"):
+        raise ValueError("on_nonconvergence must be 'raise' or 'warn'; "
+                         f"got {on_nonconvergence!r}.")
+    return dict(schedule=schedule, eta=eta,
+                tol=default_tol if tol is None else float(tol),
+                max_iters=default_iters if max_iters is None else int(max_iters),
+                on_nonconvergence=on_nonconvergence, units=units)
+
+
+def _check_float(leaf, where):
+    if isinstance(leaf, Tracer):
+        raise NotImplementedError(
+            "pcgrad transformations cannot be nested yet: an argument is already being "
+            "traced (pcgrad.grad inside a function being differentiated). Higher-order "
+            "derivatives are not supported yet.")
+    dtype = np.result_type(leaf) if not isinstance(leaf, np.ndarray) else leaf.dtype
+    if isinstance(leaf, (bool, int, np.bool_, np.integer)) or not np.issubdtype(dtype, np.floating):
+        raise TypeError(
+            f"Can only differentiate with respect to float arguments; {where} has dtype "
+            f"{np.dtype(dtype).name}. Pass floats, e.g. np.asarray(x, dtype=float).")
+    return np.array(leaf, dtype=dtype)
+
+
+def _argnums(argnums, nargs):
+    many = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if many else (argnums,)
+    for n in nums:
+        if not isinstance(n, int) or not -nargs <= n < nargs:
+            raise ValueError(f"argnums {argnums!r} is out of range for a function called "
+                             f"with {nargs} positional arguments.")
+    return tuple(n % nargs for n in nums), many
+
+
+class _Linearized:
+    """A function traced at some arguments: its output and a relaxation per cotangent."""
+
+    def __init__(self, f, args, argnums, has_aux):
+        nums, self.many = _argnums(argnums, len(args))
+        leaves, self.unflatten, self.dtypes = [], [], []
+        with Trace() as trace:
+            traced_args = list(args)
+            for n in nums:
+                arg_leaves, unflatten = flatten(args[n])
+                values = [_check_float(leaf, f"argument {n}") for leaf in arg_leaves]
+                tracers = [trace.leaf(v, f"args[{n}]") for v in values]
+                leaves.append(tracers)
+                self.unflatten.append(unflatten)
+                self.dtypes.append([(v.dtype, type(leaf) is float or np.ndim(leaf) == 0
+                                     and not isinstance(leaf, np.ndarray))
+                                    for leaf, v in zip(arg_leaves, values)])
+                traced_args[n] = unflatten(tracers)
+            result = f(*traced_args)
+        out, self.aux = result if has_aux else (result, None)
+        if has_aux:
+            self.aux = tree_map(lambda x: x.value if isinstance(x, Tracer) else x, self.aux)
+        self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
+        inputs = [t.node for group in leaves for t in group]
+        output = out.node if isinstance(out, Tracer) and out._trace is trace else None
+        self.graph = Graph(trace.nx, inputs, output)
+        self.plan = Plan(self.graph) if self.graph.connected else None
+        self.counts = [len(group) for group in leaves]
+
+    def pullback(self, cotangent, options):
+        """Relax from output error ``cotangent``; gradients per argument, and RelaxInfo."""
+        cotangent = np.broadcast_to(np.asarray(cotangent, np.float64), self.out.shape)
+        if self.plan is None:
+            warnings.warn("The output does not depend on the differentiated inputs; their "
+                          "gradient is zero.", UserWarning, stacklevel=4)
+            flat = [np.zeros(self.graph.nx.nodes[n]["shape"]) for n in self.graph.inputs]
+            info = None
+        else:
+            err, info = relax(self.plan, cotangent, options["schedule"], options["eta"],
+                              options["tol"], options["max_iters"], options["units"])
+            if not info.converged:
+                message = (f"The {info.schedule!r} relaxation did not converge in "
+                           f"{info.iterations} iterations (residual {info.residual[-1]:.3g}, "
+                           f"tol {info.tol:g}). Raise max_iters or eta, or loosen tol.")
+                if options["on_nonconvergence"] == "raise":
+                    raise ConvergenceError(message, info)
+                warnings.warn(message, RuntimeWarning, stacklevel=4)
+            t = self.plan.table
+            flat = [err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
+                self.graph.nx.nodes[self.graph.inputs[k]]["shape"])
+                for k, i in enumerate(self.plan.inputs)]
+        grads, start = [], 0
+        for unflatten, dtypes, count in zip(self.unflatten, self.dtypes, self.counts):
+            chunk = flat[start:start + count]
+            start += count
+            grads.append(unflatten([_like(g, dtype, scalar)
+                                    for g, (dtype, scalar) in zip(chunk, dtypes)]))
+        return (tuple(grads) if self.many else grads[0]), info
+
+
+def _like(g, dtype, scalar):
+    g = np.asarray(g, dtype=dtype)
+    return g[()] if scalar else g.copy()
+
+
+def _check_scalar(out, name):
+    if np.ndim(out) != 0:
+        raise TypeError(f"{name} requires a scalar output; got shape {np.shape(out)}. "
+                        "Use pcgrad.jacobian or pcgrad.vjp for non-scalar outputs.")
+    if not np.issubdtype(np.asarray(out).dtype, np.floating):
+        raise TypeError(f"{name} requires a float output; got dtype {np.asarray(out).dtype}.")
+
+
+def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
+                   max_iters=None, units="all", return_info=False, on_nonconvergence="raise"):
+    """Like ``grad``, but the function returns ``(value, gradient)``.
+
+    With ``has_aux`` the value is ``(value, aux)``, as in JAX.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+    (array(5.), array([2., 4.]))
+    """
+    options = _options(schedule, eta, tol, max_iters, on_nonconvergence, units)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args):
+        lin = _Linearized(f, args, argnums, has_aux)
+        _check_scalar(lin.out, "grad")
+        g, info = lin.pullback(1.0, options)
+        value = (lin.out, lin.aux) if has_aux else lin.out
+        return (value, g, info) if return_info else (value, g)
+    return value_and_grad_f
+
+
+def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
+         max_iters=None, units="all", return_info=False, on_nonconvergence="raise"):
+    """The gradient of scalar function ``f``, computed by relaxing prediction errors.
+
+    ``argnums`` (int or tuple) picks the differentiated arguments; each may be
+    a float, a float array or a pytree of them, and its gradient has the same
+    structure and dtype. ``schedule`` is "sweep" (reverse topological order,
+    exact in one pass), "jacobi" (all units at once, exact after depth(graph)
+    iterations) or "euler" (step ``eta`` in (0, 1], until the residual is below
+    ``tol`` times the output error, at most ``max_iters`` steps; otherwise
+    ``ConvergenceError``, or a warning with ``on_nonconvergence="warn"``).
+    ``units="marked"`` makes only inputs, the output and ``pcgrad.pc_node``s
+    predictive-coding units (the nodes between them pass errors on within a
+    step, as the layers of a PC network); the default makes every node one. With
+    ``return_info`` the function returns ``(gradient, RelaxInfo)``; with
+    ``has_aux`` it returns ``(gradient, aux)``.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.grad(lambda x: np.sum(np.sin(x)))(np.array([0.0, np.pi]))
+    array([ 1., -1.])
+    """
+    vg = value_and_grad(f, argnums, has_aux, schedule=schedule, eta=eta, tol=tol,
+                        max_iters=max_iters, units=units, return_info=return_info,
+                        on_nonconvergence=on_nonconvergence)
+
+    @functools.wraps(f)
+    def grad_f(*args):
+        result = vg(*args)
+        (value, g), rest = result[:2], result[2:]
+        if has_aux:
+            return (g, value[1]) + rest
+        return (g,) + rest if rest else g
+    return grad_f
+
+
+def vjp(f, *primals, has_aux=False, return_info=False, **options):
+    """``(out, vjp_fn)``: ``vjp_fn(cotangent)`` returns a tuple with one gradient per primal.
+
+    The function is traced once; every ``vjp_fn`` call is one relaxation from
+    output error ``cotangent``. With ``has_aux`` returns ``(out, vjp_fn, aux)``;
+    with ``return_info`` ``vjp_fn`` returns ``(grads, RelaxInfo)``. ``options``
+    are grad's relaxation options (schedule, eta, tol, max_iters, units,
+    on_nonconvergence).
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> out, vjp_fn = pcgrad.vjp(lambda x: x * 3.0, np.array([1.0, 2.0]))
+    >>> vjp_fn(np.array([1.0, 10.0]))
+    (array([ 3., 30.]),)
+    """
+    options = _options(**options)
+    lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux)
+
+    def vjp_fn(cotangent):
+        if np.shape(cotangent) != np.shape(lin.out):
+            raise ValueError(f"The cotangent has shape {np.shape(cotangent)}; the output has "
+                             f"shape {np.shape(lin.out)}.")
+        g, info = lin.pullback(cotangent, options)
+        return (g, info) if return_info else g
+    return (lin.out, vjp_fn, lin.aux) if has_aux else (lin.out, vjp_fn)
+
+
+def jacobian(f, argnums=0, **options):
+    """The Jacobian of ``f``: shape ``out.shape + arg.shape`` per differentiated leaf.
+
+    One trace; one relaxation per output element (seeded with that one-hot
+    output error). ``options`` are grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
+    """
+    options = _options(**options)
+
+    @functools.wraps(f)
+    def jacobian_f(*args):
+        lin = _Linearized(f, args, argnums, False)
+        shape = lin.out.shape
+        rows = []
+        for k in range(int(np.prod(shape, dtype=np.int64))):
+            seed = np.zeros(lin.out.size)
+            seed[k] = 1.0
+            rows.append(lin.pullback(seed.reshape(shape), options)[0])
+        leaves0, unflatten = flatten(rows[0]) if rows else flatten(lin.pullback(
+            np.zeros(shape), options)[0])
+        columns = [[flatten(r)[0][i] for r in rows] for i in range(len(leaves0))]
+        return unflatten([np.asarray(col).reshape(shape + np.shape(leaf))
+                          for col, leaf in zip(columns, leaves0)])
+    return jacobian_f
+
+
+def elementwise_grad(f, argnums=0, **options):
+    """The vector-Jacobian product with a cotangent of ones (autograd's
+    ``elementwise_grad``): the derivative of each output element with respect
+    to its own input element, for functions acting elementwise. ``options``
+    are grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.elementwise_grad(np.tanh)(np.array([0.0, 1.0]))
+    array([1.        , 0.41997434])
+    """
+    options = _options(**options)
+
+    @functools.wraps(f)
+    def elementwise_grad_f(*args):
+        lin = _Linearized(f, args, argnums, False)
+        return lin.pullback(np.ones(lin.out.shape), options)[0]
+    return elementwise_grad_f
+
+
+def trace(f, *args, argnums=None):
+    """Trace ``f`` at ``args`` into a pruned Graph (all arguments differentiated by default).
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> print(pcgrad.trace(lambda x: np.sum(np.exp(x)), np.ones(3)))
+    graph: 3 nodes, depth 2
+      %0: f64[3] = input args[0]
+      %1: f64[3] = exp %0
+      %2: f64[] = sum[axis=None, keepdims=False] %1
+      output %2
+    """
+    nums = tuple(range(len(args))) if argnums is None else argnums
+    return _Linearized(f, args, nums, False).graph

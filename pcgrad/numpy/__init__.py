@@ -1,0 +1,688 @@
+"""pcgrad.numpy: the traced numpy namespace, composed from pcgrad's primitives.
+
+Use it as ``import pcgrad.numpy as np`` inside functions you differentiate.
+Every function also works on plain arrays (it then returns plain numpy
+results). Functions with a zero derivative (comparisons, floor, ...) are
+traced too, so that compiled replay can recompute them. Constructors
+(zeros, ones, arange, ...) return plain numpy constants.
+"""
+import builtins
+import string
+
+import numpy as _np
+
+from ..primitives import PRIMITIVES as _P
+from ..primitives.linalg import batched_matmul_dims as _matmul_dims
+from ..tracing import Tracer as _Tracer
+from . import linalg  # noqa: F401
+
+# --- constants and pass-through names (no derivative involved) ---------------
+pi, e, inf, nan, newaxis, euler_gamma = _np.pi, _np.e, _np.inf, _np.nan, None, _np.euler_gamma
+float16, float32, float64, int8, int16, int32, int64 = (
+    _np.float16, _np.float32, _np.float64, _np.int8, _np.int16, _np.int32, _np.int64)
+bool_, dtype, ndarray, finfo, iinfo, random = (
+    _np.bool_, _np.dtype, _np.ndarray, _np.finfo, _np.iinfo, _np.random)
+
+
+def _is_traced(*xs):
+    return builtins.any(isinstance(x, _Tracer) for x in xs)
+
+
+def _value(x):
+    return x.value if isinstance(x, _Tracer) else x
+
+
+# --- elementwise: one primitive each ---------------------------------------------
+def _unary(name):
+    primitive = _P[name]
+
+    def fn(x):
+        return primitive(x)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise numpy.{name} (traced)."
+    return fn
+
+
+def _nary(name):
+    primitive = _P[name]
+
+    def fn(x1, x2):
+        return primitive(x1, x2)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise numpy.{name} with broadcasting (traced)."
+    return fn
+
+
+(negative, exp, exp2, expm1, log, log2, log10, log1p, sin, cos, tan, arcsin, arccos,
+ arctan, sinh, cosh, tanh, arcsinh, arccosh, arctanh, sqrt, cbrt, reciprocal, square,
+ abs, sign, floor, ceil, rint, stop_gradient) = [_unary(n) for n in (
+    "negative", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos",
+    "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
+    "arctanh", "sqrt", "cbrt", "reciprocal", "square", "abs", "sign", "floor", "ceil",
+    "round", "stop_gradient")]
+rint.__name__ = "rint"
+stop_gradient.__doc__ = "The identity with a zero derivative: x as a constant."
+absolute, fabs = abs, abs
+
+(add, subtract, multiply, divide, power, maximum, minimum, arctan2, hypot, logaddexp,
+ less, less_equal, greater, greater_equal, equal, not_equal, logical_and, logical_or,
+ logical_xor) = [_nary(n) for n in (
+    "add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "arctan2",
+    "hypot", "logaddexp", "less", "less_equal", "greater", "greater_equal", "equal",
+    "not_equal", "logical_and", "logical_or", "logical_xor")]
+true_divide = divide
+
+
+def logical_not(x):
+    """Elementwise numpy.logical_not (traced, zero derivative)."""
+    return _P["logical_not"](x)
+
+
+def positive(x):
+    return x
+
+
+def round(a, decimals=0):
+    """numpy.round (zero derivative)."""
+    if decimals == 0:
+        return rint(a)
+    scale = 10.0 ** decimals
+    return rint(stop_gradient(a) * scale) / scale
+
+
+around = round
+
+
+def where(condition, x, y):
+    """numpy.where(condition, x, y) with broadcasting; condition has no derivative."""
+    return _P["where"](condition, x, y)
+
+
+def clip(a, a_min, a_max):
+    """numpy.clip: derivative 1 inside [a_min, a_max], 0 outside (to the bound if traced)."""
+    if a_min is not None:
+        a = where(less(a, a_min), a_min, a)
+    if a_max is not None:
+        a = where(greater(a, a_max), a_max, a)
+    return a
+
+
+def sinc(x):
+    px = pi * x
+    safe = where(equal(x, 0.0), 1.0, px)
+    return where(equal(x, 0.0), 1.0, sin(safe) / safe)
+
+
+def deg2rad(x):
+    return x * (pi / 180.0)
+
+
+def rad2deg(x):
+    return x * (180.0 / pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def logaddexp2(x1, x2):
+    return logaddexp(x1 * _np.log(2.0), x2 * _np.log(2.0)) / _np.log(2.0)
+
+
+def isnan(x):
+    return not_equal(x, x)
+
+
+# --- shapes -----------------------------------------------------------------------
+def _shape(x):
+    return _np.shape(_value(x))
+
+
+def _normalize_axis(axis, ndim):
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise _np.exceptions.AxisError(a, ndim)
+        out.append(a % builtins.max(ndim, 1))
+    return tuple(out)
+
+
+def reshape(a, newshape=None, order="C", *, shape=None):
+    """numpy.reshape (C order)."""
+    newshape = shape if newshape is None else newshape
+    if order != "C":
+        raise NotImplementedError("pcgrad.numpy.reshape supports order='C' only.")
+    target = _np.empty(_shape(a), dtype=bool).reshape(newshape).shape
+    if target == _shape(a):
+        return a
+    return _P["reshape"](a, shape=target)
+
+
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order)
+
+
+def squeeze(a, axis=None):
+    return reshape(a, _np.squeeze(_np.empty(_shape(a), dtype=bool), axis).shape)
+
+
+def expand_dims(a, axis):
+    return reshape(a, _np.expand_dims(_np.empty(_shape(a), dtype=bool), axis).shape)
+
+
+def atleast_1d(a):
+    return reshape(a, (1,)) if _np.ndim(_value(a)) == 0 else a
+
+
+def atleast_2d(a):
+    return reshape(a, _np.atleast_2d(_np.empty(_shape(a), dtype=bool)).shape)
+
+
+def transpose(a, axes=None):
+    """numpy.transpose."""
+    ndim = len(_shape(a))
+    axes = tuple(range(ndim))[::-1] if axes is None else _normalize_axis(axes, ndim)
+    if axes == tuple(range(ndim)):
+        return a
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"axes {axes} are not a permutation of the {ndim} dimensions.")
+    return _P["transpose"](a, axes=axes)
+
+
+def swapaxes(a, axis1, axis2):
+    ndim = len(_shape(a))
+    axes = list(range(ndim))
+    i, j = _normalize_axis((axis1, axis2), ndim)
+    axes[i], axes[j] = axes[j], axes[i]
+    return transpose(a, tuple(axes))
+
+
+def moveaxis(a, source, destination):
+    ndim = len(_shape(a))
+    source = _normalize_axis(source, ndim)
+    destination = _normalize_axis(destination, ndim)
+    order = [n for n in range(ndim) if n not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return transpose(a, tuple(order))
+
+
+def broadcast_to(array, shape):
+    """numpy.broadcast_to (a copy: traced arrays are never views)."""
+    shape = tuple(shape) if _np.ndim(shape) else (int(shape),)
+    if _shape(array) == shape:
+        return array
+    return _P["broadcast_to"](array, shape=shape)
+
+
+def broadcast_arrays(*args):
+    shape = _np.broadcast_shapes(*(_shape(a) for a in args))
+    return [broadcast_to(a, shape) for a in args]
+
+
+# --- reductions -----------------------------------------------------------------------
+def _reduce(name, a, axis, keepdims):
+    ndim = len(_shape(a))
+    axis = _normalize_axis(axis, ndim)
+    if ndim == 0 and not keepdims:
+        return a if isinstance(a, _Tracer) else _np.asarray(a)
+    return _P[name](a, axis=axis, keepdims=bool(keepdims))
+
+
+def sum(a, axis=None, dtype=None, keepdims=False):
+    """numpy.sum over ``axis`` (int, tuple or None)."""
+    return _reduce("sum", a, axis, keepdims)
+
+
+def max(a, axis=None, keepdims=False):
+    """numpy.max; tied maxima share the derivative equally."""
+    return _reduce("max", a, axis, keepdims)
+
+
+def min(a, axis=None, keepdims=False):
+    """numpy.min; tied minima share the derivative equally."""
+    return _reduce("min", a, axis, keepdims)
+
+
+amax, amin = max, min
+
+
+def prod(a, axis=None, keepdims=False):
+    """numpy.prod (exact derivative also where elements are zero)."""
+    return _reduce("prod", a, axis, keepdims)
+
+
+def _count(a, axis):
+    shape = _shape(a)
+    axis = _normalize_axis(axis, len(shape))
+    if axis is None:
+        return int(_np.prod(shape, dtype=_np.int64))
+    return int(_np.prod([shape[i] for i in axis], dtype=_np.int64))
+
+
+def mean(a, axis=None, dtype=None, keepdims=False):
+    """numpy.mean."""
+    return sum(a, axis, keepdims=keepdims) / float(_count(a, axis))
+
+
+def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    """numpy.var."""
+    centered = a - mean(a, axis, keepdims=True)
+    return sum(square(centered), axis, keepdims=keepdims) / float(_count(a, axis) - ddof)
+
+
+def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    """numpy.std."""
+    return sqrt(var(a, axis, ddof=ddof, keepdims=keepdims))
+
+
+def cumsum(a, axis=None):
+    """numpy.cumsum (over the flattened array when axis is None)."""
+    if axis is None:
+        a, axis = ravel(a), 0
+    return _P["cumsum"](a, axis=_normalize_axis(axis, len(_shape(a)))[0])
+
+
+def average(a, axis=None, weights=None):
+    if weights is None:
+        return mean(a, axis)
+    return sum(a * weights, axis) / sum(broadcast_to(weights, _shape(a)), axis)
+
+
+# --- products ------------------------------------------------------------------------
+def matmul(x1, x2):
+    """numpy.matmul (the ``@`` operator), batch dimensions broadcast."""
+    s1, s2 = _shape(x1), _shape(x2)
+    if len(s1) == 0 or len(s2) == 0:
+        raise ValueError("matmul: input operand does not have enough dimensions; use "
+                         "multiply for scalars.")
+    if _matmul_dims(s1, s2) is None:
+        batch = _np.broadcast_shapes(s1[:-2], s2[:-2])
+        x1 = broadcast_to(x1, batch + s1[-2:])
+        x2 = broadcast_to(x2, batch + s2[-2:])
+    return _P["matmul"](x1, x2)
+
+
+def dot(a, b):
+    """numpy.dot."""
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    if len(sb) <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, axes=([len(sa) - 1], [len(sb) - 2]))
+
+
+def vdot(a, b):
+    return sum(ravel(a) * ravel(b))
+
+
+def inner(a, b):
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    return tensordot(a, b, axes=([len(sa) - 1], [len(sb) - 1]))
+
+
+def outer(a, b):
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def tensordot(a, b, axes=2):
+    """numpy.tensordot, as a transpose, a reshape and one matrix product."""
+    sa, sb = _shape(a), _shape(b)
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(len(sa) - axes, len(sa))), list(range(axes))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, int) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, int) else list(axes_b)
+    axes_a = list(_normalize_axis(axes_a, len(sa)) or ())
+    axes_b = list(_normalize_axis(axes_b, len(sb)) or ())
+    if [sa[i] for i in axes_a] != [sb[i] for i in axes_b]:
+        raise ValueError("tensordot: shape mismatch for the summed axes.")
+    free_a = [i for i in range(len(sa)) if i not in axes_a]
+    free_b = [i for i in range(len(sb)) if i not in axes_b]
+    k = int(_np.prod([sa[i] for i in axes_a], dtype=_np.int64))
+    a2 = reshape(transpose(a, free_a + axes_a), (-1, k))
+    b2 = reshape(transpose(b, axes_b + free_b), (k, -1))
+    return reshape(matmul(a2, b2), tuple(sa[i] for i in free_a) + tuple(sb[i] for i in free_b))
+
+
+def einsum(subscripts, *operands):
+    """numpy.einsum for one or two operands, explicit or implicit output,
+    repeated indices (diagonals, e.g. "ii") and "..." included."""
+    if len(operands) not in (1, 2):
+        raise NotImplementedError("pcgrad.numpy.einsum takes one or two operands; chain "
+                                  "einsum calls for more.")
+    inputs, output = _parse_einsum(subscripts, [_shape(x) for x in operands])
+    terms = []
+    for n, (x, labels) in enumerate(zip(operands, inputs)):
+        x, labels = _einsum_diagonals(x, labels)
+        elsewhere = output + "".join(other for m, other in enumerate(inputs) if m != n)
+        drop = tuple(i for i, l in enumerate(labels) if l not in elsewhere)
+        if drop:  # a label only this operand has: sum it out first
+            x = sum(x, axis=drop)
+            labels = "".join(l for i, l in enumerate(labels) if i not in drop)
+        terms.append((x, labels))
+    if len(terms) == 1:
+        x, labels = terms[0]
+        return transpose(x, tuple(labels.index(l) for l in output))
+    (a, la), (b, lb) = terms
+    batch = [l for l in la if l in lb and l in output]
+    contract = [l for l in la if l in lb and l not in output]
+    free_a = [l for l in la if l not in lb]
+    free_b = [l for l in lb if l not in la]
+    size = dict(zip(la, _shape(a)))
+    size.update(zip(lb, _shape(b)))
+
+    def block(x, labels, order, rows, cols):
+        x = transpose(x, tuple(labels.index(l) for l in order))
+        n = lambda ls: int(_np.prod([size[l] for l in ls], dtype=_np.int64))
+        return reshape(x, (n(batch), n(rows), n(cols)))
+
+    prod3 = matmul(block(a, la, batch + free_a + contract, free_a, contract),
+                   block(b, lb, batch + contract + free_b, contract, free_b))
+    labels = batch + free_a + free_b
+    result = reshape(prod3, tuple(size[l] for l in labels))
+    return transpose(result, tuple(labels.index(l) for l in output))
+
+
+def _parse_einsum(subscripts, shapes):
+    subscripts = subscripts.replace(" ", "")
+    lhs, arrow, rhs = subscripts.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum subscripts {subscripts!r} name {len(inputs)} operands; "
+                         f"got {len(shapes)}.")
+    unused = [c for c in string.ascii_letters if c not in subscripts]
+    ellipsis_ndim = builtins.max([len(s) - len(i.replace("...", "")) for i, s in
+                                  zip(inputs, shapes) if "..." in i] or [0])
+    ell = "".join(unused[:ellipsis_ndim])
+    expanded = []
+    for labels, shape in zip(inputs, shapes):
+        if "..." in labels:
+            n = len(shape) - len(labels.replace("...", ""))
+            labels = labels.replace("...", ell[ellipsis_ndim - n:])
+        if len(labels) != len(shape):
+            raise ValueError(f"einsum operand with subscripts {labels!r} has shape {shape}.")
+        expanded.append(labels)
+    if arrow:
+        output = rhs.replace("...", ell)
+    else:
+        counts = {}
+        for l in "".join(expanded):
+            counts[l] = counts.get(l, 0) + 1
+        output = ell + "".join(sorted(l for l, c in counts.items() if c == 1 and l not in ell))
+    for l in output:
+        if l not in "".join(expanded):
+            raise ValueError(f"einsum output subscript {l!r} is not in any operand.")
+    return expanded, output
+
+
+def _einsum_diagonals(x, labels):
+    """Take diagonals until every label occurs once: "ii" -> "i"."""
+    while len(set(labels)) < len(labels):
+        l = next(l for l in labels if labels.count(l) > 1)
+        i = labels.index(l)
+        j = labels.index(l, i + 1)
+        x = diagonal(x, 0, i, j)
+        labels = "".join(c for n, c in enumerate(labels) if n not in (i, j)) + l
+    return x, labels
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """numpy.diagonal (a copy)."""
+    ndim = len(_shape(a))
+    axis1, axis2 = _normalize_axis((axis1, axis2), ndim)
+    return _P["diagonal"](a, offset=int(offset), axis1=axis1, axis2=axis2)
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    """numpy.trace."""
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def diag(v, k=0):
+    """numpy.diag: a diagonal of a 2-D array, or a 2-D array with v on its diagonal."""
+    ndim = len(_shape(v))
+    if ndim == 1:
+        return _P["diag_embed"](v, k=int(k))
+    if ndim == 2:
+        return diagonal(v, k)
+    raise ValueError("diag requires a 1-D or 2-D input.")
+
+
+def triu(m, k=0):
+    return _P["triu"](m, k=int(k))
+
+
+def tril(m, k=0):
+    return _P["tril"](m, k=int(k))
+
+
+# --- joining, splitting, rearranging ------------------------------------------------
+def concatenate(arrays, axis=0):
+    """numpy.concatenate (axis=None flattens first)."""
+    arrays = list(arrays)
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    if len(arrays) == 1:
+        return arrays[0]
+    axis = _normalize_axis(axis, len(_shape(arrays[0])))[0]
+    return _P["concatenate"](*arrays, axis=axis)
+
+
+def stack(arrays, axis=0):
+    arrays = list(arrays)
+    ndim = len(_shape(arrays[0])) + 1
+    axis = _normalize_axis(axis, ndim)[0]
+    return concatenate([expand_dims(a, axis) for a in arrays], axis)
+
+
+def hstack(tup):
+    tup = [atleast_1d(a) for a in tup]
+    return concatenate(tup, 0 if len(_shape(tup[0])) == 1 else 1)
+
+
+def vstack(tup):
+    return concatenate([atleast_2d(a) for a in tup], 0)
+
+
+row_stack = vstack
+
+
+def column_stack(tup):
+    return concatenate([reshape(a, (-1, 1)) if len(_shape(a)) == 1 else a for a in tup], 1)
+
+
+def split(ary, indices_or_sections, axis=0):
+    """numpy.split: a list of slices."""
+    shape = _shape(ary)
+    axis = _normalize_axis(axis, len(shape))[0]
+    n = shape[axis]
+    if isinstance(indices_or_sections, int):
+        if n % indices_or_sections:
+            raise ValueError("array split does not result in an equal division")
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step))
+    else:
+        bounds = [0] + list(indices_or_sections) + [n]
+    index = [slice(None)] * len(shape)
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        index[axis] = slice(lo, hi)
+        pieces.append(ary[tuple(index)])
+    return pieces
+
+
+def array_split(ary, indices_or_sections, axis=0):
+    n = _shape(ary)[axis]
+    if isinstance(indices_or_sections, int):
+        sizes = [n // indices_or_sections + (1 if i < n % indices_or_sections else 0)
+                 for i in range(indices_or_sections)]
+        indices_or_sections = list(_np.cumsum(sizes)[:-1])
+    return split(ary, indices_or_sections, axis)
+
+
+def hsplit(ary, indices_or_sections):
+    return split(ary, indices_or_sections, 1 if len(_shape(ary)) > 1 else 0)
+
+
+def vsplit(ary, indices_or_sections):
+    return split(ary, indices_or_sections, 0)
+
+
+def flip(m, axis=None):
+    axis = _normalize_axis(axis, len(_shape(m)))
+    return _P["flip"](m, axis=axis)
+
+
+def fliplr(m):
+    return flip(m, 1)
+
+
+def flipud(m):
+    return flip(m, 0)
+
+
+def roll(a, shift, axis=None):
+    if axis is None:
+        return reshape(_P["roll"](ravel(a), shift=shift, axis=0), _shape(a))
+    return _P["roll"](a, shift=shift, axis=axis)
+
+
+def tile(A, reps):
+    reps = tuple(reps) if _np.ndim(reps) else (int(reps),)
+    return _P["tile"](A, reps=reps)
+
+
+def repeat(a, repeats, axis=None):
+    if axis is None:
+        a, axis = ravel(a), 0
+    repeats = repeats if _np.ndim(repeats) == 0 else tuple(_np.asarray(repeats).tolist())
+    return _P["repeat"](a, repeats=repeats, axis=_normalize_axis(axis, len(_shape(a)))[0])
+
+
+def pad(array, pad_width, mode="constant", constant_values=0):
+    """numpy.pad with mode="constant"."""
+    if mode != "constant":
+        raise NotImplementedError("pcgrad.numpy.pad supports mode='constant' only.")
+    shape = _shape(array)
+    width = tuple(tuple(int(w) for w in pair) for pair in
+                  _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64), (len(shape), 2)))
+    padded = _P["pad"](array, width=width)
+    if _np.any(_np.asarray(constant_values) != 0):
+        border = _np.pad(_np.zeros(shape), width, constant_values=1.0)
+        padded = padded + border * constant_values
+    return padded
+
+
+def take(a, indices, axis=None):
+    """numpy.take (indices are constants)."""
+    indices = _np.asarray(_value(indices))
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = _normalize_axis(axis, len(_shape(a)))[0]
+    indices = _np.where(indices < 0, indices + _shape(a)[axis], indices)
+    return _P["take"](a, indices=indices, axis=axis)
+
+
+def take_along_axis(arr, indices, axis):
+    """numpy.take_along_axis (indices are constants)."""
+    indices = _np.asarray(_value(indices))
+    axis = _normalize_axis(axis, len(_shape(arr)))[0]
+    grids = list(_np.indices(indices.shape, sparse=True))
+    grids[axis] = indices
+    return getitem(arr, tuple(grids))
+
+
+def getitem(a, index):
+    """a[index]: ints, slices (any step), None, ..., integer arrays and boolean masks."""
+    index = _normalize_index(index)
+    return _P["getitem"](a, index=index)
+
+
+def _normalize_index(index):
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for item in index:
+        item = _value(item)
+        if isinstance(item, (list, _np.ndarray)) and not isinstance(item, slice):
+            item = _np.asarray(item)
+            if item.dtype != bool and not _np.issubdtype(item.dtype, _np.integer):
+                raise IndexError("arrays used as indices must be of integer or boolean type")
+        elif isinstance(item, _np.generic):
+            item = item.item()
+        out.append(item)
+    return tuple(out)
+
+
+# --- constructors: plain numpy constants ---------------------------------------------
+zeros, ones, empty, full, eye, identity, arange, linspace, logspace = (
+    _np.zeros, _np.ones, _np.empty, _np.full, _np.eye, _np.identity, _np.arange,
+    _np.linspace, _np.logspace)
+
+
+def zeros_like(a, dtype=None):
+    return _np.zeros(_shape(a), dtype or _np.result_type(_value(a)))
+
+
+def ones_like(a, dtype=None):
+    return _np.ones(_shape(a), dtype or _np.result_type(_value(a)))
+
+
+def full_like(a, fill_value, dtype=None):
+    return _np.full(_shape(a), fill_value, dtype or _np.result_type(_value(a)))
+
+
+def array(object, dtype=None):
+    """numpy.array; a (nested) list containing traced values is stacked."""
+    if isinstance(object, _Tracer):
+        return object
+    if isinstance(object, (list, tuple)) and _contains_tracer(object):
+        return stack([array(x) for x in object])
+    return _np.array(object, dtype=dtype)
+
+
+def asarray(a, dtype=None):
+    return a if isinstance(a, _Tracer) else array(a, dtype)
+
+
+def _contains_tracer(obj):
+    if isinstance(obj, _Tracer):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return builtins.any(_contains_tracer(x) for x in obj)
+    return False
+
+
+def shape(a):
+    return _shape(a)
+
+
+def ndim(a):
+    return len(_shape(a))
+
+
+def size(a):
+    return int(_np.prod(_shape(a), dtype=_np.int64))
+
+
+# --- what is not here ------------------------------------------------------------------
+def __getattr__(name):
+    raise AttributeError(
+        f"pcgrad.numpy has no {name!r}. The supported functions are listed in "
+        "docs/numpy-support.md (and pcgrad.numpy.__all__); compose others from them, "
+        "or open an issue.")
+
+
+__all__ = sorted(n for n, v in dict(globals()).items()
+                 if not n.startswith("_") and n not in ("builtins", "string")
+                 and (callable(v) or n == "linalg"))
+
+from . import _tracer_methods  # noqa: E402,F401  (operators on Tracer)

@@ -1,0 +1,106 @@
+"""Plan: a Graph lowered to flat buffers and an op table for the Numba kernels.
+
+Nodes are renumbered 0..n-1 in topological order. Each node gets a row of
+the op table (opcode, sub-code, parents, integer parameters), a slice of the
+error buffer if it is a predictive-coding unit (an input or an interior
+node), and a slice of the value buffer if some kernel reads its value.
+"""
+import numpy as np
+
+from .primitives import PRIMITIVES, OpTable
+from .primitives.core import LEAF
+
+
+class Plan:
+    """Flat, Numba-ready form of a Graph.
+
+    ``table`` is the OpTable; ``value`` the float64 value buffer; ``inputs``
+    the plan indices of the graph inputs (argument order); ``output`` the
+    plan index of the output; ``error_size`` the length of the error buffer.
+    With ``store_all`` every value is stored (strict relaxation and replay
+    recompute predictions from them); otherwise only the values some error
+    rule reads.
+    """
+
+    def __init__(self, graph, store_all=False):
+        nodes = sorted(graph.nx)
+        index = {node: i for i, node in enumerate(nodes)}
+        attrs = [graph.nx.nodes[node] for node in nodes]
+        n = len(nodes)
+        op = np.zeros(n, np.int64)
+        code = np.zeros(n, np.int64)
+        size = np.array([int(np.prod(a["shape"], dtype=np.int64)) for a in attrs], np.int64)
+        unit = np.array([a["role"] != "constant" for a in attrs])
+        stored = np.full(n, store_all)
+        pptr = np.zeros(n + 1, np.int64)
+        iptr = np.zeros(n + 1, np.int64)
+        par, ints = [], []
+        for i, a in enumerate(attrs):
+            parents = [index[p] for p in a["parents"]]
+            par.extend(parents)
+            pptr[i + 1] = len(par)
+            if a["role"] == "node":
+                primitive = PRIMITIVES[a["primitive"]]
+                op[i] = primitive.opcode
+                code[i], row = primitive.lower(
+                    a["params"], [attrs[p]["shape"] for p in parents], a["shape"])
+                ints.append(row)
+                if primitive.reads_inputs:
+                    stored[parents] = True
+                if primitive.reads_output:
+                    stored[i] = True
+            else:
+                op[i] = LEAF
+            iptr[i + 1] = iptr[i] + (len(ints[-1]) if a["role"] == "node" else 0)
+        par = np.array(par, np.int64)
+        voff = _offsets(size, stored)
+        eoff = _offsets(size, unit)
+        self.table = OpTable(
+            op=op, code=code, size=size, voff=voff, eoff=eoff, pptr=pptr, par=par,
+            psend=unit[par].astype(np.int64), iptr=iptr,
+            ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
+        self.value = np.zeros(int(size[stored].sum()))
+        for i in np.flatnonzero(stored):
+            self.value[voff[i]:voff[i] + size[i]] = np.ravel(attrs[i]["value"])
+        self.error_size = int(size[unit].sum())
+        self._leaf = op == LEAF
+        self._marked = np.array([a["primitive"] == "pc_node" for a in attrs])
+        self._pptr, self._par = pptr, par
+        self._units = {}
+        self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
+        self.output = index[graph.output]
+        self.names = nodes
+
+    def units_for(self, units):
+        """(unit mask, depth) for ``units`` = "all" or "marked".
+
+        Units carry relaxing errors; other nodes pass errors on at once. The
+        depth counts units on the longest input-to-output path, the input
+        excluded: the number of synchronous steps an exact relaxation takes.
+        """
+        if units in self._units:
+            return self._units[units]
+        if units == "all":
+            unit = self.table.eoff >= 0
+        elif units == "marked":
+            unit = self._marked | (self._leaf & (self.table.eoff >= 0))
+            unit[self.output] = True
+        else:
+            raise ValueError(f"units must be 'all' or 'marked'; got {units!r}.")
+        steps = np.zeros(len(self), np.int64)
+        for j in range(len(self)):
+            if not self._leaf[j]:
+                parents = self._par[self._pptr[j]:self._pptr[j + 1]]
+                live = parents[self.table.eoff[parents] >= 0]
+                steps[j] = steps[live].max() + int(unit[j])
+        self._units[units] = unit, int(steps[self.output])
+        return self._units[units]
+
+    def __len__(self):
+        return len(self.table.op)
+
+
+def _offsets(size, mask):
+    """Offsets of the masked nodes in a buffer packing them in order; -1 elsewhere."""
+    ends = np.cumsum(np.where(mask, size, 0))
+    return np.where(mask, ends - size, -1).astype(np.int64)

@@ -1,0 +1,70 @@
+"""Batched matrix product: (Ba, M, K) @ (Bb, K, N) -> (B, M, N), Ba, Bb in {1, B}.
+
+The operands keep their own shapes; the lowering reads them as these 3-D
+blocks (pcgrad.numpy.matmul broadcasts other batch shapes explicitly first).
+"""
+import numpy as np
+from numba import njit
+
+from .core import MATMUL, error_of, parent, register, sends, value_of
+
+
+def batched_matmul_dims(a_shape, b_shape):
+    """(Ba, Bb, M, K, N) for numpy matmul of these shapes, or None if the
+    batch dimensions need an explicit broadcast first."""
+    a_shape, b_shape = tuple(a_shape), tuple(b_shape)
+    if len(a_shape) == 1:
+        a_shape = (1,) + a_shape
+    if len(b_shape) == 1:
+        b_shape = b_shape + (1,)
+    M, K = a_shape[-2], a_shape[-1]
+    N = b_shape[-1]
+    a_batch = int(np.prod(a_shape[:-2], dtype=np.int64))
+    b_batch = int(np.prod(b_shape[:-2], dtype=np.int64))
+    if len(b_shape) == 2:  # (..., M, K) @ (K, N): one tall matrix product
+        return 1, 1, a_batch * M, K, N
+    if a_batch == 1 or b_batch == 1 or a_shape[:-2] == b_shape[:-2]:
+        return a_batch, b_batch, M, K, N
+    return None
+
+
+def _lower_matmul(params, in_shapes, out_shape):
+    return 0, np.array(batched_matmul_dims(*in_shapes), np.int64)
+
+
+@njit(cache=True)
+def _dims(t, j):
+    i = t.iptr[j]
+    return t.ints[i], t.ints[i + 1], t.ints[i + 2], t.ints[i + 3], t.ints[i + 4]
+
+
+@njit(cache=True)
+def matmul_forward(t, j, value, out):
+    Ba, Bb, M, K, N = _dims(t, j)
+    B = max(Ba, Bb)
+    a = value_of(t, value, parent(t, j, 0)).reshape(Ba, M, K)
+    b = value_of(t, value, parent(t, j, 1)).reshape(Bb, K, N)
+    y = out.reshape(B, M, N)
+    for n in range(B):
+        y[n] = np.dot(a[n % Ba], b[n % Bb])
+
+
+# eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch)
+@njit(cache=True)
+def matmul_vjp(t, j, value, e, acc):
+    Ba, Bb, M, K, N = _dims(t, j)
+    B = max(Ba, Bb)
+    ey = e.reshape(B, M, N)
+    if sends(t, j, 0):
+        b = value_of(t, value, parent(t, j, 1)).reshape(Bb, K, N)
+        ga = error_of(t, acc, parent(t, j, 0)).reshape(Ba, M, K)
+        for n in range(B):
+            ga[n % Ba] += np.dot(ey[n], b[n % Bb].T)
+    if sends(t, j, 1):
+        a = value_of(t, value, parent(t, j, 0)).reshape(Ba, M, K)
+        gb = error_of(t, acc, parent(t, j, 1)).reshape(Bb, K, N)
+        for n in range(B):
+            gb[n % Bb] += np.dot(a[n % Ba].T, ey[n])
+
+
+register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs=True)

@@ -1,0 +1,167 @@
+"""Reductions over axes: sum, max/min, prod, and the cumulative sum.
+
+sum, max, min and prod share one op-table row layout: a map from each input
+element to the output element it reduces into (computed by broadcasting the
+output's flat indices back over the input's shape).
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, parent,
+                   register, sends, value_of)
+
+
+def _reduction_lowering(code):
+    def lower(params, in_shapes, out_shape):
+        kept = np.sum(np.ones(in_shapes[0], np.int8), axis=params["axis"], keepdims=True).shape
+        return code, broadcast_map(kept, in_shapes[0])
+    return lower
+
+
+def _index(t, j):
+    return t.ints[t.iptr[j]:t.iptr[j + 1]]
+
+
+# --- sum ---------------------------------------------------------------------
+@njit(cache=True)
+def scatter_forward(t, j, value, out):
+    x = value_of(t, value, parent(t, j, 0))
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    out[:] = 0.0
+    for i in range(x.size):
+        out[index[i]] += x[i]
+
+
+# eps_x[i] += eps_y[map(i)]
+@njit(cache=True)
+def scatter_vjp(t, j, value, e, acc):
+    if not sends(t, j, 0):
+        return
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    g = error_of(t, acc, parent(t, j, 0))
+    for i in range(g.size):
+        g[i] += e[index[i]]
+
+
+register("sum", SCATTER, lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+         _reduction_lowering(0))
+
+
+# --- max and min (code 0, 1) ---------------------------------------------------
+@njit(cache=True)
+def extremum_forward(t, j, value, out):
+    x = value_of(t, value, parent(t, j, 0))
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    sign = 1.0 if t.code[j] == 0 else -1.0
+    out[:] = -sign * math.inf
+    for i in range(x.size):
+        m = index[i]
+        if x[i] != x[i] or sign * x[i] > sign * out[m]:
+            out[m] = x[i]
+        if out[m] != out[m]:
+            out[m] = math.nan
+
+
+# ties share the error equally: eps_x[i] += [x_i == y_m] eps_y[m] / #ties(m)
+@njit(cache=True)
+def extremum_vjp(t, j, value, e, acc):
+    if not sends(t, j, 0):
+        return
+    x = value_of(t, value, parent(t, j, 0))
+    y = value_of(t, value, j)
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    ties = np.zeros(y.size)
+    for i in range(x.size):
+        if x[i] == y[index[i]]:
+            ties[index[i]] += 1.0
+    g = error_of(t, acc, parent(t, j, 0))
+    for i in range(x.size):
+        m = index[i]
+        if x[i] == y[m]:
+            g[i] += e[m] / ties[m]
+
+
+register("max", EXTREMUM, lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+         _reduction_lowering(0), reads_inputs=True, reads_output=True)
+register("min", EXTREMUM, lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+         _reduction_lowering(1), reads_inputs=True, reads_output=True)
+
+
+# --- prod ----------------------------------------------------------------------
+@njit(cache=True)
+def prod_forward(t, j, value, out):
+    x = value_of(t, value, parent(t, j, 0))
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    out[:] = 1.0
+    for i in range(x.size):
+        out[index[i]] *= x[i]
+
+
+# eps_x[i] += (product of the other elements of i's group) eps_y[m],
+# computed from zero counts so that zeros in x are exact.
+@njit(cache=True)
+def prod_vjp(t, j, value, e, acc):
+    if not sends(t, j, 0):
+        return
+    x = value_of(t, value, parent(t, j, 0))
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    zeros = np.zeros(e.size)
+    nonzero_product = np.ones(e.size)
+    for i in range(x.size):
+        if x[i] == 0.0:
+            zeros[index[i]] += 1.0
+        else:
+            nonzero_product[index[i]] *= x[i]
+    g = error_of(t, acc, parent(t, j, 0))
+    for i in range(x.size):
+        m = index[i]
+        if zeros[m] == 0.0:
+            g[i] += e[m] * nonzero_product[m] / x[i]
+        elif zeros[m] == 1.0 and x[i] == 0.0:
+            g[i] += e[m] * nonzero_product[m]
+
+
+register("prod", PROD, lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+         _reduction_lowering(0), reads_inputs=True)
+
+
+# --- cumulative sum along one axis: ints = (outer, n, inner) -------------------
+def _lower_cumsum(params, in_shapes, out_shape):
+    shape, axis = in_shapes[0], params["axis"]
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    return 0, np.array([outer, shape[axis], inner], np.int64)
+
+
+@njit(cache=True)
+def cumsum_forward(t, j, value, out):
+    x = value_of(t, value, parent(t, j, 0))
+    outer, n, inner = t.ints[t.iptr[j]], t.ints[t.iptr[j] + 1], t.ints[t.iptr[j] + 2]
+    for a in range(outer):
+        for c in range(inner):
+            total = 0.0
+            for b in range(n):
+                i = (a * n + b) * inner + c
+                total += x[i]
+                out[i] = total
+
+
+# eps_x[b] += sum_{b' >= b} eps_y[b']  (a reversed cumulative sum)
+@njit(cache=True)
+def cumsum_vjp(t, j, value, e, acc):
+    if not sends(t, j, 0):
+        return
+    g = error_of(t, acc, parent(t, j, 0))
+    outer, n, inner = t.ints[t.iptr[j]], t.ints[t.iptr[j] + 1], t.ints[t.iptr[j] + 2]
+    for a in range(outer):
+        for c in range(inner):
+            total = 0.0
+            for b in range(n - 1, -1, -1):
+                i = (a * n + b) * inner + c
+                total += e[i]
+                g[i] += total
+
+
+register("cumsum", CUMSUM, lambda x, axis: np.cumsum(x, axis=axis), _lower_cumsum)

@@ -1,0 +1,116 @@
+"""Primitives that move elements without arithmetic: gather and reshape.
+
+Every gather primitive (transpose, broadcast, indexing, flip, pad, concatenate,
+...) is defined by a numpy function that only rearranges elements. Its op-table
+row is that same function applied to the operands' flat indices: a map from
+each output element to the element it copies (-1: a zero, as in padding). One
+pair of kernels serves them all: the prediction copies through the map, and
+the error rule adds each output error back to its source (a scatter-add).
+"""
+import numpy as np
+from numba import njit
+
+from .core import COPY, GATHER, error_of, no_ints, parent, register, sends, value_of
+
+
+def _gather_lowering(index_forward):
+    def lower(params, in_shapes, out_shape):
+        operands, base = [], 0
+        for shape in in_shapes:
+            size = int(np.prod(shape, dtype=np.int64))
+            operands.append(np.arange(base, base + size, dtype=np.int64).reshape(shape))
+            base += size
+        index = np.asarray(index_forward(*operands, **params), dtype=np.int64)
+        return 0, np.ascontiguousarray(index.ravel())
+    return lower
+
+
+def register_gather(name, forward, index_forward=None):
+    """Register a rearranging primitive; ``index_forward`` marks zeros with -1."""
+    return register(name, GATHER, forward, _gather_lowering(index_forward or forward))
+
+
+@njit(cache=True)
+def _source(t, j, m):
+    """Operand number and element offset of flat source index m of node j."""
+    k, base = 0, 0
+    while m >= base + t.size[parent(t, j, k)]:
+        base += t.size[parent(t, j, k)]
+        k += 1
+    return k, m - base
+
+
+@njit(cache=True)
+def gather_forward(t, j, value, out):
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    for i in range(out.size):
+        m = index[i]
+        if m < 0:
+            out[i] = 0.0
+        else:
+            k, offset = _source(t, j, m)
+            out[i] = value[t.voff[parent(t, j, k)] + offset]
+
+
+# eps_x[map(i)] += eps_y[i]
+@njit(cache=True)
+def gather_vjp(t, j, value, e, acc):
+    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    if t.pptr[j + 1] - t.pptr[j] == 1:
+        if sends(t, j, 0):
+            g = error_of(t, acc, parent(t, j, 0))
+            for i in range(e.size):
+                if index[i] >= 0:
+                    g[index[i]] += e[i]
+        return
+    for i in range(e.size):
+        if index[i] >= 0:
+            k, offset = _source(t, j, index[i])
+            if sends(t, j, k):
+                acc[t.eoff[parent(t, j, k)] + offset] += e[i]
+
+
+def _getitem(x, index):
+    return x[index]
+
+
+def _where_index(mask_fn):
+    return lambda x, **params: np.where(mask_fn(np.ones(x.shape, bool), **params), x, -1)
+
+
+register_gather("transpose", lambda x, axes: np.transpose(x, axes))
+register_gather("broadcast_to", lambda x, shape: np.broadcast_to(x, shape).copy())
+register_gather("getitem", _getitem)
+register_gather("flip", lambda x, axis: np.flip(x, axis).copy())
+register_gather("roll", lambda x, shift, axis: np.roll(x, shift, axis))
+register_gather("tile", lambda x, reps: np.tile(x, reps))
+register_gather("repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis))
+register_gather("take", lambda x, indices, axis: np.take(x, indices, axis))
+register_gather("diagonal", lambda x, offset, axis1, axis2:
+                np.diagonal(x, offset, axis1, axis2).copy())
+register_gather("concatenate", lambda *xs, axis: np.concatenate(xs, axis))
+register_gather("pad", lambda x, width: np.pad(x, width),
+                lambda x, width: np.pad(x, width, constant_values=-1))
+register_gather("diag_embed", lambda x, k: np.diag(x, k),
+                lambda x, k: np.where(np.diag(np.ones(x.shape, bool), k), np.diag(x, k), -1))
+register_gather("triu", lambda x, k: np.triu(x, k),
+                _where_index(lambda ones, k: np.triu(ones, k)))
+register_gather("tril", lambda x, k: np.tril(x, k),
+                _where_index(lambda ones, k: np.tril(ones, k)))
+
+
+# --- reshape: same elements, same order -------------------------------------
+@njit(cache=True)
+def copy_forward(t, j, value, out):
+    out[:] = value_of(t, value, parent(t, j, 0))
+
+
+# eps_x += eps_y
+@njit(cache=True)
+def copy_vjp(t, j, value, e, acc):
+    if sends(t, j, 0):
+        error_of(t, acc, parent(t, j, 0))[:] += e
+
+
+register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints())
+register("pc_node", COPY, lambda x, name: np.array(x, copy=True), no_ints())

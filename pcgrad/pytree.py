@@ -1,0 +1,28 @@
+"""Pytrees: nested tuples, lists and dicts whose leaves are arrays or numbers."""
+
+
+def flatten(tree):
+    """Leaves of ``tree`` in a fixed order, and a function rebuilding it from them."""
+    leaves = []
+
+    def walk(node):
+        if isinstance(node, (tuple, list)):
+            kids = [walk(child) for child in node]
+            kind = type(node)
+            if hasattr(node, "_fields"):  # namedtuple
+                return lambda it: kind(*(k(it) for k in kids))
+            return lambda it: kind(k(it) for k in kids)
+        if isinstance(node, dict):
+            kids = {key: walk(child) for key, child in node.items()}
+            kind = type(node)
+            return lambda it: kind((key, k(it)) for key, k in kids.items())
+        leaves.append(node)
+        return lambda it: next(it)
+
+    build = walk(tree)
+    return leaves, lambda new_leaves: build(iter(new_leaves))
+
+
+def tree_map(fn, tree):
+    leaves, unflatten = flatten(tree)
+    return unflatten([fn(leaf) for leaf in leaves])

@@ -1,0 +1,166 @@
+"""Tracing: run a function on Tracers and record every primitive call.
+
+A Tracer carries a concrete numpy value (so Python control flow on values
+works, as in autograd) and the id of the node that produced it. Each
+primitive call computes its numpy forward value and records one node in a
+``networkx.DiGraph``. This module knows nothing about derivatives or
+predictive coding; it only builds the graph.
+"""
+import threading
+
+import networkx as nx
+import numpy as np
+
+_state = threading.local()
+
+
+def _stack():
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    return stack
+
+
+def current_trace():
+    """The innermost active Trace of this thread, or None."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+class Trace:
+    """One recording: a DiGraph whose nodes are numbered in creation order.
+
+    Creation order is a topological order, so no later pass needs to sort.
+    Node attributes: ``primitive`` (name), ``params`` (dict), ``parents``
+    (ordered tuple of node ids), ``shape``, ``dtype``, ``value``. Edges carry
+    ``argnums``: the argument positions at which the parent enters the child.
+    """
+
+    def __init__(self, compiling=False):
+        self.nx = nx.DiGraph()
+        self.compiling = compiling  # True under pcgrad.jit: values are placeholders
+
+    def __enter__(self):
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _stack().pop()
+
+    def record(self, primitive, params, parents, value):
+        node = len(self.nx)
+        self.nx.add_node(node, primitive=primitive.name, params=params,
+                         parents=parents, shape=value.shape, dtype=value.dtype,
+                         value=value)
+        for position, parent in enumerate(parents):
+            if self.nx.has_edge(parent, node):
+                self.nx.edges[parent, node]["argnums"] += (position,)
+            else:
+                self.nx.add_edge(parent, node, argnums=(position,))
+        return node
+
+    def leaf(self, value, name):
+        """Record an input (differentiated argument) leaf and return its Tracer."""
+        node = len(self.nx)
+        self.nx.add_node(node, primitive="input", params={"name": name}, parents=(),
+                         shape=value.shape, dtype=value.dtype, value=value)
+        return Tracer(value, node, self)
+
+    def constant(self, value):
+        node = len(self.nx)
+        value = np.asarray(value)
+        self.nx.add_node(node, primitive="constant", params={}, parents=(),
+                         shape=value.shape, dtype=value.dtype, value=value)
+        return node
+
+
+class Tracer:
+    """A traced array: a concrete value plus the graph node that computed it.
+
+    Operators and methods are attached by ``pcgrad.numpy`` (the tracer itself
+    knows no primitives).
+    """
+
+    __slots__ = ("value", "node", "_trace")
+    __array_priority__ = 1000.0
+
+    def __init__(self, value, node, trace):
+        self.value = value
+        self.node = node
+        self._trace = trace
+
+    shape = property(lambda self: self.value.shape)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+    dtype = property(lambda self: self.value.dtype)
+
+    def __len__(self):
+        if self.value.ndim == 0:
+            raise TypeError("len() of a 0-d traced array")
+        return self.value.shape[0]
+
+    def __bool__(self):
+        if self._trace.compiling:
+            raise TypeError(
+                "Python control flow on a traced value (bool() of a Tracer) cannot be "
+                "compiled by pcgrad.jit: the branch would be frozen at trace time. "
+                "Call pcgrad.grad without jit, or use pcgrad.numpy.where.")
+        return bool(self.value)
+
+    def __float__(self):
+        raise TypeError(
+            "float() of a traced value would drop its derivative. Keep it as a "
+            "pcgrad.numpy array; to use the number without a derivative, call "
+            "pcgrad.numpy.stop_gradient(x) first.")
+
+    __int__ = __index__ = __complex__ = __float__
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            "A traced array cannot be converted to a numpy array: its derivative "
+            "would be lost. Use the functions of pcgrad.numpy (import pcgrad.numpy "
+            "as np) inside functions you differentiate.")
+
+    def __setitem__(self, index, value):
+        raise TypeError(
+            "Traced arrays cannot be modified in place (x[i] = v). Build a new array "
+            "instead: pcgrad.numpy.where(mask, v, x), pcgrad.numpy.concatenate, or "
+            "pcgrad.numpy.pad.")
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        return f"Tracer(node={self.node}, value={self.value!r})"
+
+
+def bind(primitive, args, params):
+    """Apply ``primitive`` to ``args`` (Tracers, arrays or numbers).
+
+    Without a Tracer among the arguments this is the plain numpy forward.
+    Otherwise the numpy forward value is recorded as one graph node whose
+    parents are the arguments (non-traced arguments become constant nodes).
+    """
+    trace = None
+    for arg in args:
+        if isinstance(arg, Tracer):
+            if trace is None:
+                trace = arg._trace
+            elif arg._trace is not trace:
+                _mixed_traces()
+    values = [arg.value if isinstance(arg, Tracer) else arg for arg in args]
+    value = np.asarray(primitive.forward(*values, **params))
+    if trace is None:
+        return value
+    if trace is not current_trace():
+        _mixed_traces()
+    parents = tuple(arg.node if isinstance(arg, Tracer) else trace.constant(arg)
+                    for arg in args)
+    return Tracer(value, trace.record(primitive, params, parents, value), trace)
+
+
+def _mixed_traces():
+    raise NotImplementedError(
+        "A value traced by an outer pcgrad transformation reached an inner one "
+        "(for example pcgrad.grad inside a function being differentiated). "
+        "Higher-order derivatives are not supported yet.")
