@@ -27,6 +27,7 @@ SCHEDULE_COLUMNS = (
     "workload",
     "schedule",
     "iterations",
+    "graph depth",
     "converged",
     "node updates",
     "grad µs (min)",
@@ -75,6 +76,11 @@ def _records(results):
             yield workload, label, {**record, "label": label}
 
 
+def _shown_name(results, workload):
+    """The workload's name, starred when it ran at reduced (--quick) size."""
+    return workload + "*" if results["workloads"][workload].get("reduced") else workload
+
+
 def engine_rows(results):
     """One row per workload and engine (pcgrad with its default schedule)."""
     rows = []
@@ -83,15 +89,16 @@ def engine_rows(results):
             continue
         runs = results["workloads"][workload]["runs"]
         forward = _min_s(results["workloads"][workload]["forward"])
+        name = _shown_name(results, workload)
         if "error" in record:
-            rows.append([workload, label, _number(_scaled(forward, MICRO), "{:.1f}"), "error"]
+            rows.append([name, label, _number(_scaled(forward, MICRO), "{:.1f}"), "error"]
                         + [""] * (len(ENGINE_COLUMNS) - 4))  # fmt: skip
             continue
         grad_min = _min_s(record)
         tracemalloc_peak = record.get("tracemalloc_peak_bytes")
         rows.append(
             [
-                workload,
+                name,
                 label,
                 _number(_scaled(forward, MICRO), "{:.1f}"),
                 _number(_scaled(grad_min, MICRO), "{:.1f}"),
@@ -115,23 +122,22 @@ def schedule_rows(results):
         if label != "pcgrad" and not _is_schedule_variant(label):
             continue
         schedule = "sweep" if label == "pcgrad" else label[len("pcgrad[") : -1]
+        name = _shown_name(results, workload)
         if "error" in record:
-            rows.append([workload, schedule, "error"] + [""] * (len(SCHEDULE_COLUMNS) - 3))
+            rows.append([name, schedule, "error"] + [""] * (len(SCHEDULE_COLUMNS) - 3))
             continue
-        convergence = record.get("convergence", {})
-        if "error" in convergence:
-            iterations = converged = node_updates = "n/a"
-        else:
-            iterations, converged, node_updates = (
-                _number(convergence.get(field), "{}")
-                for field in ("iterations", "converged", "node_updates")
-            )
+        info = record.get("relax_info", {})
+        iterations, depth, converged, node_updates = (
+            _number(info.get(field), "{}")
+            for field in ("iterations", "depth", "converged", "node_updates")
+        )
         sweep = _min_s(results["workloads"][workload]["runs"].get("pcgrad"))
         rows.append(
             [
-                workload,
+                name,
                 schedule,
                 iterations,
+                depth,
                 converged,
                 node_updates,
                 _number(_scaled(_min_s(record), MICRO), "{:.1f}"),
@@ -164,6 +170,8 @@ def note_lines(results):
     """Skipped engines, errors with their full text, and suspicious results."""
     lines = [f"{label}: skipped ({reason})" for label, reason in results["skipped"].items()]
     for workload, entry in results["workloads"].items():
+        if entry.get("reduced"):
+            lines.append(f"{workload}* at reduced --quick size: {entry['description']}")
         forward = entry["forward"]
         if "error" in forward:
             lines.append(f"{workload} / numpy forward: {forward['error']}")
@@ -174,9 +182,6 @@ def note_lines(results):
                 lines.append(f"{workload} / {label}: {record['error']}")
             elif not record.get("finite", True):
                 lines.append(f"{workload} / {label}: the gradient has non-finite entries.")
-            convergence_error = record.get("convergence", {}).get("error")
-            if convergence_error:
-                lines.append(f"{workload} / {label}: return_info failed: {convergence_error}")
     return lines
 
 
@@ -193,7 +198,8 @@ def machine_lines(results):
         f"versions: {versions}",
         f"OpenBLAS environment: {openblas or 'none'}",
         f"{mode} run: {settings['repeats']} repeats of loops >= {settings['min_loop']} s, "
-        f"warm-up {settings['warmup']} s; git {machine['git_commit']}; {machine['date']}",
+        f"warm-up {settings['warmup']} s, a fresh worker process per {settings['process_per']}; "
+        f"git {machine['git_commit']}; {machine['date']}",
     ]
 
 

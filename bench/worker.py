@@ -129,25 +129,22 @@ def _torch(workload, args, options):
     return call, to_flat, torch.__version__
 
 
-def _pcgrad_grad(workload, options, **extra):
-    """``pcgrad.grad`` of the workload's loss, with the requested schedule."""
+def _pcgrad(workload, args, options, jit):
     pcgrad = _import_engine("pcgrad")
     pcgrad_numpy = _import_engine("pcgrad.numpy")
     if not hasattr(pcgrad, "grad"):
         raise EngineUnavailable("pcgrad has no attribute 'grad'")
-    return pcgrad, pcgrad.grad(
-        workload.loss(pcgrad_numpy), argnums=0, schedule=options.schedule, **extra
-    )
-
-
-def _pcgrad(workload, args, options, jit):
-    pcgrad, grad_fn = _pcgrad_grad(workload, options)
+    loss = workload.loss(pcgrad_numpy)
+    version = getattr(pcgrad, "__version__", None) or _package_version("pcgrad")
     if jit:
         if not hasattr(pcgrad, "jit"):
             raise EngineUnavailable("pcgrad-jit: not available (pcgrad has no attribute 'jit')")
-        grad_fn = pcgrad.jit(grad_fn)
-    version = getattr(pcgrad, "__version__", None) or _package_version("pcgrad")
-    return (lambda: grad_fn(*args)), flatten_gradient, version
+        grad_fn = pcgrad.jit(pcgrad.grad(loss, argnums=0, schedule=options.schedule))
+        return (lambda: grad_fn(*args)), flatten_gradient, version
+    # pcgrad builds its RelaxInfo on every call and return_info only hands it
+    # out, so the timed calls can carry it at no extra cost.
+    grad_fn = pcgrad.grad(loss, argnums=0, schedule=options.schedule, return_info=True)
+    return (lambda: grad_fn(*args)), (lambda result: flatten_gradient(result[0])), version
 
 
 ENGINES = {
@@ -170,20 +167,15 @@ def _package_version(name):
         return None
 
 
-def pcgrad_convergence(workload, args, options):
-    """Iterations and convergence of one pcgrad call, from ``return_info=True``.
+def relax_info(result):
+    """Iterations and convergence from a ``(gradient, RelaxInfo)`` pcgrad result.
 
-    Returns a dict with whatever the info object offers (fields it lacks are
-    None), or an ``error`` entry if pcgrad does not support ``return_info``.
+    Fields the info object lacks come back as None.
     """
-    try:
-        _, grad_fn = _pcgrad_grad(workload, options, return_info=True)
-        _, info = grad_fn(*args)
-    except Exception as error:  # report, never abort the measurement
-        return {"error": f"{type(error).__name__}: {error}"}
+    info = result[1]
     return {
         field: _json_scalar(getattr(info, field, None))
-        for field in ("iterations", "converged", "node_updates")
+        for field in ("iterations", "converged", "node_updates", "depth")
     }
 
 
@@ -205,7 +197,7 @@ def _loop_seconds(call, count):
 def time_per_call(call, repeats, min_loop, warmup):
     """Per-call seconds of ``call``: min and median over ``repeats`` loops.
 
-    Warm-up runs calls for ``warmup`` seconds (at least two calls). The loop
+    Warm-up runs calls for ``warmup`` seconds (at least one call). The loop
     length is then calibrated like ``timeit.autorange``: the call count steps
     1, 2, 5, 10, 20, ... until one loop lasts ``min_loop`` seconds. The garbage
     collector stays on, because collection cost is part of what a Python-graph
@@ -213,7 +205,7 @@ def time_per_call(call, repeats, min_loop, warmup):
     """
     deadline = time.perf_counter() + warmup
     calls = 0
-    while calls < 2 or time.perf_counter() < deadline:
+    while calls < 1 or time.perf_counter() < deadline:
         call()
         calls += 1
 
@@ -314,6 +306,8 @@ def measure(engine, workload, options):
     record["first_call_s"] = time.perf_counter() - start
 
     flat = to_flat(first)
+    if engine == "pcgrad":
+        record["relax_info"] = relax_info(first)
     if engine == "numpy":
         record["loss"] = float(flat[0])
     else:
@@ -329,8 +323,6 @@ def measure(engine, workload, options):
     record["tracemalloc_peak_bytes"] = (
         tracemalloc_peak_bytes(call) if engine in NUMPY_BASED_ENGINES else None
     )
-    if engine == "pcgrad":
-        record["convergence"] = pcgrad_convergence(workload, args, options)
     return record
 
 
@@ -352,9 +344,12 @@ def main(argv=None):
     parser.add_argument("--min-loop", type=float, default=0.2, help="seconds per timed loop")
     parser.add_argument("--warmup", type=float, default=0.2, help="seconds of warm-up calls")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="the reduced workload sizes")
     options = parser.parse_args(argv)
 
-    from bench.workloads import WORKLOADS
+    from bench.workloads import build_workloads
+
+    workloads = build_workloads(options.quick)
 
     header = {
         "engine": options.engine,
@@ -365,7 +360,7 @@ def main(argv=None):
     records = []
     for name in options.workloads.split(","):
         try:
-            records.append(measure(options.engine, WORKLOADS[name], options))
+            records.append(measure(options.engine, workloads[name], options))
         except EngineUnavailable as error:
             records.append({"workload": name, "unavailable": str(error)})
         except Exception as error:  # one failing workload must not hide the others

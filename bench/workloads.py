@@ -3,14 +3,20 @@
 Every workload's loss is built by ``workload.loss(np)``, where ``np`` is any
 numpy-compatible module (``numpy``, ``autograd.numpy``, ``jax.numpy``,
 ``pcgrad.numpy``), so all numpy-style engines differentiate literally the same
-code. Torch gets a separate, line-by-line equivalent version
-(``workload.torch_loss(torch)``) because its API spells axes and
-``keepdims`` differently.
+code. Torch gets an equivalent version (``workload.torch_loss(torch)``)
+because its API spells axes and ``keepdims`` differently; where numpy and
+torch spell every operation alike (lstm, scalar_chain, rosenbrock) one body
+serves both.
 
 Every loss has the signature ``loss(params, *data)`` and is differentiated
 with respect to ``params`` (argument 0), a pytree of float64 arrays.
 Arguments come from ``workload.make_args()``, which builds them from a fixed
 seed so that every worker process sees bit-identical inputs.
+
+``build_workloads(quick=True)`` shrinks the workloads whose gradients are slow
+for some engine (cnn batch, lstm steps, scalar_chain length) so that
+``--quick`` stays under a minute; those workloads have ``reduced=True`` and
+their descriptions give the sizes used.
 """
 
 from dataclasses import dataclass
@@ -31,6 +37,8 @@ class Workload:
     """Given a numpy-like module, returns ``loss(params, *data) -> scalar``."""
     torch_loss: Callable
     """Given the torch module, returns the same loss written with torch ops."""
+    reduced: bool = False
+    """True when built smaller than the full benchmark size (``--quick``)."""
 
 
 def _rng(seed):
@@ -69,21 +77,27 @@ def _torch_cross_entropy(torch, logits, targets):
 # --- mlp, mlp_small -----------------------------------------------------------
 
 
-def _mlp_args(sizes, batch, seed):
+def _mlp_args(layer_sizes, batch, seed):
     def make_args():
         rng = _rng(seed)
-        params = _dense_params(rng, sizes)
-        inputs = rng.standard_normal((batch, sizes[0]))
-        targets = _one_hot(rng, batch, sizes[-1])
+        params = _dense_params(rng, layer_sizes)
+        inputs = rng.standard_normal((batch, layer_sizes[0]))
+        targets = _one_hot(rng, batch, layer_sizes[-1])
         return params, inputs, targets
 
     return make_args
 
 
+def _mlp_layers(params):
+    """(hidden layers, output layer) from the flat (W1, b1, W2, b2, ...) tuple."""
+    *hidden_layers, output_layer = zip(params[0::2], params[1::2])
+    return hidden_layers, output_layer
+
+
 def mlp_loss(np):
     def loss(params, inputs, targets):
+        hidden_layers, (w_out, b_out) = _mlp_layers(params)
         hidden = inputs
-        *hidden_layers, (w_out, b_out) = zip(params[0::2], params[1::2])
         for weight, bias in hidden_layers:
             hidden = np.tanh(hidden @ weight + bias)
         return _cross_entropy(np, hidden @ w_out + b_out, targets)
@@ -93,8 +107,8 @@ def mlp_loss(np):
 
 def mlp_torch_loss(torch):
     def loss(params, inputs, targets):
+        hidden_layers, (w_out, b_out) = _mlp_layers(params)
         hidden = inputs
-        *hidden_layers, (w_out, b_out) = zip(params[0::2], params[1::2])
         for weight, bias in hidden_layers:
             hidden = torch.tanh(hidden @ weight + bias)
         return _torch_cross_entropy(torch, hidden @ w_out + b_out, targets)
@@ -104,26 +118,30 @@ def mlp_torch_loss(torch):
 
 # --- cnn ----------------------------------------------------------------------
 
-CNN_BATCH, CNN_CHANNELS, CNN_SIDE, CNN_KERNEL, CNN_CLASSES = 16, 8, 28, 3, 10
+CNN_CHANNELS, CNN_SIDE, CNN_KERNEL, CNN_CLASSES = 8, 28, 3, 10
 CNN_CONV_SIDE = CNN_SIDE - CNN_KERNEL + 1  # 26: "valid" convolution
 CNN_POOL_SIDE = CNN_CONV_SIDE // 2  # 13: 2x2 mean-pool
+CNN_FEATURES = CNN_CHANNELS * CNN_POOL_SIDE * CNN_POOL_SIDE
 
 
-def cnn_args():
-    rng = _rng(2)
-    conv_w = rng.standard_normal((CNN_CHANNELS, 1, CNN_KERNEL, CNN_KERNEL)) / CNN_KERNEL
-    conv_b = 0.1 * rng.standard_normal(CNN_CHANNELS)
-    features = CNN_CHANNELS * CNN_POOL_SIDE * CNN_POOL_SIDE
-    dense_w = rng.standard_normal((features, CNN_CLASSES)) / numpy.sqrt(features)
-    dense_b = 0.1 * rng.standard_normal(CNN_CLASSES)
-    images = rng.standard_normal((CNN_BATCH, 1, CNN_SIDE, CNN_SIDE))
-    targets = _one_hot(rng, CNN_BATCH, CNN_CLASSES)
-    return (conv_w, conv_b, dense_w, dense_b), images, targets
+def _cnn_args(batch):
+    def make_args():
+        rng = _rng(2)
+        conv_w = rng.standard_normal((CNN_CHANNELS, 1, CNN_KERNEL, CNN_KERNEL)) / CNN_KERNEL
+        conv_b = 0.1 * rng.standard_normal(CNN_CHANNELS)
+        dense_w = rng.standard_normal((CNN_FEATURES, CNN_CLASSES)) / numpy.sqrt(CNN_FEATURES)
+        dense_b = 0.1 * rng.standard_normal(CNN_CLASSES)
+        images = rng.standard_normal((batch, 1, CNN_SIDE, CNN_SIDE))
+        targets = _one_hot(rng, batch, CNN_CLASSES)
+        return (conv_w, conv_b, dense_w, dense_b), images, targets
+
+    return make_args
 
 
 def cnn_loss(np):
     def loss(params, images, targets):
         conv_w, conv_b, dense_w, dense_b = params
+        batch = images.shape[0]
         # A 3x3 convolution as nine shifted slices, each contracted over the
         # input channels, so only slicing and einsum are needed.
         conv = 0.0
@@ -134,13 +152,10 @@ def cnn_loss(np):
         conv = conv + np.reshape(conv_b, (1, CNN_CHANNELS, 1, 1))
         activated = np.maximum(conv, 0.0)
         pooled = np.mean(
-            np.reshape(
-                activated,
-                (CNN_BATCH, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2),
-            ),
+            np.reshape(activated, (batch, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2)),
             axis=(3, 5),
         )
-        flat = np.reshape(pooled, (CNN_BATCH, CNN_CHANNELS * CNN_POOL_SIDE * CNN_POOL_SIDE))
+        flat = np.reshape(pooled, (batch, CNN_FEATURES))
         return _cross_entropy(np, flat @ dense_w + dense_b, targets)
 
     return loss
@@ -149,6 +164,7 @@ def cnn_loss(np):
 def cnn_torch_loss(torch):
     def loss(params, images, targets):
         conv_w, conv_b, dense_w, dense_b = params
+        batch = images.shape[0]
         conv = 0.0
         for di in range(CNN_KERNEL):
             for dj in range(CNN_KERNEL):
@@ -157,13 +173,10 @@ def cnn_torch_loss(torch):
         conv = conv + torch.reshape(conv_b, (1, CNN_CHANNELS, 1, 1))
         activated = torch.clamp(conv, min=0.0)
         pooled = torch.mean(
-            torch.reshape(
-                activated,
-                (CNN_BATCH, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2),
-            ),
+            torch.reshape(activated, (batch, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2)),
             dim=(3, 5),
         )
-        flat = torch.reshape(pooled, (CNN_BATCH, CNN_CHANNELS * CNN_POOL_SIDE * CNN_POOL_SIDE))
+        flat = torch.reshape(pooled, (batch, CNN_FEATURES))
         return _torch_cross_entropy(torch, flat @ dense_w + dense_b, targets)
 
     return loss
@@ -171,49 +184,44 @@ def cnn_torch_loss(torch):
 
 # --- lstm ---------------------------------------------------------------------
 
-LSTM_INPUT, LSTM_HIDDEN, LSTM_STEPS, LSTM_BATCH = 32, 64, 20, 8
+LSTM_INPUT, LSTM_HIDDEN, LSTM_BATCH = 32, 64, 8
 
 
-def lstm_args():
-    rng = _rng(3)
-    gates = 4 * LSTM_HIDDEN
-    w_x = rng.standard_normal((LSTM_INPUT, gates)) / numpy.sqrt(LSTM_INPUT)
-    w_h = rng.standard_normal((LSTM_HIDDEN, gates)) / numpy.sqrt(LSTM_HIDDEN)
-    bias = 0.1 * rng.standard_normal(gates)
-    sequence = rng.standard_normal((LSTM_STEPS, LSTM_BATCH, LSTM_INPUT))
-    target = 0.5 * rng.standard_normal((LSTM_BATCH, LSTM_HIDDEN))
-    # The initial state is passed in as data so the loss needs no np.zeros.
-    h0 = numpy.zeros((LSTM_BATCH, LSTM_HIDDEN))
-    c0 = numpy.zeros((LSTM_BATCH, LSTM_HIDDEN))
-    return (w_x, w_h, bias), sequence, target, h0, c0
+def _lstm_args(steps):
+    def make_args():
+        rng = _rng(3)
+        gates = 4 * LSTM_HIDDEN
+        w_x = rng.standard_normal((LSTM_INPUT, gates)) / numpy.sqrt(LSTM_INPUT)
+        w_h = rng.standard_normal((LSTM_HIDDEN, gates)) / numpy.sqrt(LSTM_HIDDEN)
+        bias = 0.1 * rng.standard_normal(gates)
+        sequence = rng.standard_normal((steps, LSTM_BATCH, LSTM_INPUT))
+        target = 0.5 * rng.standard_normal((LSTM_BATCH, LSTM_HIDDEN))
+        # The initial state is passed in as data so the loss needs no np.zeros.
+        h0 = numpy.zeros((LSTM_BATCH, LSTM_HIDDEN))
+        c0 = numpy.zeros((LSTM_BATCH, LSTM_HIDDEN))
+        return (w_x, w_h, bias), sequence, target, h0, c0
+
+    return make_args
 
 
-def _lstm_cell_gates(tanh, gates):
-    """Split pre-activations into the four LSTM gates (input, forget, cell, output).
-
-    sigmoid(z) is written as 0.5 * (tanh(z / 2) + 1): exact, overflow-free and
-    needs only tanh, which every engine provides under the same name.
-    """
-    size = LSTM_HIDDEN
+def lstm_loss(np_like):
+    """LSTM loss for numpy-likes and torch alike: it needs only @, slicing,
+    tanh, * and mean, which both spell the same way."""
 
     def sigmoid(z):
-        return 0.5 * (tanh(0.5 * z) + 1.0)
+        # Exact, overflow-free, and needs only tanh.
+        return 0.5 * (np_like.tanh(0.5 * z) + 1.0)
 
-    return (
-        sigmoid(gates[:, 0 * size : 1 * size]),
-        sigmoid(gates[:, 1 * size : 2 * size]),
-        tanh(gates[:, 2 * size : 3 * size]),
-        sigmoid(gates[:, 3 * size : 4 * size]),
-    )
-
-
-def _lstm_loss(np_like):
     def loss(params, sequence, target, h0, c0):
         w_x, w_h, bias = params
+        size = LSTM_HIDDEN
         hidden, cell = h0, c0
-        for step in range(LSTM_STEPS):
+        for step in range(sequence.shape[0]):
             gates = sequence[step] @ w_x + hidden @ w_h + bias
-            input_gate, forget_gate, candidate, output_gate = _lstm_cell_gates(np_like.tanh, gates)
+            input_gate = sigmoid(gates[:, 0 * size : 1 * size])
+            forget_gate = sigmoid(gates[:, 1 * size : 2 * size])
+            candidate = np_like.tanh(gates[:, 2 * size : 3 * size])
+            output_gate = sigmoid(gates[:, 3 * size : 4 * size])
             cell = forget_gate * cell + input_gate * candidate
             hidden = output_gate * np_like.tanh(cell)
         return np_like.mean((hidden - target) ** 2)
@@ -221,39 +229,27 @@ def _lstm_loss(np_like):
     return loss
 
 
-# The LSTM uses only @, slicing, tanh, * and mean, which numpy and torch spell
-# alike, so one body serves both.
-lstm_loss = _lstm_loss
-lstm_torch_loss = _lstm_loss
-
-
 # --- scalar_chain -------------------------------------------------------------
 
-CHAIN_LENGTH, CHAIN_SIZE = 200, 10
+CHAIN_SIZE = 10
 
 
 def scalar_chain_args():
-    # Small starting values keep the 200-fold map near its fixed point at 0, so
+    # Small starting values keep the repeated map near its fixed point at 0, so
     # the result stays finite; the runner warns if the numpy forward is not.
     return (0.1 * _rng(4).uniform(-0.5, 0.5, CHAIN_SIZE),)
 
 
-def scalar_chain_loss(np):
-    def loss(x):
-        for _ in range(CHAIN_LENGTH):
-            x = np.sin(x) * 1.01 + 0.1 * x**2
-        return np.sum(x)
+def _scalar_chain_loss(length):
+    def build(np_like):
+        def loss(x):
+            for _ in range(length):
+                x = np_like.sin(x) * 1.01 + 0.1 * x**2
+            return np_like.sum(x)
 
-    return loss
+        return loss
 
-
-def scalar_chain_torch_loss(torch):
-    def loss(x):
-        for _ in range(CHAIN_LENGTH):
-            x = torch.sin(x) * 1.01 + 0.1 * x**2
-        return torch.sum(x)
-
-    return loss
+    return build
 
 
 # --- rosenbrock ---------------------------------------------------------------
@@ -265,21 +261,28 @@ def rosenbrock_args():
     return (_rng(5).uniform(-1.5, 1.5, ROSENBROCK_SIZE),)
 
 
-def _rosenbrock_loss(np_like):
+def rosenbrock_loss(np_like):
+    """Rosenbrock for numpy-likes and torch alike (slicing, ** and sum)."""
+
     def loss(x):
         return np_like.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
 
     return loss
 
 
-# Slicing, ** and sum are spelled alike in numpy and torch.
-rosenbrock_loss = _rosenbrock_loss
-rosenbrock_torch_loss = _rosenbrock_loss
+# --- the set ------------------------------------------------------------------
 
 
-WORKLOADS = {
-    workload.name: workload
-    for workload in (
+def build_workloads(quick=False):
+    """All workloads by name, in table order.
+
+    With ``quick`` the cnn batch (16 -> 4), lstm length (20 -> 5 steps) and
+    scalar_chain length (200 -> 50) shrink, since pcgrad's iterative schedules
+    and non-jitted jax take up to seconds per call on the full sizes. Inputs
+    are only built when ``make_args`` is called, so this is cheap.
+    """
+    cnn_batch, lstm_steps, chain_length = (4, 5, 50) if quick else (16, 20, 200)
+    workloads = (
         Workload(
             "mlp",
             "tanh MLP 784-256-256-10, batch 64, softmax cross-entropy",
@@ -296,32 +299,39 @@ WORKLOADS = {
         ),
         Workload(
             "cnn",
-            "3x3 conv 1->8 (9 shifted slices + einsum), relu, 2x2 mean-pool, "
-            "dense 1352->10, batch 16 of 28x28",
-            cnn_args,
+            f"3x3 conv 1->8 (9 shifted slices + einsum), relu, 2x2 mean-pool, "
+            f"dense {CNN_FEATURES}->10, batch {cnn_batch} of 28x28",
+            _cnn_args(cnn_batch),
             cnn_loss,
             cnn_torch_loss,
+            reduced=quick,
         ),
         Workload(
             "lstm",
-            "LSTM input 32, hidden 64, T=20, batch 8, MSE of last hidden state",
-            lstm_args,
+            f"LSTM input {LSTM_INPUT}, hidden {LSTM_HIDDEN}, T={lstm_steps}, "
+            f"batch {LSTM_BATCH}, MSE of the last hidden state",
+            _lstm_args(lstm_steps),
             lstm_loss,
-            lstm_torch_loss,
+            lstm_loss,
+            reduced=quick,
         ),
         Workload(
             "scalar_chain",
-            "200 x (sin(x)*1.01 + 0.1*x**2) on a length-10 vector, then sum",
+            f"{chain_length} x (sin(x)*1.01 + 0.1*x**2) on a length-{CHAIN_SIZE} vector, then sum",
             scalar_chain_args,
-            scalar_chain_loss,
-            scalar_chain_torch_loss,
+            _scalar_chain_loss(chain_length),
+            _scalar_chain_loss(chain_length),
+            reduced=quick,
         ),
         Workload(
             "rosenbrock",
-            "vectorised Rosenbrock, n=1000",
+            f"vectorised Rosenbrock, n={ROSENBROCK_SIZE}",
             rosenbrock_args,
             rosenbrock_loss,
-            rosenbrock_torch_loss,
+            rosenbrock_loss,
         ),
     )
-}
+    return {workload.name: workload for workload in workloads}
+
+
+WORKLOAD_NAMES = tuple(build_workloads())

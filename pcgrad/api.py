@@ -12,7 +12,7 @@ import numpy as np
 
 from .graph import Graph
 from .plan import Plan
-from .pytree import flatten, tree_map
+from .pytree import flatten, leaf_paths, tree_map
 from .relax import SCHEDULES, ConvergenceError, relax
 from .tracing import Trace, Tracer
 
@@ -79,7 +79,8 @@ class _Linearized:
             for n in nums:
                 arg_leaves, unflatten = flatten(args[n])
                 values = [_check_float(leaf, f"argument {n}") for leaf in arg_leaves]
-                tracers = [trace.leaf(v, f"args[{n}]") for v in values]
+                tracers = [trace.leaf(v, name)
+                           for v, name in zip(values, leaf_paths(args[n], f"args[{n}]"))]
                 leaves.append(tracers)
                 self.unflatten.append(unflatten)
                 self.dtypes.append([(v.dtype, type(leaf) is float or np.ndim(leaf) == 0

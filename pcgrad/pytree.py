@@ -26,3 +26,17 @@ def flatten(tree):
 def tree_map(fn, tree):
     leaves, unflatten = flatten(tree)
     return unflatten([fn(leaf) for leaf in leaves])
+
+
+def leaf_paths(tree, prefix=""):
+    """Names of the leaves of ``tree`` in ``flatten`` order, e.g. "[0]['W']"."""
+    paths, stack = [], [(tree, prefix)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, (tuple, list)):
+            stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(node))))
+        elif isinstance(node, dict):
+            stack.extend((child, f"{path}[{key!r}]") for key, child in reversed(list(node.items())))
+        else:
+            paths.append(path)
+    return paths
