@@ -8,7 +8,7 @@ derivatives.
 
 >>> import pcgrad, pcgrad.numpy as np
 >>> pcgrad.grad(lambda x: np.sum(np.tanh(x) ** 2))(np.array([0.5, -1.0]))
-array([ 0.6586264 , -0.6397375 ])
+array([ 0.72686198, -0.63970001])
 """
 from . import numpy  # noqa: F401  (attaches Tracer operators)
 from .api import elementwise_grad, grad, jacobian, trace, value_and_grad, vjp
