@@ -94,7 +94,7 @@ class _Linearized:
         self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
         inputs = [t.node for group in leaves for t in group]
         output = out.node if isinstance(out, Tracer) and out._trace is trace else None
-        self.graph = Graph(trace.nx, inputs, output)
+        self.graph = Graph(trace, inputs, output)
         self.plan = Plan(self.graph) if self.graph.connected else None
         self.counts = [len(group) for group in leaves]
 
@@ -104,7 +104,7 @@ class _Linearized:
         if self.plan is None:
             warnings.warn("The output does not depend on the differentiated inputs; their "
                           "gradient is zero.", UserWarning, stacklevel=4)
-            flat = [np.zeros(self.graph.nx.nodes[n]["shape"]) for n in self.graph.inputs]
+            flat = [np.zeros(self.graph.trace.values[n].shape) for n in self.graph.inputs]
             info = None
         else:
             err, info = relax(self.plan, cotangent, options["schedule"], options["eta"],
@@ -118,7 +118,7 @@ class _Linearized:
                 warnings.warn(message, RuntimeWarning, stacklevel=4)
             t = self.plan.table
             flat = [err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
-                self.graph.nx.nodes[self.graph.inputs[k]]["shape"])
+                self.graph.trace.values[self.graph.inputs[k]].shape)
                 for k, i in enumerate(self.plan.inputs)]
         grads, start = [], 0
         for unflatten, dtypes, count in zip(self.unflatten, self.dtypes, self.counts):

@@ -1,15 +1,14 @@
-"""The computation graph: a traced DiGraph pruned to what the relaxation needs.
+"""The computation graph: a trace pruned to what the relaxation needs.
 
 Pruning keeps the nodes on a path from a differentiated input to the output
 (through differentiable primitives only) and, as constants, the other nodes
 whose values those nodes read. Node ids come from tracing and are already a
-topological order, so every pass here is a single loop over sorted ids: no
+topological order, so every pass here is a single loop over ids: no
 recursion, whatever the depth.
 """
-import networkx as nx
 import numpy as np
 
-from .primitives import PRIMITIVES
+from .tracing import CONSTANT, INPUT, to_networkx
 
 
 class Graph:
@@ -18,49 +17,71 @@ class Graph:
     ``graph.nx`` is the networkx DiGraph: node attributes ``primitive``,
     ``params``, ``parents`` (ordered ids), ``shape``, ``dtype``, ``value`` and
     ``role`` ("input", "constant" or "node"); edges carry ``argnums``.
-    ``inputs`` lists the input node ids in argument order, ``output`` is the
-    output node id (None when the output is not traced).
+    ``nodes`` lists the kept node ids in topological order, ``roles`` maps
+    each to its role, ``inputs`` lists the input ids in argument order and
+    ``output`` is the output id (None when the output is not traced).
     """
 
-    def __init__(self, traced, inputs, output):
+    def __init__(self, trace, inputs, output):
+        self.trace = trace
         self.inputs = list(inputs)
         self.output = output
-        self.nx = _prune(traced, self.inputs, output)
-        self.depth = _depth(self.nx, self.inputs, output)
+        self.nodes, self.roles = _prune(trace, self.inputs, output)
+        self._nx = None
+
+    @property
+    def nx(self):
+        if self._nx is None:
+            self._nx = to_networkx(self.trace, self.nodes, self.roles)
+        return self._nx
 
     @property
     def connected(self):
         """Whether the output depends on any differentiated input."""
-        return self.output is not None and self.nx.nodes[self.output]["role"] != "constant"
+        return self.output is not None and self.roles[self.output] != CONSTANT
+
+    @property
+    def depth(self):
+        """Longest path, in edges, from a differentiated input to the output."""
+        if not self.connected:
+            return 0
+        longest = {}
+        for node in self.nodes:
+            if self.roles[node] == INPUT:
+                longest[node] = 0
+            elif self.roles[node] == "node":
+                longest[node] = 1 + max(longest[p] for p in self.trace.parents[node]
+                                        if p in longest)
+        return longest[self.output]
 
     def __len__(self):
-        return len(self.nx)
+        return len(self.nodes)
 
     def __str__(self):
-        lines = []
-        for node in sorted(self.nx):
-            a = self.nx.nodes[node]
-            kind = _type(a)
-            if a["role"] == "input":
-                lines.append(f"  %{node}: {kind} = input {a['params']['name']}")
-            elif a["role"] == "constant":
-                shown = f" {a['value'].item():.6g}" if a["value"].size == 1 else ""
+        lines = [f"graph: {len(self.nodes)} nodes, depth {self.depth}"]
+        for node in self.nodes:
+            value, role = self.trace.values[node], self.roles[node]
+            kind = _type(value)
+            if role == INPUT:
+                lines.append(f"  %{node}: {kind} = input {self.trace.params[node]['name']}")
+            elif role == CONSTANT:
+                shown = f" {value.item():.6g}" if value.size == 1 else ""
                 lines.append(f"  %{node}: {kind} = constant{shown}")
             else:
-                args = " ".join(f"%{p}" for p in a["parents"])
-                params = _format_params(a["params"])
-                lines.append(f"  %{node}: {kind} = {a['primitive']}{params} {args}")
-        header = f"graph: {len(self.nx)} nodes, depth {self.depth}"
-        output = f"  output %{self.output}" if self.output is not None else "  output (constant)"
-        return "\n".join([header] + lines + [output])
+                args = " ".join(f"%{p}" for p in self.trace.parents[node])
+                params = _format_params(self.trace.params[node])
+                lines.append(f"  %{node}: {kind} = {self.trace.name(node)}{params} {args}")
+        lines.append(f"  output %{self.output}" if self.output is not None
+                     else "  output (constant)")
+        return "\n".join(lines)
 
     __repr__ = __str__
 
 
-def _type(attrs):
-    dtype = np.dtype(attrs["dtype"])
-    short = {"float64": "f64", "float32": "f32", "bool": "bool"}.get(dtype.name, dtype.name)
-    return f"{short}[{','.join(str(d) for d in attrs['shape'])}]"
+def _type(value):
+    short = {"float64": "f64", "float32": "f32", "bool": "bool"}.get(value.dtype.name,
+                                                                       value.dtype.name)
+    return f"{short}[{','.join(str(d) for d in value.shape)}]"
 
 
 def _format_params(params):
@@ -73,56 +94,33 @@ def _format_params(params):
     return "[" + ", ".join(parts) + "]"
 
 
-def _differentiable(name):
-    return name not in ("input", "constant") and PRIMITIVES[name].differentiable
-
-
-def _prune(traced, inputs, output):
-    nodes = traced.nodes
-    reached = set(inputs)
-    if output is not None:
-        for node in range(inputs[0] if inputs else 0, output + 1):
-            a = nodes[node]
-            if node not in reached and _differentiable(a["primitive"]) and any(
-                    p in reached for p in a["parents"]):
-                reached.add(node)
-    needed = {output} if output in reached else set()
-    for node in range(output if output is not None else -1, -1, -1):
-        if node in needed:
-            needed.update(p for p in nodes[node]["parents"] if p in reached)
-    needed.update(inputs)
-
-    pruned = nx.DiGraph()
-    for node in sorted(needed):
-        a = dict(nodes[node])
-        a["role"] = "input" if a["primitive"] == "input" else "node"
-        pruned.add_node(node, **a)
-        if a["role"] == "input":
-            continue
-        for parent in a["parents"]:
-            if parent not in needed and parent not in pruned:
-                c = nodes[parent]
-                pruned.add_node(parent, primitive="constant", params={}, parents=(),
-                                shape=c["shape"], dtype=c["dtype"], value=c["value"],
-                                role="constant", origin=c["primitive"])
-            pruned.add_edge(parent, node, **traced.edges[parent, node])
-    if output is not None and output not in pruned:
-        o = nodes[output]
-        pruned.add_node(output, primitive="constant", params={}, parents=(), shape=o["shape"],
-                        dtype=o["dtype"], value=o["value"], role="constant",
-                        origin=o["primitive"])
-    return pruned
-
-
-def _depth(graph, inputs, output):
-    """Longest path, in edges, from a differentiated input to the output."""
-    if output is None or graph.nodes[output]["role"] == "constant":
-        return 0
-    longest = {}
-    for node in sorted(graph):
-        a = graph.nodes[node]
-        if a["role"] == "input":
-            longest[node] = 0
-        elif a["role"] == "node":
-            longest[node] = 1 + max(longest[p] for p in a["parents"] if p in longest)
-    return longest[output]
+def _prune(trace, inputs, output):
+    """Kept node ids (sorted) and their roles."""
+    if output is None:
+        return list(inputs), dict.fromkeys(inputs, INPUT)
+    primitives, parents = trace.primitives, trace.parents
+    reached = bytearray(output + 1)
+    for node in inputs:
+        reached[node] = 1
+    for node in range(min(inputs, default=0), output + 1):
+        primitive = primitives[node]
+        if not reached[node] and not isinstance(primitive, str) and primitive.differentiable:
+            for p in parents[node]:
+                if reached[p]:
+                    reached[node] = 1
+                    break
+    roles = dict.fromkeys(inputs, INPUT)
+    if not reached[output]:
+        roles[output] = CONSTANT
+        return sorted(roles), roles
+    needed = bytearray(output + 1)
+    needed[output] = 1
+    for node in range(output, -1, -1):
+        if needed[node] and node not in roles:
+            roles[node] = "node"
+            for p in parents[node]:
+                if reached[p]:
+                    needed[p] = 1
+                elif p not in roles:
+                    roles[p] = CONSTANT
+    return sorted(roles), roles

@@ -7,8 +7,9 @@ node), and a slice of the value buffer if some kernel reads its value.
 """
 import numpy as np
 
-from .primitives import PRIMITIVES, OpTable
+from .primitives import OpTable
 from .primitives.core import LEAF
+from .tracing import CONSTANT
 
 
 class Plan:
@@ -23,35 +24,37 @@ class Plan:
     """
 
     def __init__(self, graph, store_all=False):
-        nodes = sorted(graph.nx)
+        trace, nodes, roles = graph.trace, graph.nodes, graph.roles
         index = {node: i for i, node in enumerate(nodes)}
-        attrs = [graph.nx.nodes[node] for node in nodes]
+        values = [trace.values[node] for node in nodes]
         n = len(nodes)
         op = np.zeros(n, np.int64)
         code = np.zeros(n, np.int64)
-        size = np.array([int(np.prod(a["shape"], dtype=np.int64)) for a in attrs], np.int64)
-        unit = np.array([a["role"] != "constant" for a in attrs])
+        size = np.array([v.size for v in values], np.int64)
+        unit = np.array([roles[node] != CONSTANT for node in nodes])
         stored = np.full(n, store_all)
         pptr = np.zeros(n + 1, np.int64)
         iptr = np.zeros(n + 1, np.int64)
         par, ints = [], []
-        for i, a in enumerate(attrs):
-            parents = [index[p] for p in a["parents"]]
+        for i, node in enumerate(nodes):
+            iptr[i + 1] = iptr[i]
+            pptr[i + 1] = pptr[i]
+            if roles[node] != "node":
+                continue  # LEAF
+            primitive = trace.primitives[node]
+            parents = [index[p] for p in trace.parents[node]]
             par.extend(parents)
             pptr[i + 1] = len(par)
-            if a["role"] == "node":
-                primitive = PRIMITIVES[a["primitive"]]
-                op[i] = primitive.opcode
-                code[i], row = primitive.lower(
-                    a["params"], [attrs[p]["shape"] for p in parents], a["shape"])
-                ints.append(row)
-                if primitive.reads_inputs:
-                    stored[parents] = True
-                if primitive.reads_output:
-                    stored[i] = True
-            else:
-                op[i] = LEAF
-            iptr[i + 1] = iptr[i] + (len(ints[-1]) if a["role"] == "node" else 0)
+            op[i] = primitive.opcode
+            code[i], row = primitive.lower(trace.params[node],
+                                           [values[p].shape for p in parents],
+                                           values[i].shape)
+            ints.append(row)
+            iptr[i + 1] += len(row)
+            if primitive.reads_inputs:
+                stored[parents] = True
+            if primitive.reads_output:
+                stored[i] = True
         par = np.array(par, np.int64)
         voff = _offsets(size, stored)
         eoff = _offsets(size, unit)
@@ -61,10 +64,10 @@ class Plan:
             ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
         self.value = np.zeros(int(size[stored].sum()))
         for i in np.flatnonzero(stored):
-            self.value[voff[i]:voff[i] + size[i]] = np.ravel(attrs[i]["value"])
+            self.value[voff[i]:voff[i] + size[i]] = np.ravel(values[i])
         self.error_size = int(size[unit].sum())
         self._leaf = op == LEAF
-        self._marked = np.array([a["primitive"] == "pc_node" for a in attrs])
+        self._marked = np.array([trace.name(node) == "pc_node" for node in nodes])
         self._pptr, self._par = pptr, par
         self._units = {}
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)

@@ -2,8 +2,8 @@
 
 A Tracer carries a concrete numpy value (so Python control flow on values
 works, as in autograd) and the id of the node that produced it. Each
-primitive call computes its numpy forward value and records one node in a
-``networkx.DiGraph``. This module knows nothing about derivatives or
+primitive call computes its numpy forward value and records one node of the
+computation graph (a ``networkx.DiGraph`` on request). This module knows nothing about derivatives or
 predictive coding; it only builds the graph.
 """
 import threading
@@ -27,17 +27,21 @@ def current_trace():
     return stack[-1] if stack else None
 
 
+INPUT, CONSTANT = "input", "constant"
+
+
 class Trace:
-    """One recording: a DiGraph whose nodes are numbered in creation order.
+    """One recording: a node table in creation order, viewable as a DiGraph.
 
     Creation order is a topological order, so no later pass needs to sort.
-    Node attributes: ``primitive`` (name), ``params`` (dict), ``parents``
-    (ordered tuple of node ids), ``shape``, ``dtype``, ``value``. Edges carry
-    ``argnums``: the argument positions at which the parent enters the child.
+    Node i has ``primitives[i]`` (a Primitive, or INPUT / CONSTANT for leaves),
+    ``params[i]`` (dict), ``parents[i]`` (ordered tuple of node ids) and
+    ``values[i]`` (its numpy value). Recording appends to these lists, which
+    costs far less per node than a networkx graph; ``nx`` builds the graph.
     """
 
     def __init__(self, compiling=False):
-        self.nx = nx.DiGraph()
+        self.primitives, self.params, self.parents, self.values = [], [], [], []
         self.compiling = compiling  # True under pcgrad.jit: values are placeholders
 
     def __enter__(self):
@@ -47,31 +51,59 @@ class Trace:
     def __exit__(self, *exc):
         _stack().pop()
 
+    def __len__(self):
+        return len(self.values)
+
     def record(self, primitive, params, parents, value):
-        node = len(self.nx)
-        self.nx.add_node(node, primitive=primitive.name, params=params,
-                         parents=parents, shape=value.shape, dtype=value.dtype,
-                         value=value)
-        for position, parent in enumerate(parents):
-            if self.nx.has_edge(parent, node):
-                self.nx.edges[parent, node]["argnums"] += (position,)
-            else:
-                self.nx.add_edge(parent, node, argnums=(position,))
-        return node
+        self.primitives.append(primitive)
+        self.params.append(params)
+        self.parents.append(parents)
+        self.values.append(value)
+        return len(self.values) - 1
 
     def leaf(self, value, name):
         """Record an input (differentiated argument) leaf and return its Tracer."""
-        node = len(self.nx)
-        self.nx.add_node(node, primitive="input", params={"name": name}, parents=(),
-                         shape=value.shape, dtype=value.dtype, value=value)
-        return Tracer(value, node, self)
+        return Tracer(value, self.record(INPUT, {"name": name}, (), value), self)
 
     def constant(self, value):
-        node = len(self.nx)
-        value = np.asarray(value)
-        self.nx.add_node(node, primitive="constant", params={}, parents=(),
-                         shape=value.shape, dtype=value.dtype, value=value)
-        return node
+        return self.record(CONSTANT, {}, (), np.asarray(value))
+
+    def name(self, node):
+        primitive = self.primitives[node]
+        return primitive if isinstance(primitive, str) else primitive.name
+
+    @property
+    def nx(self):
+        """The whole recording as a networkx DiGraph (see ``to_networkx``)."""
+        return to_networkx(self, range(len(self)))
+
+
+def to_networkx(trace, nodes, roles=None):
+    """A DiGraph of ``nodes`` of ``trace``.
+
+    Node attributes: ``primitive`` (name), ``params``, ``parents`` (ordered
+    ids), ``shape``, ``dtype``, ``value``, and ``role`` ("input", "constant"
+    or "node"; ``roles`` maps nodes to roles that override it, and a node
+    made a constant keeps its primitive name as ``origin``). Edges carry
+    ``argnums``: the argument positions at which the parent enters the child.
+    """
+    graph = nx.DiGraph()
+    roles = roles or {}
+    for node in nodes:
+        name = trace.name(node)
+        role = roles.get(node, name if name in (INPUT, CONSTANT) else "node")
+        value = trace.values[node]
+        attrs = dict(primitive=name, params=trace.params[node], parents=trace.parents[node],
+                     shape=value.shape, dtype=value.dtype, value=value, role=role)
+        if role == CONSTANT and name != CONSTANT:
+            attrs.update(primitive=CONSTANT, params={}, parents=(), origin=name)
+        graph.add_node(node, **attrs)
+        for position, parent in enumerate(attrs["parents"]):
+            if graph.has_edge(parent, node):
+                graph.edges[parent, node]["argnums"] += (position,)
+            else:
+                graph.add_edge(parent, node, argnums=(position,))
+    return graph
 
 
 class Tracer:
