@@ -13,18 +13,21 @@ import numpy as np
 from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths, tree_map
-from .relax import SCHEDULES, ConvergenceError, relax
+from .relax import ENERGIES, SCHEDULES, ConvergenceError, output_energy, relax
 from .tracing import Trace, Tracer
 
 DEFAULTS = {  # eta, tol, max_iters per schedule
     "sweep": (1.0, 0.0, 1),
     "jacobi": (1.0, 0.0, 1_000_000),
     "euler": (0.5, 1e-10, 100_000),
+    "strict": (0.1, 1e-8, 100_000),
 }
+STRICT_BETA = 1e-3
 
 
-def _options(schedule="sweep", eta=None, tol=None, max_iters=None, on_nonconvergence="raise",
-             units="all"):
+def _options(schedule="sweep", eta=None, tol=None, max_iters=None, units="all", beta=None,
+             precisions=None, on_nonconvergence="raise"):
+    """Validated relaxation options (grad's keyword arguments)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; choose one of "
                          f"{', '.join(repr(s) for s in SCHEDULES)}.")
@@ -32,16 +35,35 @@ def _options(schedule="sweep", eta=None, tol=None, max_iters=None, on_nonconverg
     eta = default_eta if eta is None else float(eta)
     if not 0.0 < eta <= 1.0:
         raise ValueError(f"eta must be in (0, 1] for the {schedule!r} schedule; got {eta}.")
-    if schedule == "jacobi" and eta != 1.0:
-        raise ValueError("The 'jacobi' schedule takes unit steps (eta = 1); use "
+    if schedule in ("jacobi", "sweep") and eta != 1.0:
+        raise ValueError(f"The {schedule!r} schedule takes unit steps (eta = 1); use "
                          "schedule='euler' for a smaller step.")
+    if beta is not None and schedule != "strict":
+        raise ValueError("beta nudges the output in the 'strict' schedule only; the fixed "
+                         "prediction schedules are exact with beta = 1.")
+    beta = (STRICT_BETA if schedule == "strict" else 1.0) if beta is None else float(beta)
+    if not beta > 0:
+        raise ValueError(f"beta must be positive; got {beta}.")
+    if units not in ("all", "marked"):
+        raise ValueError(f"units must be 'all' or 'marked'; got {units!r}.")
     if on_nonconvergence not in ("raise", "warn"):
         raise ValueError("on_nonconvergence must be 'raise' or 'warn'; "
                          f"got {on_nonconvergence!r}.")
-    return dict(schedule=schedule, eta=eta,
+    return dict(schedule=schedule, eta=eta, beta=beta, units=units, precisions=precisions,
                 tol=default_tol if tol is None else float(tol),
                 max_iters=default_iters if max_iters is None else int(max_iters),
-                on_nonconvergence=on_nonconvergence, units=units)
+                on_nonconvergence=on_nonconvergence)
+
+
+def _settle_message(info):
+    if info.diverged:
+        return (f"The {info.schedule!r} relaxation diverged at iteration {info.iterations} "
+                f"(energy {info.energy[0]:.4g} -> {info.energy[-1]:.4g}, residual "
+                f"{info.residual[-1]:.3g}): eta={info.eta:g} is too large for this graph "
+                f"and its precisions. Try eta={info.eta / 4:g}.")
+    return (f"The {info.schedule!r} relaxation did not converge in {info.iterations} "
+            f"iterations (residual {info.residual[-1]:.3g}, tol {info.tol:g}). Raise "
+            "max_iters or eta, or loosen tol.")
 
 
 def _check_float(leaf, where):
@@ -69,7 +91,8 @@ def _argnums(argnums, nargs):
 
 
 class _Linearized:
-    """A function traced at some arguments: its output and a relaxation per cotangent."""
+    """A function traced at some arguments: its output, its graph, and relaxations
+    from any output energy."""
 
     def __init__(self, f, args, argnums, has_aux):
         nums, self.many = _argnums(argnums, len(args))
@@ -95,38 +118,49 @@ class _Linearized:
         inputs = [t.node for group in leaves for t in group]
         output = out.node if isinstance(out, Tracer) and out._trace is trace else None
         self.graph = Graph(trace, inputs, output)
-        self.plan = Plan(self.graph) if self.graph.connected else None
         self.counts = [len(group) for group in leaves]
+        self._plans = {}
 
-    def pullback(self, cotangent, options):
-        """Relax from output error ``cotangent``; gradients per argument, and RelaxInfo."""
-        cotangent = np.broadcast_to(np.asarray(cotangent, np.float64), self.out.shape)
-        if self.plan is None:
+    def plan(self, schedule):
+        """The Plan for ``schedule`` (strict stores every value), built once."""
+        strict = schedule == "strict"
+        if strict not in self._plans:
+            self._plans[strict] = Plan(self.graph, store_all=strict)
+        return self._plans[strict]
+
+    def pullback(self, target, options, energy="linear", free=None, record=False):
+        """Relax from the output energy (``target``: the cotangent for "linear");
+        returns (gradients per argument, RelaxInfo, final values buffer)."""
+        if not self.graph.connected:
             warnings.warn("The output does not depend on the differentiated inputs; their "
                           "gradient is zero.", UserWarning, stacklevel=4)
-            flat = [np.zeros(self.graph.trace.values[n].shape) for n in self.graph.inputs]
-            info = None
-        else:
-            err, info = relax(self.plan, cotangent, options["schedule"], options["eta"],
-                              options["tol"], options["max_iters"], options["units"])
-            if not info.converged:
-                message = (f"The {info.schedule!r} relaxation did not converge in "
-                           f"{info.iterations} iterations (residual {info.residual[-1]:.3g}, "
-                           f"tol {info.tol:g}). Raise max_iters or eta, or loosen tol.")
-                if options["on_nonconvergence"] == "raise":
-                    raise ConvergenceError(message, info)
-                warnings.warn(message, RuntimeWarning, stacklevel=4)
-            t = self.plan.table
-            flat = [err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
-                self.graph.trace.values[self.graph.inputs[k]].shape)
-                for k, i in enumerate(self.plan.inputs)]
+            return self._structure([np.zeros(self.graph.trace.values[n].shape)
+                                    for n in self.graph.inputs]), None, None
+        plan = self.plan(options["schedule"])
+        err, value, info = relax(
+            plan, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
+            options["schedule"], options["eta"], options["tol"], options["max_iters"],
+            options["units"], energy, options["beta"], options["precisions"], free,
+            sorted(plan.named) if record else ())
+        if not info.converged:
+            if options["on_nonconvergence"] == "raise" or info.diverged:
+                raise ConvergenceError(_settle_message(info), info)
+            warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=4)
+        t = plan.table
+        flat = [err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
+            self.graph.trace.values[self.graph.inputs[k]].shape)
+            for k, i in enumerate(plan.inputs)]
+        return self._structure(flat), info, value
+
+    def _structure(self, flat):
+        """Per-argument pytrees (dtype and type of each leaf) from flat leaf arrays."""
         grads, start = [], 0
         for unflatten, dtypes, count in zip(self.unflatten, self.dtypes, self.counts):
             chunk = flat[start:start + count]
             start += count
             grads.append(unflatten([_like(g, dtype, scalar)
                                     for g, (dtype, scalar) in zip(chunk, dtypes)]))
-        return (tuple(grads) if self.many else grads[0]), info
+        return tuple(grads) if self.many else grads[0]
 
 
 def _like(g, dtype, scalar):
@@ -143,42 +177,90 @@ def _check_scalar(out, name):
 
 
 def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
-                   max_iters=None, units="all", return_info=False, on_nonconvergence="raise"):
+                   max_iters=None, units="all", target=None, energy="squared", beta=None,
+                   precisions=None, return_info=False, on_nonconvergence="raise"):
     """Like ``grad``, but the function returns ``(value, gradient)``.
 
-    With ``has_aux`` the value is ``(value, aux)``, as in JAX.
+    The value is f's output, or with ``target`` the output energy E. With
+    ``has_aux`` the value is ``(value, aux)``, as in JAX.
 
     >>> import pcgrad, pcgrad.numpy as np
     >>> pcgrad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
     (array(5.), array([2., 4.]))
     """
-    options = _options(schedule, eta, tol, max_iters, on_nonconvergence, units)
+    options = _options(schedule, eta, tol, max_iters, units, beta, precisions,
+                       on_nonconvergence)
+    if target is not None and energy not in ENERGIES[1:]:
+        raise ValueError(f"energy must be 'squared' or 'cross_entropy'; got {energy!r}.")
 
     @functools.wraps(f)
     def value_and_grad_f(*args):
         lin = _Linearized(f, args, argnums, has_aux)
-        _check_scalar(lin.out, "grad")
-        g, info = lin.pullback(1.0, options)
-        value = (lin.out, lin.aux) if has_aux else lin.out
+        if target is None:
+            _check_scalar(lin.out, "grad")
+            g, info, _ = lin.pullback(1.0, options, record=return_info)
+            value = lin.out
+        else:
+            clamped = _check_target(lin.out, target)
+            g, info, _ = lin.pullback(clamped, options, energy, record=return_info)
+            value = _energy_value(lin, clamped, energy, options)
+        value = (value, lin.aux) if has_aux else value
         return (value, g, info) if return_info else (value, g)
     return value_and_grad_f
 
 
+def _check_target(out, target):
+    target = np.asarray(target, dtype=np.float64)
+    if target.shape != np.shape(out):
+        raise ValueError(f"The target has shape {target.shape}; the network's output has shape "
+                         f"{np.shape(out)}. With target=, f returns the prediction, not a loss.")
+    return target
+
+
+def _energy_value(lin, target, energy, options):
+    """The output energy E at the feed-forward output."""
+    plan = lin.plan(options["schedule"]) if lin.graph.connected else None
+    precision = (plan.precision_buffer(options["precisions"])[
+        plan.table.eoff[plan.output]:][:lin.out.size] if plan is not None
+        else np.ones(lin.out.size))
+    row = lin.out.shape[-1] if lin.out.ndim else 1
+    return np.float64(output_energy(ENERGIES.index(energy),
+                                    np.ascontiguousarray(lin.out, np.float64).ravel(),
+                                    target.ravel(), precision, row, np.empty(lin.out.size)))
+
+
 def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
-         max_iters=None, units="all", return_info=False, on_nonconvergence="raise"):
+         max_iters=None, units="all", target=None, energy="squared", beta=None,
+         precisions=None, return_info=False, on_nonconvergence="raise"):
     """The gradient of scalar function ``f``, computed by relaxing prediction errors.
 
     ``argnums`` (int or tuple) picks the differentiated arguments; each may be
     a float, a float array or a pytree of them, and its gradient has the same
-    structure and dtype. ``schedule`` is "sweep" (reverse topological order,
-    exact in one pass), "jacobi" (all units at once, exact after depth(graph)
-    iterations) or "euler" (step ``eta`` in (0, 1], until the residual is below
-    ``tol`` times the output error, at most ``max_iters`` steps; otherwise
-    ``ConvergenceError``, or a warning with ``on_nonconvergence="warn"``).
+    structure and dtype.
+
+    ``schedule``:
+      * "sweep" (default): reverse topological order, unit step; exact in one pass.
+      * "jacobi": all units at once; exact after depth(graph) steps.
+      * "euler": step ``eta`` in (0, 1] until the residual max|dF/dv| is below
+        ``tol`` times the output error (at most ``max_iters`` steps).
+      * "strict": no fixed prediction assumption: values relax and every
+        prediction and Jacobian is recomputed from them; the output is nudged
+        by ``beta`` (default 1e-3) and the result is eps/beta, within O(beta)
+        of the gradient. Divergence (eta too large) raises ConvergenceError.
+    A relaxation that does not converge raises ``ConvergenceError`` (or warns
+    with ``on_nonconvergence="warn"``).
+
     ``units="marked"`` makes only inputs, the output and ``pcgrad.pc_node``s
     predictive-coding units (the nodes between them pass errors on within a
-    step, as the layers of a PC network); the default makes every node one. With
-    ``return_info`` the function returns ``(gradient, RelaxInfo)``; with
+    step, as the layers of a PC network); the default makes every node one.
+    ``precisions={"name": p}`` sets the precision of named pc_nodes.
+
+    With ``target``, ``f`` returns a prediction, clamped to ``target`` by the
+    output energy ``energy``: "squared" (1/2 (mu - y)^T Pi (mu - y)) or
+    "cross_entropy" (-sum y . log softmax(mu) over the last axis; mu are
+    logits), and the result is the gradient of that energy.
+
+    With ``return_info`` the function returns ``(gradient, RelaxInfo)``; with
     ``has_aux`` it returns ``(gradient, aux)``.
 
     >>> import pcgrad, pcgrad.numpy as np
@@ -186,7 +268,8 @@ def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
     array([ 1., -1.])
     """
     vg = value_and_grad(f, argnums, has_aux, schedule=schedule, eta=eta, tol=tol,
-                        max_iters=max_iters, units=units, return_info=return_info,
+                        max_iters=max_iters, units=units, target=target, energy=energy,
+                        beta=beta, precisions=precisions, return_info=return_info,
                         on_nonconvergence=on_nonconvergence)
 
     @functools.wraps(f)
@@ -205,8 +288,8 @@ def vjp(f, *primals, has_aux=False, return_info=False, **options):
     The function is traced once; every ``vjp_fn`` call is one relaxation from
     output error ``cotangent``. With ``has_aux`` returns ``(out, vjp_fn, aux)``;
     with ``return_info`` ``vjp_fn`` returns ``(grads, RelaxInfo)``. ``options``
-    are grad's relaxation options (schedule, eta, tol, max_iters, units,
-    on_nonconvergence).
+    are grad's relaxation options (schedule, eta, tol, max_iters, units, beta,
+    precisions, on_nonconvergence).
 
     >>> import pcgrad, pcgrad.numpy as np
     >>> out, vjp_fn = pcgrad.vjp(lambda x: x * 3.0, np.array([1.0, 2.0]))
@@ -220,7 +303,7 @@ def vjp(f, *primals, has_aux=False, return_info=False, **options):
         if np.shape(cotangent) != np.shape(lin.out):
             raise ValueError(f"The cotangent has shape {np.shape(cotangent)}; the output has "
                              f"shape {np.shape(lin.out)}.")
-        g, info = lin.pullback(cotangent, options)
+        g, info, _ = lin.pullback(cotangent, options, record=return_info)
         return (g, info) if return_info else g
     return (lin.out, vjp_fn, lin.aux) if has_aux else (lin.out, vjp_fn)
 

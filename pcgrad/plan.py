@@ -55,6 +55,7 @@ class Plan:
                 stored[parents] = True
             if primitive.reads_output:
                 stored[i] = True
+        stored[index[graph.output]] = True  # the output energy reads it
         par = np.array(par, np.int64)
         voff = _offsets(size, stored)
         eoff = _offsets(size, unit)
@@ -68,6 +69,12 @@ class Plan:
         self.error_size = int(size[unit].sum())
         self._leaf = op == LEAF
         self._marked = np.array([trace.name(node) == "pc_node" for node in nodes])
+        self.named = {trace.params[node]["name"]: i for i, node in enumerate(nodes)
+                      if self._marked[i] and trace.params[node]["name"] is not None}
+        self._precision = {i: trace.params[node]["precision"] for i, node in enumerate(nodes)
+                           if self._marked[i] and trace.params[node]["precision"] is not None}
+        self.output_shape = values[index[graph.output]].shape
+        self._shapes = [v.shape for v in values]
         self._pptr, self._par = pptr, par
         self._units = {}
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
@@ -98,6 +105,26 @@ class Plan:
                 steps[j] = steps[live].max() + int(unit[j])
         self._units[units] = unit, int(steps[self.output])
         return self._units[units]
+
+    def precision_buffer(self, overrides=None):
+        """Per-element precisions in error-buffer layout: 1, or a pc_node's own
+        precision, or ``overrides[name]`` for the pc_node of that name."""
+        precision = np.ones(self.error_size)
+        given = dict(self._precision)
+        for name, p in (overrides or {}).items():
+            if name not in self.named:
+                known = ", ".join(sorted(self.named)) or "none"
+                raise ValueError(f"precisions names {name!r}, which is not a named pc_node of "
+                                 f"this function (named pc_nodes: {known}).")
+            given[self.named[name]] = p
+        t = self.table
+        for i, p in given.items():
+            p = np.asarray(p, dtype=np.float64)
+            if not np.all(p > 0):
+                raise ValueError(f"Precisions must be positive; got {p} for node {i}.")
+            precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
+                p, self._shapes[i]).ravel()
+        return precision
 
     def __len__(self):
         return len(self.table.op)

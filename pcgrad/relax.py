@@ -7,24 +7,30 @@ cotangent) and every other unit relaxes toward
     eps_i = sum_{c in children(i)} J_ci^T eps_c        (= -dF/dv_i + eps_i)
 
 which is the backprop recursion; at an input this sum is the read-out
-gradient. ``send_errors`` computes J^T eps for one node by dispatching on its
-opcode to the family kernels; the schedules differ only in the order of
-updates and their step.
+gradient. Strict relaxation instead moves the values v down the energy
+gradient and recomputes every prediction and Jacobian from them.
+``send_errors`` computes J^T eps for one node and ``predict`` its prediction,
+both by dispatching on its opcode to the family kernels; the schedules differ
+only in the order of updates and their step.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
 from .primitives.core import (COPY, CUMSUM, EXTREMUM, GATHER, LEAF, MATMUL, NARY, PROD,
-                              SCATTER, UNARY, error_of)
-from .primitives.elementwise import nary_vjp, unary_vjp
-from .primitives.linalg import matmul_vjp
-from .primitives.reduction import cumsum_vjp, extremum_vjp, prod_vjp, scatter_vjp
-from .primitives.structural import copy_vjp, gather_vjp
+                              SCATTER, UNARY, error_of, value_of)
+from .primitives.elementwise import nary_forward, nary_vjp, unary_forward, unary_vjp
+from .primitives.linalg import matmul_forward, matmul_vjp
+from .primitives.reduction import (cumsum_forward, cumsum_vjp, extremum_forward, extremum_vjp,
+                                   prod_forward, prod_vjp, scatter_forward, scatter_vjp)
+from .primitives.structural import copy_forward, copy_vjp, gather_forward, gather_vjp
 
-SCHEDULES = ("sweep", "jacobi", "euler")
-SWEEP, JACOBI, EULER = range(3)
+SCHEDULES = ("sweep", "jacobi", "euler", "strict")
+SWEEP, JACOBI, EULER, STRICT = range(4)
+ENERGIES = ("linear", "squared", "cross_entropy")
+CONVERGED, MAX_ITERS, DIVERGED = range(3)
 
 
 class ConvergenceError(RuntimeError):
@@ -40,13 +46,17 @@ class RelaxInfo:
     """What a relaxation did.
 
     ``iterations``: synchronous updates (1 for ``sweep``); ``energy`` and
-    ``residual``: the prediction-error energy 1/2 sum eps^2 over interior
-    nodes and max|dF/dv| over units, recorded before each update and after
-    the last (length iterations + 1, or 1 for ``sweep``); ``converged``:
-    whether the residual fell to ``tol`` times the output error scale;
-    ``depth``: the units on the longest input-to-output path, the number of
-    steps ``jacobi`` takes; ``node_updates``: node updates performed (a sweep
-    is one per node; jacobi and euler update only what changed).
+    ``residual``: the energy F and max|dF/dv| over units, recorded before
+    each update and after the last (length iterations + 1, or 1 for
+    ``sweep``). Under the FPA, F is the prediction-error energy
+    1/2 sum eps^T Pi^-1 eps; in ``strict`` it adds the output energy beta E.
+    ``converged``: whether the residual fell to ``tol`` times the output
+    error scale; ``diverged``: whether the relaxation blew up (strict, or a
+    precision too large for eta). ``depth``: the units on the longest
+    input-to-output path, the number of steps ``jacobi`` takes;
+    ``node_updates``: node updates performed (a sweep is one per node;
+    jacobi and euler update only what changed). ``node_errors``: for each
+    named ``pc_node``, the norm of its error at each recorded iteration.
     """
     schedule: str
     iterations: int
@@ -57,31 +67,109 @@ class RelaxInfo:
     node_updates: int
     eta: float = 1.0
     tol: float = 0.0
-    extra: dict = field(default_factory=dict)
+    beta: float = 1.0
+    diverged: bool = False
+    node_errors: dict = field(default_factory=dict)
 
 
 @njit(cache=True)
-def send_errors(t, j, value, e, acc):
-    """acc[parents of j] += J_j^T e: node j's error rule."""
+def send_errors(t, j, value, prediction, e, acc):
+    """acc[parents of j] += J_j^T e: node j's error rule, its Jacobian taken at
+    the parents' values and its own prediction."""
     op = t.op[j]
     if op == UNARY:
-        unary_vjp(t, j, value, e, acc)
+        unary_vjp(t, j, value, prediction, e, acc)
     elif op == NARY:
-        nary_vjp(t, j, value, e, acc)
+        nary_vjp(t, j, value, prediction, e, acc)
     elif op == GATHER:
-        gather_vjp(t, j, value, e, acc)
+        gather_vjp(t, j, value, prediction, e, acc)
     elif op == COPY:
-        copy_vjp(t, j, value, e, acc)
+        copy_vjp(t, j, value, prediction, e, acc)
     elif op == SCATTER:
-        scatter_vjp(t, j, value, e, acc)
+        scatter_vjp(t, j, value, prediction, e, acc)
     elif op == EXTREMUM:
-        extremum_vjp(t, j, value, e, acc)
+        extremum_vjp(t, j, value, prediction, e, acc)
     elif op == PROD:
-        prod_vjp(t, j, value, e, acc)
+        prod_vjp(t, j, value, prediction, e, acc)
     elif op == CUMSUM:
-        cumsum_vjp(t, j, value, e, acc)
+        cumsum_vjp(t, j, value, prediction, e, acc)
     elif op == MATMUL:
-        matmul_vjp(t, j, value, e, acc)
+        matmul_vjp(t, j, value, prediction, e, acc)
+
+
+@njit(cache=True)
+def predict(t, j, value, out):
+    """out = f_j(values of j's parents): node j's prediction."""
+    op = t.op[j]
+    if op == UNARY:
+        unary_forward(t, j, value, out)
+    elif op == NARY:
+        nary_forward(t, j, value, out)
+    elif op == GATHER:
+        gather_forward(t, j, value, out)
+    elif op == COPY:
+        copy_forward(t, j, value, out)
+    elif op == SCATTER:
+        scatter_forward(t, j, value, out)
+    elif op == EXTREMUM:
+        extremum_forward(t, j, value, out)
+    elif op == PROD:
+        prod_forward(t, j, value, out)
+    elif op == CUMSUM:
+        cumsum_forward(t, j, value, out)
+    elif op == MATMUL:
+        matmul_forward(t, j, value, out)
+
+
+@njit(cache=True)
+def forward_pass(t, value):
+    """Recompute every node's value from the leaves with the forward kernels."""
+    for j in range(len(t.op)):
+        if t.op[j] != LEAF:
+            predict(t, j, value, value_of(t, value, j))
+
+
+@njit(cache=True)
+def output_energy(code, mu, target, precision, row, grad):
+    """E(mu) of the output, writing dE/dmu into ``grad``.
+
+    linear:        E = g . mu                      (target holds the cotangent g)
+    squared:       E = 1/2 (mu - y)^T Pi (mu - y)
+    cross_entropy: E = -sum_rows y . log softmax(mu)  (softmax over rows of ``row``)
+    """
+    total = 0.0
+    if code == 0:
+        for i in range(mu.size):
+            grad[i] = target[i]
+            total += target[i] * mu[i]
+    elif code == 1:
+        for i in range(mu.size):
+            d = mu[i] - target[i]
+            grad[i] = precision[i] * d
+            total += 0.5 * precision[i] * d * d
+    else:
+        for start in range(0, mu.size, row):
+            top = -math.inf
+            for i in range(start, start + row):
+                top = max(top, mu[i])
+            norm = 0.0
+            for i in range(start, start + row):
+                norm += math.exp(mu[i] - top)
+            logz = top + math.log(norm)
+            mass = 0.0
+            for i in range(start, start + row):
+                mass += target[i]
+                total += target[i] * (logz - mu[i])
+            for i in range(start, start + row):
+                grad[i] = math.exp(mu[i] - logz) * mass - target[i]
+    return total
+
+
+@njit(cache=True)
+def _record(t, err, record, norms, it):
+    for r in range(record.size):
+        e = error_of(t, err, record[r])
+        norms[it, r] = math.sqrt(np.sum(e * e))
 
 
 @njit(inline="always")
@@ -90,15 +178,15 @@ def _differ(a, b):
 
 
 @njit(cache=True)
-def relax_fixed(t, value, err, seed, out, unit, schedule, eta, tol, max_iters, energy,
-                residual):
+def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
+                energy, residual, record, norms):
     """Relax errors under the FPA into ``err`` (zeros on entry).
 
-    Returns (iterations, node_updates, converged).
+    Returns (iterations, node_updates, status).
 
     sweep:  reverse topological Gauss-Seidel, unit step: exact in one pass.
     jacobi: eps <- sum_c J^T eps_c for all units at once, from the last step.
-    euler:  eps <- eps + eta (sum_c J^T eps_c - eps); inputs read out at once.
+    euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
@@ -112,19 +200,18 @@ def relax_fixed(t, value, err, seed, out, unit, schedule, eta, tol, max_iters, e
     if schedule == SWEEP:
         acc = np.zeros_like(err)
         error_of(t, acc, out)[:] = seed
+        total = 0.0
         for j in range(n - 1, -1, -1):
             if t.eoff[j] >= 0:
                 e = error_of(t, err, j)
                 e[:] = error_of(t, acc, j)
                 if t.op[j] != LEAF:
-                    send_errors(t, j, value, e, acc)
-        total = 0.0
-        for j in range(n):
-            if t.op[j] != LEAF:
-                total += 0.5 * np.sum(error_of(t, err, j) ** 2)
+                    send_errors(t, j, value, value, e, acc)
+                    total += 0.5 * np.sum(e * e / error_of(t, precision, j))
         energy[0] = total
         residual[0] = 0.0
-        return 1, n, True
+        _record(t, err, record, norms, 0)
+        return 1, n, CONVERGED
 
     acc = np.zeros_like(err)       # sum_c J^T eps_c of each unit
     incoming = np.zeros_like(err)  # this step's changes arriving at each node
@@ -136,7 +223,8 @@ def relax_fixed(t, value, err, seed, out, unit, schedule, eta, tol, max_iters, e
     updated = 0
     scale = np.max(np.abs(seed)) if seed.size else 0.0
     threshold = tol * (scale if scale > 0 else 1.0)
-    total_energy = 0.5 * np.sum(seed ** 2)
+    lowest = np.inf
+    total_energy = 0.5 * np.sum(seed ** 2 / error_of(t, precision, out))
     error_of(t, outgoing, out)[:] = seed
     pending[out] = True
     hi = out
@@ -148,14 +236,15 @@ def relax_fixed(t, value, err, seed, out, unit, schedule, eta, tol, max_iters, e
             for c in range(ncand):
                 j = candidates[c]
                 e, a, d = error_of(t, err, j), error_of(t, acc, j), error_of(t, outgoing, j)
+                pi = error_of(t, precision, j)
                 changed = False
                 for i in range(e.size):
                     if _differ(a[i], e[i]):
                         new = a[i] if (schedule == JACOBI or t.op[j] == LEAF) else \
-                            e[i] + eta * (a[i] - e[i])
+                            e[i] + eta * pi[i] * (a[i] - e[i])
                         d[i] = new - e[i]
                         if t.op[j] != LEAF:
-                            total_energy += 0.5 * (new * new - e[i] * e[i])
+                            total_energy += 0.5 * (new * new - e[i] * e[i]) / pi[i]
                         e[i] = new
                         changed = True
                     else:
@@ -176,13 +265,14 @@ def relax_fixed(t, value, err, seed, out, unit, schedule, eta, tol, max_iters, e
             if pending[j]:
                 pending[j] = False
                 if unit[j]:
-                    send_errors(t, j, value, error_of(t, outgoing, j), incoming)
+                    send_errors(t, j, value, value, error_of(t, outgoing, j), incoming)
                 else:
                     d, e = error_of(t, incoming, j), error_of(t, err, j)
+                    pi = error_of(t, precision, j)
                     for i in range(e.size):
-                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i])
+                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / pi[i]
                     e += d
-                    send_errors(t, j, value, d, incoming)
+                    send_errors(t, j, value, value, d, incoming)
                     d[:] = 0.0
                     updated += 1
                 for q in range(t.pptr[j], t.pptr[j + 1]):
@@ -211,31 +301,152 @@ def relax_fixed(t, value, err, seed, out, unit, schedule, eta, tol, max_iters, e
                     worst = max(worst, gap if gap == gap else np.inf)
         energy[it] = total_energy
         residual[it] = worst
+        _record(t, err, record, norms, it)
         if worst <= threshold:
-            return it, updated, True
-    return max_iters, updated, False
+            return it, updated, CONVERGED
+        lowest = min(lowest, worst)
+        if worst == np.inf or worst > 1e8 * lowest:  # eta * precision too large
+            return it, updated, DIVERGED
+    return max_iters, updated, MAX_ITERS
 
 
-def relax(plan, seed, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, units="all"):
-    """Relax a Plan's errors from an output error ``seed``; returns (errors, RelaxInfo).
+@njit(cache=True)
+def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_code, target,
+                 row, beta, eta, tol, max_iters, energy, residual, record, norms):
+    """Strict predictive coding: values relax, predictions are recomputed.
 
-    ``units`` is "all" (every node is a predictive-coding unit) or "marked"
-    (only inputs, the output and ``pc_node``s are; the nodes between them pass
-    errors on within one step). ``errors`` is the flat error buffer (index it
-    with the plan's ``eoff``).
+    State: the values of units (other than the output, whose value is its
+    prediction) and of free leaves (latents, whose prediction is their prior
+    mean). Each step recomputes every prediction mu_j = f_j(v) with the
+    forward kernels, the errors eps_j = Pi_j (mu_j - v_j), the output error
+    beta dE/dmu_out, sends the errors through the Jacobians at the current
+    values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
+    At a clamped input, sum_c J^T eps_c / beta estimates the gradient.
+    Returns (iterations, node_updates, status).
+    """
+    n = len(t.op)
+    acc = np.zeros_like(err)
+    out_error = error_of(t, err, out)
+    out_precision = error_of(t, precision, out)
+    scale = 0.0
+    rising, previous = 0, np.inf
+    for it in range(max_iters + 1):
+        for j in range(n):
+            if t.op[j] != LEAF:
+                mu = value_of(t, prediction, j)
+                predict(t, j, value, mu)
+                if not unit[j] or j == out:
+                    value_of(t, value, j)[:] = mu
+        total = beta * output_energy(energy_code, value_of(t, prediction, out), target,
+                                     out_precision, row, out_error)
+        out_error *= beta
+        if it == 0:
+            scale = np.max(np.abs(out_error)) if out_error.size else 0.0
+            scale = scale if scale > 0 else 1.0
+        for j in range(n):
+            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
+                e, pi = error_of(t, err, j), error_of(t, precision, j)
+                mu, v = value_of(t, prediction, j), value_of(t, value, j)
+                for i in range(e.size):
+                    gap = mu[i] - v[i]
+                    e[i] = pi[i] * gap
+                    total += 0.5 * pi[i] * gap * gap
+        acc[:] = 0.0
+        for j in range(n - 1, -1, -1):
+            if t.op[j] == LEAF:
+                if t.eoff[j] >= 0 and not free[j]:
+                    error_of(t, err, j)[:] = error_of(t, acc, j)
+                continue
+            e = error_of(t, err, j)
+            if not unit[j]:
+                e[:] = error_of(t, acc, j)
+            send_errors(t, j, value, prediction, e, acc)
+        worst = 0.0
+        for j in range(n):
+            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
+                e, a = error_of(t, err, j), error_of(t, acc, j)
+                for i in range(e.size):
+                    worst = max(worst, abs(a[i] - e[i]))
+        energy[it] = total
+        residual[it] = worst
+        _record(t, err, record, norms, it)
+        if not (math.isfinite(total) and math.isfinite(worst)):
+            return it, it * n, DIVERGED
+        rising = rising + 1 if total > previous else 0
+        previous = total
+        if rising >= 5:  # gradient descent on F with a small enough step never rises
+            return it, it * n, DIVERGED
+        if worst <= tol * scale:
+            return it, it * n, CONVERGED
+        if it == max_iters:
+            break
+        for j in range(n):
+            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
+                v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
+                v += eta * (e - a)
+    return max_iters, max_iters * n, MAX_ITERS
+
+
+def relax(plan, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, units="all",
+          energy="linear", beta=1.0, precisions=None, free=None, record=()):
+    """Relax a Plan from its output energy; returns (errors, values, RelaxInfo).
+
+    ``energy`` and ``target`` define the output energy E (see
+    ``output_energy``; for "linear" the target is the cotangent). Under the
+    FPA schedules the output error is dE/dmu at the feed-forward output and
+    ``beta`` is 1; ``strict`` nudges the output with ``beta`` and recomputes
+    predictions (``plan`` must store all values). ``units`` is "all" or
+    "marked" (only inputs, the output and ``pc_node``s are units).
+    ``precisions`` maps pc_node names to precisions (else the node's own);
+    ``free`` maps input numbers relaxed as latents (strict only) to their
+    prior (mean, precision);
+    ``record`` lists pc_node names whose error norms are recorded.
+    ``errors`` is the flat error buffer (index it with the plan's ``eoff``);
+    at clamped inputs it holds the read-out gradient (already divided by beta).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
     code = SCHEDULES.index(schedule)
+    t = plan.table
     unit, depth = plan.units_for(units)
+    precision = plan.precision_buffer(precisions)
+    record_index = np.array([plan.named[name] for name in record], np.int64)
     length = 1 if code == SWEEP else max_iters + 1
-    energy, residual = np.zeros(length), np.zeros(length)
-    seed = np.ascontiguousarray(seed, dtype=np.float64).ravel()
+    energy_trace, residual = np.zeros(length), np.zeros(length)
+    norms = np.zeros((length, record_index.size))
+    target = np.ascontiguousarray(target, dtype=np.float64).ravel()
+    row = int(plan.output_shape[-1]) if plan.output_shape else 1
+    energy_code = ENERGIES.index(energy)
     err = np.zeros(plan.error_size)
-    iterations, updates, converged = relax_fixed(plan.table, plan.value, err, seed, plan.output, unit,
-                                        code, float(eta), float(tol), int(max_iters), energy,
-                                        residual)
+    value = plan.value
+    out = plan.output
+    if code == STRICT:
+        value, prediction = plan.value.copy(), plan.value.copy()
+        free_mask = np.zeros(len(t.op), np.bool_)
+        for k, (mean, prior_precision) in (free or {}).items():
+            i = plan.inputs[k]  # a latent: predicted by its prior mean
+            free_mask[i] = True
+            prediction[t.voff[i]:t.voff[i] + t.size[i]] = np.broadcast_to(
+                mean, plan._shapes[i]).ravel()
+            precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
+                prior_precision, plan._shapes[i]).ravel()
+        iterations, updates, status = relax_strict(
+            t, value, prediction, err, out, unit, free_mask, precision, energy_code, target,
+            row, float(beta), float(eta), float(tol), int(max_iters), energy_trace, residual,
+            record_index, norms)
+        for i in plan.inputs:
+            if not free_mask[i]:
+                err[t.eoff[i]:t.eoff[i] + t.size[i]] /= beta
+    else:
+        seed = np.zeros(t.size[out])
+        output_energy(energy_code, plan.value[t.voff[out]:t.voff[out] + t.size[out]], target,
+                      precision[t.eoff[out]:t.eoff[out] + t.size[out]], row, seed)
+        iterations, updates, status = relax_fixed(
+            t, value, err, seed, out, unit, precision, code, float(eta), float(tol),
+            int(max_iters), energy_trace, residual, record_index, norms)
     recorded = 1 if code == SWEEP else iterations + 1
-    info = RelaxInfo(schedule, iterations, converged, energy[:recorded].copy(),
-                     residual[:recorded].copy(), depth, updates, float(eta), float(tol))
-    return err, info
+    info = RelaxInfo(schedule, iterations, status == CONVERGED, energy_trace[:recorded].copy(),
+                     residual[:recorded].copy(), depth, updates, float(eta), float(tol),
+                     float(beta), status == DIVERGED,
+                     {name: norms[:recorded, r].copy() for r, name in enumerate(record)})
+    return err, value, info

@@ -33,6 +33,15 @@ NONDIFF_UNARY = {"sign", "floor", "ceil", "round", "stop_gradient"}
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 
+@njit(inline="always")
+def _sign(x):
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x  # 0.0, -0.0 or NaN, as numpy.sign
+
+
 @njit(cache=True)
 def unary_value(code, x):
     if code == 0: return -x
@@ -60,10 +69,10 @@ def unary_value(code, x):
     if code == 22: return 1.0 / x if x != 0 else math.copysign(math.inf, x)
     if code == 23: return x * x
     if code == 24: return abs(x)
-    if code == 25: return float(np.sign(x))
+    if code == 25: return _sign(x)
     if code == 26: return math.floor(x)
     if code == 27: return math.ceil(x)
-    if code == 28: return float(np.rint(x))
+    if code == 28: return float(round(x))
     return x
 
 
@@ -94,7 +103,7 @@ def unary_derivative(code, x, y):
     if code == 21: return 1.0 / (3.0 * y * y)
     if code == 22: return -y * y
     if code == 23: return 2.0 * x
-    if code == 24: return float(np.sign(x))
+    if code == 24: return _sign(x)
     return 0.0
 
 
@@ -107,10 +116,10 @@ def unary_forward(t, j, value, out):
 
 # eps_x += f'(x) eps_y
 @njit(cache=True)
-def unary_vjp(t, j, value, e, acc):
+def unary_vjp(t, j, value, prediction, e, acc):
     p = parent(t, j, 0)
     x = value_of(t, value, p)
-    y = value_of(t, value, j)
+    y = value_of(t, prediction, j)
     g = error_of(t, acc, p)
     code = t.code[j]
     for i in range(e.size):
@@ -160,16 +169,16 @@ def nary_value(code, a, b, c):
     if code == 8: return math.hypot(a, b)
     if code == 9: return max(a, b) + math.log1p(math.exp(-abs(a - b)))
     if code == 10: return b if a != 0 else c
-    if code == 11: return float(a < b)
-    if code == 12: return float(a <= b)
-    if code == 13: return float(a > b)
-    if code == 14: return float(a >= b)
-    if code == 15: return float(a == b)
-    if code == 16: return float(a != b)
-    if code == 17: return float(a != 0 and b != 0)
-    if code == 18: return float(a != 0 or b != 0)
-    if code == 19: return float((a != 0) != (b != 0))
-    return float(a == 0)
+    if code == 11: return 1.0 if a < b else 0.0
+    if code == 12: return 1.0 if a <= b else 0.0
+    if code == 13: return 1.0 if a > b else 0.0
+    if code == 14: return 1.0 if a >= b else 0.0
+    if code == 15: return 1.0 if a == b else 0.0
+    if code == 16: return 1.0 if a != b else 0.0
+    if code == 17: return 1.0 if a != 0 and b != 0 else 0.0
+    if code == 18: return 1.0 if a != 0 or b != 0 else 0.0
+    if code == 19: return 1.0 if (a != 0) != (b != 0) else 0.0
+    return 1.0 if a == 0 else 0.0
 
 
 @njit(cache=True)
@@ -230,12 +239,12 @@ def nary_forward(t, j, value, out):
 
 # eps_k[map_k(i)] += d y_i / d x_k * eps_y[i]
 @njit(cache=True)
-def nary_vjp(t, j, value, e, acc):
+def nary_vjp(t, j, value, prediction, e, acc):
     ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
     nargs = t.pptr[j + 1] - t.pptr[j]
     code = t.code[j]
     xa, xb, xc = _operand(t, value, j, 0), _operand(t, value, j, 1), _operand(t, value, j, 2)
-    y = stored_value(t, value, j)
+    y = stored_value(t, prediction, j)
     for k in range(nargs):
         if not sends(t, j, k):
             continue

@@ -51,7 +51,7 @@ def matmul_forward(t, j, value, out):
 
 # eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch)
 @njit(cache=True)
-def matmul_vjp(t, j, value, e, acc):
+def matmul_vjp(t, j, value, prediction, e, acc):
     Ba, Bb, M, K, N = _dims(t, j)
     B = max(Ba, Bb)
     ey = e.reshape(B, M, N)

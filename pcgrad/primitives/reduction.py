@@ -36,7 +36,7 @@ def scatter_forward(t, j, value, out):
 
 # eps_x[i] += eps_y[map(i)]
 @njit(cache=True)
-def scatter_vjp(t, j, value, e, acc):
+def scatter_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
@@ -66,11 +66,11 @@ def extremum_forward(t, j, value, out):
 
 # ties share the error equally: eps_x[i] += [x_i == y_m] eps_y[m] / #ties(m)
 @njit(cache=True)
-def extremum_vjp(t, j, value, e, acc):
+def extremum_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
     x = value_of(t, value, parent(t, j, 0))
-    y = value_of(t, value, j)
+    y = value_of(t, prediction, j)
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     ties = np.zeros(y.size)
     for i in range(x.size):
@@ -102,7 +102,7 @@ def prod_forward(t, j, value, out):
 # eps_x[i] += (product of the other elements of i's group) eps_y[m],
 # computed from zero counts so that zeros in x are exact.
 @njit(cache=True)
-def prod_vjp(t, j, value, e, acc):
+def prod_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
     x = value_of(t, value, parent(t, j, 0))
@@ -150,7 +150,7 @@ def cumsum_forward(t, j, value, out):
 
 # eps_x[b] += sum_{b' >= b} eps_y[b']  (a reversed cumulative sum)
 @njit(cache=True)
-def cumsum_vjp(t, j, value, e, acc):
+def cumsum_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
     g = error_of(t, acc, parent(t, j, 0))

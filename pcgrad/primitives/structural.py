@@ -54,7 +54,7 @@ def gather_forward(t, j, value, out):
 
 # eps_x[map(i)] += eps_y[i]
 @njit(cache=True)
-def gather_vjp(t, j, value, e, acc):
+def gather_vjp(t, j, value, prediction, e, acc):
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     if t.pptr[j + 1] - t.pptr[j] == 1:
         if sends(t, j, 0):
@@ -107,10 +107,10 @@ def copy_forward(t, j, value, out):
 
 # eps_x += eps_y
 @njit(cache=True)
-def copy_vjp(t, j, value, e, acc):
+def copy_vjp(t, j, value, prediction, e, acc):
     if sends(t, j, 0):
         error_of(t, acc, parent(t, j, 0))[:] += e
 
 
 register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints())
-register("pc_node", COPY, lambda x, name: np.array(x, copy=True), no_ints())
+register("pc_node", COPY, lambda x, name, precision: np.array(x, copy=True), no_ints())
