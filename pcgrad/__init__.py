@@ -13,12 +13,12 @@ array([ 0.72686198, -0.63970001])
 from . import numpy  # noqa: F401  (attaches Tracer operators)
 from .api import elementwise_grad, grad, jacobian, trace, value_and_grad, vjp
 from .graph import Graph
-from .pc import pc_node
+from .pc import PrecisionLearner, infer, pc_node
 from .plan import Plan
 from .relax import ConvergenceError, RelaxInfo, relax
 from .tracing import Tracer
-from . import testing  # noqa: F401
+from . import optim, testing  # noqa: F401
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace",
-           "pc_node", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing"]
+           "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing"]
 __version__ = "0.1.0"

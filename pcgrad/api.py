@@ -150,6 +150,13 @@ class _Linearized:
         flat = [err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
             self.graph.trace.values[self.graph.inputs[k]].shape)
             for k, i in enumerate(plan.inputs)]
+        if record:
+            for name, i in plan.named.items():
+                shape = plan.shapes[i]
+                info.errors[name] = err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(shape).copy()
+                info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(shape).copy()
+                                     if t.voff[i] >= 0 else
+                                     np.array(self.graph.trace.values[plan.names[i]], float))
         return self._structure(flat), info, value
 
     def _structure(self, flat):

@@ -1,4 +1,6 @@
 """Predictive-coding constructs used inside traced functions."""
+import numpy as np
+
 from .primitives import PRIMITIVES
 
 
@@ -19,3 +21,103 @@ def pc_node(x, name=None, precision=None):
     2
     """
     return PRIMITIVES["pc_node"](x, name=name, precision=precision)
+
+
+def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.1, tol=1e-10,
+          max_iters=100_000, units="all", precisions=None, return_info=False,
+          on_nonconvergence="raise"):
+    """Generative inference: relax free inputs (latents) to explain a clamped observation.
+
+    ``f(**free, **clamped)`` returns the prediction of the observation
+    ``target``. The free inputs relax with the rest of the network (the
+    strict schedule, the observation fully clamped: beta = 1) to minimise
+
+        F = sum_units 1/2 (v - mu)^T Pi (v - mu) + E(mu_out, target)
+            + sum_latents 1/2 (z - m)^T P (z - m)
+
+    where ``prior[name] = (m, P)`` is a latent's Gaussian prior (mean and
+    precision; default: flat). Returns a dict of the inferred latents (and the
+    RelaxInfo with ``return_info``). For a linear-Gaussian model the result is
+    the exact posterior mode.
+
+    >>> import numpy, pcgrad
+    >>> W = numpy.array([[1.0, 0.5], [0.0, 2.0], [1.0, 1.0]])
+    >>> z = pcgrad.infer(lambda z: W @ z, {"z": numpy.zeros(2)}, target=numpy.ones(3),
+    ...                  prior={"z": (0.0, 1.0)})["z"]
+    >>> numpy.allclose(z, numpy.linalg.solve(numpy.eye(2) + W.T @ W, W.T @ numpy.ones(3)))
+    True
+    """
+    from .api import _Linearized, _check_target, _options
+    from .relax import ENERGIES
+    if energy not in ENERGIES[1:]:
+        raise ValueError(f"energy must be 'squared' or 'cross_entropy'; got {energy!r}.")
+    names = list(free)
+    unknown = set(prior or {}) - set(names)
+    if unknown:
+        raise ValueError(f"prior names {sorted(unknown)}, which are not free inputs "
+                         f"({', '.join(names)}).")
+    clamped = dict(clamped or {})
+    lin = _Linearized(lambda *latents: f(**dict(zip(names, latents)), **clamped),
+                      tuple(free[name] for name in names), tuple(range(len(names))), False)
+    options = _options("strict", eta, tol, max_iters, units, 1.0, precisions,
+                       on_nonconvergence)
+    priors = {k: (prior or {}).get(name, (0.0, 0.0)) for k, name in enumerate(names)}
+    _, info, value = lin.pullback(_check_target(lin.out, target), options, energy,
+                                  free=priors, record=return_info)
+    plan, inferred = lin.plan("strict"), {}
+    for k, name in enumerate(names):
+        i = plan.inputs[k]
+        o, n = plan.table.voff[i], plan.table.size[i]
+        inferred[name] = value[o:o + n].reshape(plan.shapes[i]).astype(
+            lin.graph.trace.values[lin.graph.inputs[k]].dtype)
+    return (inferred, info) if return_info else inferred
+
+
+class PrecisionLearner:
+    """Learns diagonal precisions of named pc_nodes from a stream of relaxations.
+
+    After each relaxation (run with ``return_info=True``) call
+    ``update(info)``: for every named node the precision moves toward the
+    batch statistics of its settled (precision-weighted) errors,
+
+        Pi <- (1 - lr) Pi + lr (mean_batch eps^2 + damping),
+
+    the diagonal of Bogacz's (2017) fixed point E[eps eps^T] = Pi, i.e.
+    Sigma = 1/Pi = E[(v - mu)^2]. Written for Pi rather than Sigma, the
+    update stays stable when the errors are precision-independent, as they
+    are under the fixed prediction assumption: there eps is the gradient g
+    of the loss with respect to the node's activity, so Pi converges to the
+    empirical Fisher diag E[g g^T]. ``batch_axis`` (default 0; None for no
+    batch) is averaged over; ``precisions`` is the dict to pass as
+    ``precisions=`` to the next relaxation.
+
+    >>> import numpy, pcgrad, pcgrad.numpy as np
+    >>> learner = pcgrad.PrecisionLearner(["h"], lr=0.5, damping=0.0)
+    >>> f = lambda w, x: np.sum(pcgrad.pc_node(x @ w, name="h") ** 2)
+    >>> x = numpy.ones((4, 2))
+    >>> for _ in range(60):
+    ...     g, info = pcgrad.grad(f, precisions=learner.precisions,
+    ...                           return_info=True)(numpy.ones((2, 3)), x)
+    ...     _ = learner.update(info)
+    >>> learner.precisions["h"]
+    array([16., 16., 16.])
+    """
+
+    def __init__(self, names, lr=0.1, damping=1e-8, batch_axis=0):
+        if not 0.0 < lr <= 1.0:
+            raise ValueError(f"lr must be in (0, 1]; got {lr}.")
+        self.names, self.lr, self.damping, self.batch_axis = list(names), lr, damping, batch_axis
+        self.precisions = {}
+
+    def update(self, info):
+        """Move each named node's precision toward its error statistics in ``info``."""
+        missing = [name for name in self.names if name not in info.errors]
+        if missing:
+            raise ValueError(f"The relaxation recorded no errors for {missing}: name these "
+                             "pc_nodes and run it with return_info=True.")
+        for name in self.names:
+            eps = np.asarray(info.errors[name])
+            stat = np.mean(eps ** 2, axis=self.batch_axis) + self.damping
+            old = self.precisions.get(name)
+            self.precisions[name] = stat if old is None else (1 - self.lr) * old + self.lr * stat
+        return self.precisions

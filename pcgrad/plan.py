@@ -74,7 +74,7 @@ class Plan:
         self._precision = {i: trace.params[node]["precision"] for i, node in enumerate(nodes)
                            if self._marked[i] and trace.params[node]["precision"] is not None}
         self.output_shape = values[index[graph.output]].shape
-        self._shapes = [v.shape for v in values]
+        self.shapes = [v.shape for v in values]
         self._pptr, self._par = pptr, par
         self._units = {}
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
@@ -123,7 +123,7 @@ class Plan:
             if not np.all(p > 0):
                 raise ValueError(f"Precisions must be positive; got {p} for node {i}.")
             precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
-                p, self._shapes[i]).ravel()
+                p, self.shapes[i]).ravel()
         return precision
 
     def __len__(self):

@@ -56,7 +56,8 @@ class RelaxInfo:
     input-to-output path, the number of steps ``jacobi`` takes;
     ``node_updates``: node updates performed (a sweep is one per node;
     jacobi and euler update only what changed). ``node_errors``: for each
-    named ``pc_node``, the norm of its error at each recorded iteration.
+    named ``pc_node``, the norm of its error at each recorded iteration;
+    ``errors`` and ``values``: its settled error eps and value.
     """
     schedule: str
     iterations: int
@@ -70,6 +71,8 @@ class RelaxInfo:
     beta: float = 1.0
     diverged: bool = False
     node_errors: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
 
 
 @njit(cache=True)
@@ -427,9 +430,9 @@ def relax(plan, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, un
             i = plan.inputs[k]  # a latent: predicted by its prior mean
             free_mask[i] = True
             prediction[t.voff[i]:t.voff[i] + t.size[i]] = np.broadcast_to(
-                mean, plan._shapes[i]).ravel()
+                mean, plan.shapes[i]).ravel()
             precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
-                prior_precision, plan._shapes[i]).ravel()
+                prior_precision, plan.shapes[i]).ravel()
         iterations, updates, status = relax_strict(
             t, value, prediction, err, out, unit, free_mask, precision, energy_code, target,
             row, float(beta), float(eta), float(tol), int(max_iters), energy_trace, residual,

@@ -1,0 +1,116 @@
+"""Optimisers on pytrees: sgd, adam, and natural-gradient steps from precisions.
+
+Each optimiser is an object with ``init(params) -> state`` and
+``step(params, grads, state, ...) -> (params, state)``; params and grads are
+pytrees of the same structure.
+"""
+import numpy as np
+
+from .pytree import flatten
+
+
+class _Optimizer:
+    def init(self, params):
+        return {"count": 0}
+
+
+class sgd(_Optimizer):
+    """Plain gradient descent: p <- p - lr g.
+
+    >>> import numpy, pcgrad
+    >>> opt = pcgrad.optim.sgd(0.1)
+    >>> params, state = opt.step(numpy.ones(2), numpy.ones(2), opt.init(numpy.ones(2)))
+    >>> params
+    array([0.9, 0.9])
+    """
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def step(self, params, grads, state):
+        leaves, unflatten = flatten(params)
+        return unflatten([p - self.lr * g for p, g in zip(leaves, flatten(grads)[0])]), \
+            {"count": state["count"] + 1}
+
+
+class adam(_Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction.
+
+    >>> import numpy, pcgrad
+    >>> opt = pcgrad.optim.adam(0.1)
+    >>> params, state = opt.step(numpy.ones(2), numpy.array([1.0, -2.0]), opt.init(numpy.ones(2)))
+    >>> params
+    array([0.9, 1.1])
+    """
+
+    def __init__(self, lr, b1=0.9, b2=0.999, eps=1e-8):
+        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+
+    def init(self, params):
+        leaves = flatten(params)[0]
+        return {"count": 0, "m": [np.zeros_like(p, dtype=float) for p in leaves],
+                "v": [np.zeros_like(p, dtype=float) for p in leaves]}
+
+    def step(self, params, grads, state):
+        leaves, unflatten = flatten(params)
+        count = state["count"] + 1
+        m = [self.b1 * m + (1 - self.b1) * g for m, g in zip(state["m"], flatten(grads)[0])]
+        v = [self.b2 * v + (1 - self.b2) * g * g for v, g in zip(state["v"], flatten(grads)[0])]
+        new = [p - self.lr * (mi / (1 - self.b1 ** count)) /
+               (np.sqrt(vi / (1 - self.b2 ** count)) + self.eps)
+               for p, mi, vi in zip(leaves, m, v)]
+        return unflatten(new), {"count": count, "m": m, "v": v}
+
+
+def precondition(grad_W, inputs, error_precision, damping):
+    """(C_in + d I)^-1 grad_W (C_err + d I)^-1 for a dense layer y = x @ W.
+
+    ``inputs`` are the presynaptic activities x (batch, in): C_in = x^T x / batch.
+    ``error_precision`` is the precision of the layer output's errors (diagonal,
+    shape (out,), or full (out, out)): C_err, the Fisher of the output
+    activity that a PrecisionLearner estimates. This is the K-FAC-like
+    natural-gradient direction of PredProp (Ofner et al. 2021).
+    """
+    x = np.asarray(inputs, dtype=float).reshape(-1, np.shape(grad_W)[0])
+    c_in = x.T @ x / x.shape[0] + damping * np.eye(x.shape[1])
+    c_err = np.asarray(error_precision, dtype=float)
+    c_err = np.diag(c_err) if c_err.ndim == 1 else c_err
+    c_err = c_err + damping * np.eye(c_err.shape[0])
+    return np.linalg.solve(c_in, np.linalg.solve(c_err.T, np.asarray(grad_W).T).T)
+
+
+class natural_gradient(_Optimizer):
+    """Natural-gradient steps for dense layers, from precisions.
+
+    ``layers`` maps a parameter's leaf index (its position in the flattened
+    params pytree) to ``(input_name, output_name)``: the pc_nodes holding the
+    layer's input activity x and its output x @ W. At each step the layer's
+    gradient is preconditioned by ``precondition`` with C_in from the
+    recorded input values and C_err from ``precisions[output_name]`` (a
+    PrecisionLearner's), falling back to the batch estimate of the output
+    errors' second moment. Other leaves take plain gradient steps.
+
+    Pass the RelaxInfo of the gradient's relaxation (``return_info=True``):
+    ``params, state = opt.step(params, grads, state, info, precisions)``.
+    """
+
+    def __init__(self, lr, layers, damping=1e-3):
+        self.lr, self.layers, self.damping = lr, dict(layers), damping
+
+    def step(self, params, grads, state, info, precisions=None):
+        leaves, unflatten = flatten(params)
+        new = []
+        for k, (p, g) in enumerate(zip(leaves, flatten(grads)[0])):
+            if k in self.layers:
+                x_name, y_name = self.layers[k]
+                for name in (x_name, y_name):
+                    if name not in info.values:
+                        raise ValueError(f"natural_gradient needs the pc_node {name!r} in the "
+                                         "relaxation's info: name it and use return_info=True.")
+                errors = np.asarray(info.errors[y_name]).reshape(-1, np.shape(g)[1])
+                c_err = (precisions or {}).get(y_name)
+                if c_err is None:
+                    c_err = errors.T @ errors * errors.shape[0]
+                g = precondition(g, info.values[x_name], c_err, self.damping)
+            new.append(p - self.lr * g)
+        return unflatten(new), {"count": state["count"] + 1}
