@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from .graph import Graph
-from .plan import Plan
+from .plan import plan_for
 from .pytree import flatten, leaf_paths, tree_map
 from .relax import ENERGIES, SCHEDULES, ConvergenceError, output_energy, relax
 from .tracing import Trace, Tracer
@@ -122,10 +122,11 @@ class _Linearized:
         self._plans = {}
 
     def plan(self, schedule):
-        """The Plan for ``schedule`` (strict stores every value), built once."""
+        """The Plan for ``schedule`` (strict stores every value) and this trace's
+        value buffer for it."""
         strict = schedule == "strict"
         if strict not in self._plans:
-            self._plans[strict] = Plan(self.graph, store_all=strict)
+            self._plans[strict] = plan_for(self.graph, store_all=strict)
         return self._plans[strict]
 
     def pullback(self, target, options, energy="linear", free=None, record=False):
@@ -136,9 +137,9 @@ class _Linearized:
                           "gradient is zero.", UserWarning, stacklevel=4)
             return self._structure([np.zeros(self.graph.trace.values[n].shape)
                                     for n in self.graph.inputs]), None, None
-        plan = self.plan(options["schedule"])
+        plan, value = self.plan(options["schedule"])
         err, value, info = relax(
-            plan, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
+            plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
             options["schedule"], options["eta"], options["tol"], options["max_iters"],
             options["units"], energy, options["beta"], options["precisions"], free,
             sorted(plan.named) if record else ())
@@ -156,7 +157,7 @@ class _Linearized:
                 info.errors[name] = err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(shape).copy()
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(shape).copy()
                                      if t.voff[i] >= 0 else
-                                     np.array(self.graph.trace.values[plan.names[i]], float))
+                                     np.array(self.graph.trace.values[plan.nodes[i]], float))
         return self._structure(flat), info, value
 
     def _structure(self, flat):
@@ -226,7 +227,7 @@ def _check_target(out, target):
 
 def _energy_value(lin, target, energy, options):
     """The output energy E at the feed-forward output."""
-    plan = lin.plan(options["schedule"]) if lin.graph.connected else None
+    plan = lin.plan(options["schedule"])[0] if lin.graph.connected else None
     precision = (plan.precision_buffer(options["precisions"])[
         plan.table.eoff[plan.output]:][:lin.out.size] if plan is not None
         else np.ones(lin.out.size))

@@ -8,7 +8,7 @@ recursion, whatever the depth.
 """
 import numpy as np
 
-from .tracing import CONSTANT, INPUT, to_networkx
+from .tracing import COMPUTED, CONSTANT, DATA, INPUT, to_networkx
 
 
 class Graph:
@@ -22,12 +22,26 @@ class Graph:
     ``output`` is the output id (None when the output is not traced).
     """
 
-    def __init__(self, trace, inputs, output):
+    def __init__(self, trace, inputs, output, data=()):
         self.trace = trace
         self.inputs = list(inputs)
+        self.data = list(data)
         self.output = output
-        self.nodes, self.roles = _prune(trace, self.inputs, output)
+        self.nodes, self.roles = _prune(trace, self.inputs, output, self.data)
         self._nx = None
+
+    def structure_key(self):
+        """A hashable description of everything a Plan depends on: roles,
+        primitives, parameters, edges, shapes and dtypes (not values)."""
+        trace, parts = self.trace, []
+        for node in self.nodes:
+            role, value = self.roles[node], trace.values[node]
+            if role in ("node", COMPUTED):
+                parts.append((role, trace.name(node), _freeze(trace.params[node]),
+                              trace.parents[node], value.shape, value.dtype.char))
+            else:
+                parts.append((role, node, value.shape, value.dtype.char))
+        return tuple(parts), tuple(self.inputs), tuple(self.data), self.output
 
     @property
     def nx(self):
@@ -62,8 +76,9 @@ class Graph:
         for node in self.nodes:
             value, role = self.trace.values[node], self.roles[node]
             kind = _type(value)
-            if role == INPUT:
-                lines.append(f"  %{node}: {kind} = input {self.trace.params[node]['name']}")
+            if role in (INPUT, DATA):
+                lines.append(f"  %{node}: {kind} = input {self.trace.params[node]['name']}"
+                             + (" (not differentiated)" if role == DATA else ""))
             elif role == CONSTANT:
                 shown = f" {value.item():.6g}" if value.size == 1 else ""
                 lines.append(f"  %{node}: {kind} = constant{shown}")
@@ -94,32 +109,60 @@ def _format_params(params):
     return "[" + ", ".join(parts) + "]"
 
 
-def _prune(trace, inputs, output):
-    """Kept node ids (sorted) and their roles."""
-    if output is None:
-        return list(inputs), dict.fromkeys(inputs, INPUT)
-    primitives, parents = trace.primitives, trace.parents
-    reached = bytearray(output + 1)
-    for node in inputs:
-        reached[node] = 1
-    for node in range(min(inputs, default=0), output + 1):
-        primitive = primitives[node]
-        if not reached[node] and not isinstance(primitive, str) and primitive.differentiable:
-            for p in parents[node]:
-                if reached[p]:
-                    reached[node] = 1
-                    break
+def _freeze(value):
+    """A hashable stand-in for a parameter value (arrays by content)."""
+    if isinstance(value, dict):
+        return tuple((key, _freeze(v)) for key, v in value.items())
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__,) + tuple(_freeze(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, value.dtype.str, value.tobytes())
+    if isinstance(value, slice):
+        return ("slice", value.start, value.stop, value.step)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _prune(trace, inputs, output, data=()):
+    """Kept node ids (sorted) and their roles.
+
+    Units ("node") lie on a path from a differentiated input to the output
+    through differentiable primitives. With ``data`` (traced arguments that
+    are not differentiated, when compiling), the other nodes that depend on
+    any traced argument and feed the kept ones are kept as COMPUTED: replay
+    recomputes them, without errors. Everything else they read is CONSTANT.
+    """
     roles = dict.fromkeys(inputs, INPUT)
-    if not reached[output]:
+    roles.update(dict.fromkeys(data, DATA))
+    if output is None:
+        return sorted(roles), roles
+    primitives, parents = trace.primitives, trace.parents
+    reached = bytearray(output + 1)  # on a differentiable path from an input
+    live = bytearray(output + 1)     # depends on some traced argument
+    for node in inputs:
+        reached[node] = live[node] = 1
+    for node in data:
+        live[node] = 1
+    for node in range(min(roles, default=0), output + 1):
+        primitive = primitives[node]
+        if isinstance(primitive, str):
+            continue
+        for p in parents[node]:
+            if reached[p] and primitive.differentiable:
+                reached[node] = 1
+            if live[p] and data:
+                live[node] = 1
+    if not (reached[output] or live[output]):
         roles[output] = CONSTANT
         return sorted(roles), roles
     needed = bytearray(output + 1)
     needed[output] = 1
     for node in range(output, -1, -1):
         if needed[node] and node not in roles:
-            roles[node] = "node"
+            roles[node] = "node" if reached[node] else COMPUTED
             for p in parents[node]:
-                if reached[p]:
+                if reached[p] or live[p]:
                     needed[p] = 1
                 elif p not in roles:
                     roles[p] = CONSTANT

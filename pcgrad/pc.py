@@ -64,7 +64,7 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
     priors = {k: (prior or {}).get(name, (0.0, 0.0)) for k, name in enumerate(names)}
     _, info, value = lin.pullback(_check_target(lin.out, target), options, energy,
                                   free=priors, record=return_info)
-    plan, inferred = lin.plan("strict"), {}
+    plan, inferred = lin.plan("strict")[0], {}
     for k, name in enumerate(names):
         i = plan.inputs[k]
         o, n = plan.table.voff[i], plan.table.size[i]

@@ -4,23 +4,50 @@ Nodes are renumbered 0..n-1 in topological order. Each node gets a row of
 the op table (opcode, sub-code, parents, integer parameters), a slice of the
 error buffer if it is a predictive-coding unit (an input or an interior
 node), and a slice of the value buffer if some kernel reads its value.
+
+A plan depends only on the graph's structure (primitives, parameters,
+shapes, edges), not on its values, so repeated calls with the same
+structure reuse one plan from a bounded cache and only refill the values.
 """
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from .primitives import OpTable
 from .primitives.core import LEAF
-from .tracing import CONSTANT
+from .tracing import COMPUTED, CONSTANT, DATA, INPUT
+
+CACHE_SIZE = 128
+_cache, _cache_lock = OrderedDict(), threading.Lock()
+
+
+def plan_for(graph, store_all=False):
+    """(plan, value buffer) for ``graph``: the plan of its structure from the
+    cache, or built and cached; the buffer holds this graph's values."""
+    key = (graph.structure_key(), store_all)
+    with _cache_lock:
+        plan = _cache.get(key)
+        if plan is not None:
+            _cache.move_to_end(key)
+    if plan is None:
+        plan = Plan(graph, store_all)
+        with _cache_lock:
+            _cache[key] = plan
+            if len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return plan, plan.values_from(graph)
 
 
 class Plan:
     """Flat, Numba-ready form of a Graph.
 
-    ``table`` is the OpTable; ``value`` the float64 value buffer; ``inputs``
-    the plan indices of the graph inputs (argument order); ``output`` the
-    plan index of the output; ``error_size`` the length of the error buffer.
-    With ``store_all`` every value is stored (strict relaxation and replay
-    recompute predictions from them); otherwise only the values some error
-    rule reads.
+    ``table`` is the OpTable; ``values_from(graph)`` makes the float64 value
+    buffer for any graph of this structure; ``inputs`` the plan indices of the differentiated inputs
+    (argument order); ``output`` the plan index of the output;
+    ``error_size`` the length of the error buffer. With ``store_all`` every
+    value is stored (strict relaxation and replay recompute predictions from
+    them); otherwise only the values some error rule reads.
     """
 
     def __init__(self, graph, store_all=False):
@@ -31,7 +58,7 @@ class Plan:
         op = np.zeros(n, np.int64)
         code = np.zeros(n, np.int64)
         size = np.array([v.size for v in values], np.int64)
-        unit = np.array([roles[node] != CONSTANT for node in nodes])
+        unit = np.array([roles[node] in (INPUT, "node") for node in nodes])
         stored = np.full(n, store_all)
         pptr = np.zeros(n + 1, np.int64)
         iptr = np.zeros(n + 1, np.int64)
@@ -39,7 +66,7 @@ class Plan:
         for i, node in enumerate(nodes):
             iptr[i + 1] = iptr[i]
             pptr[i + 1] = pptr[i]
-            if roles[node] != "node":
+            if roles[node] not in ("node", COMPUTED):
                 continue  # LEAF
             primitive = trace.primitives[node]
             parents = [index[p] for p in trace.parents[node]]
@@ -63,9 +90,8 @@ class Plan:
             op=op, code=code, size=size, voff=voff, eoff=eoff, pptr=pptr, par=par,
             psend=unit[par].astype(np.int64), iptr=iptr,
             ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
-        self.value = np.zeros(int(size[stored].sum()))
-        for i in np.flatnonzero(stored):
-            self.value[voff[i]:voff[i] + size[i]] = np.ravel(values[i])
+        self.stored = np.flatnonzero(stored)
+        self.nodes = list(nodes)
         self.error_size = int(size[unit].sum())
         self._leaf = op == LEAF
         self._marked = np.array([trace.name(node) == "pc_node" for node in nodes])
@@ -79,7 +105,15 @@ class Plan:
         self._units = {}
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
         self.output = index[graph.output]
-        self.names = nodes
+        self.index = index
+
+    def values_from(self, graph):
+        """A value buffer holding the stored values of ``graph`` (same structure)."""
+        values = graph.trace.values
+        if not len(self.stored):
+            return np.zeros(0)
+        return np.concatenate([values[self.nodes[i]].ravel() for i in self.stored],
+                              dtype=np.float64)
 
     def units_for(self, units):
         """(unit mask, depth) for ``units`` = "all" or "marked".
@@ -99,7 +133,7 @@ class Plan:
             raise ValueError(f"units must be 'all' or 'marked'; got {units!r}.")
         steps = np.zeros(len(self), np.int64)
         for j in range(len(self)):
-            if not self._leaf[j]:
+            if not self._leaf[j] and self.table.eoff[j] >= 0:
                 parents = self._par[self._pptr[j]:self._pptr[j + 1]]
                 live = parents[self.table.eoff[parents] >= 0]
                 steps[j] = steps[live].max() + int(unit[j])

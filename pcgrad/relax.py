@@ -390,10 +390,11 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
     return max_iters, max_iters * n, MAX_ITERS
 
 
-def relax(plan, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, units="all",
+def relax(plan, value, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, units="all",
           energy="linear", beta=1.0, precisions=None, free=None, record=()):
     """Relax a Plan from its output energy; returns (errors, values, RelaxInfo).
 
+    ``value`` is the plan's value buffer (``plan.values_from(graph)``).
     ``energy`` and ``target`` define the output energy E (see
     ``output_energy``; for "linear" the target is the cotangent). Under the
     FPA schedules the output error is dE/dmu at the feed-forward output and
@@ -421,10 +422,9 @@ def relax(plan, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, un
     row = int(plan.output_shape[-1]) if plan.output_shape else 1
     energy_code = ENERGIES.index(energy)
     err = np.zeros(plan.error_size)
-    value = plan.value
     out = plan.output
     if code == STRICT:
-        value, prediction = plan.value.copy(), plan.value.copy()
+        value, prediction = value.copy(), value.copy()
         free_mask = np.zeros(len(t.op), np.bool_)
         for k, (mean, prior_precision) in (free or {}).items():
             i = plan.inputs[k]  # a latent: predicted by its prior mean
@@ -442,7 +442,7 @@ def relax(plan, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, un
                 err[t.eoff[i]:t.eoff[i] + t.size[i]] /= beta
     else:
         seed = np.zeros(t.size[out])
-        output_energy(energy_code, plan.value[t.voff[out]:t.voff[out] + t.size[out]], target,
+        output_energy(energy_code, value[t.voff[out]:t.voff[out] + t.size[out]], target,
                       precision[t.eoff[out]:t.eoff[out] + t.size[out]], row, seed)
         iterations, updates, status = relax_fixed(
             t, value, err, seed, out, unit, precision, code, float(eta), float(tol),

@@ -28,6 +28,10 @@ def current_trace():
 
 
 INPUT, CONSTANT = "input", "constant"
+# Roles pruning gives nodes besides INPUT, CONSTANT and "node" (a unit):
+# DATA, a traced argument that is not differentiated, and COMPUTED, a node
+# recomputed from inputs without an error (both only when compiling).
+DATA, COMPUTED = "data", "computed"
 
 
 class Trace:
