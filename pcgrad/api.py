@@ -94,7 +94,7 @@ class _Linearized:
     """A function traced at some arguments: its output, its graph, and relaxations
     from any output energy."""
 
-    def __init__(self, f, args, argnums, has_aux):
+    def __init__(self, f, args, argnums, has_aux, kwargs=None):
         nums, self.many = _argnums(argnums, len(args))
         leaves, self.unflatten, self.dtypes = [], [], []
         with Trace() as trace:
@@ -110,8 +110,11 @@ class _Linearized:
                                      and not isinstance(leaf, np.ndarray))
                                     for leaf, v in zip(arg_leaves, values)])
                 traced_args[n] = unflatten(tracers)
-            result = f(*traced_args)
+            result = f(*traced_args, **(kwargs or {}))
         out, self.aux = result if has_aux else (result, None)
+        if not isinstance(out, Tracer) and not isinstance(out, (np.ndarray, np.generic, float, int)):
+            raise TypeError(f"The differentiated function must return one array (or, with "
+                            f"has_aux, a pair (array, aux)); got {type(out).__name__}.")
         if has_aux:
             self.aux = tree_map(lambda x: x.value if isinstance(x, Tracer) else x, self.aux)
         self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
@@ -202,8 +205,8 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
         raise ValueError(f"energy must be 'squared' or 'cross_entropy'; got {energy!r}.")
 
     @functools.wraps(f)
-    def value_and_grad_f(*args):
-        lin = _Linearized(f, args, argnums, has_aux)
+    def value_and_grad_f(*args, **kwargs):
+        lin = _Linearized(f, args, argnums, has_aux, kwargs)
         if target is None:
             _check_scalar(lin.out, "grad")
             g, info, _ = lin.pullback(1.0, options, record=return_info)
@@ -228,9 +231,9 @@ def _check_target(out, target):
 def _energy_value(lin, target, energy, options):
     """The output energy E at the feed-forward output."""
     plan = lin.plan(options["schedule"])[0] if lin.graph.connected else None
-    precision = (plan.precision_buffer(options["precisions"])[
-        plan.table.eoff[plan.output]:][:lin.out.size] if plan is not None
-        else np.ones(lin.out.size))
+    precision = plan.precision_buffer(options["precisions"]) if plan else np.zeros(0)
+    if precision.size:
+        precision = precision[plan.table.eoff[plan.output]:][:lin.out.size]
     row = lin.out.shape[-1] if lin.out.ndim else 1
     return np.float64(output_energy(ENERGIES.index(energy),
                                     np.ascontiguousarray(lin.out, np.float64).ravel(),
@@ -281,8 +284,8 @@ def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
                         on_nonconvergence=on_nonconvergence)
 
     @functools.wraps(f)
-    def grad_f(*args):
-        result = vg(*args)
+    def grad_f(*args, **kwargs):
+        result = vg(*args, **kwargs)
         (value, g), rest = result[:2], result[2:]
         if has_aux:
             return (g, value[1]) + rest
@@ -330,8 +333,8 @@ def jacobian(f, argnums=0, **options):
     options = _options(**options)
 
     @functools.wraps(f)
-    def jacobian_f(*args):
-        lin = _Linearized(f, args, argnums, False)
+    def jacobian_f(*args, **kwargs):
+        lin = _Linearized(f, args, argnums, False, kwargs)
         shape = lin.out.shape
         rows = []
         for k in range(int(np.prod(shape, dtype=np.int64))):
@@ -359,8 +362,8 @@ def elementwise_grad(f, argnums=0, **options):
     options = _options(**options)
 
     @functools.wraps(f)
-    def elementwise_grad_f(*args):
-        lin = _Linearized(f, args, argnums, False)
+    def elementwise_grad_f(*args, **kwargs):
+        lin = _Linearized(f, args, argnums, False, kwargs)
         return lin.pullback(np.ones(lin.out.shape), options)[0]
     return elementwise_grad_f
 

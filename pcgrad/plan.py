@@ -142,8 +142,8 @@ class Plan:
 
     def precision_buffer(self, overrides=None):
         """Per-element precisions in error-buffer layout: 1, or a pc_node's own
-        precision, or ``overrides[name]`` for the pc_node of that name."""
-        precision = np.ones(self.error_size)
+        precision, or ``overrides[name]`` for the pc_node of that name. Empty
+        (meaning all ones) when no node has a precision."""
         given = dict(self._precision)
         for name, p in (overrides or {}).items():
             if name not in self.named:
@@ -151,6 +151,9 @@ class Plan:
                 raise ValueError(f"precisions names {name!r}, which is not a named pc_node of "
                                  f"this function (named pc_nodes: {known}).")
             given[self.named[name]] = p
+        if not given:
+            return np.zeros(0)
+        precision = np.ones(self.error_size)
         t = self.table
         for i, p in given.items():
             p = np.asarray(p, dtype=np.float64)

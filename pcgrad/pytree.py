@@ -16,6 +16,8 @@ def flatten(tree):
             kids = {key: walk(child) for key, child in node.items()}
             kind = type(node)
             return lambda it: kind((key, k(it)) for key, k in kids.items())
+        if node is None:  # a node without leaves, as in JAX
+            return lambda it: None
         leaves.append(node)
         return lambda it: next(it)
 
@@ -37,6 +39,6 @@ def leaf_paths(tree, prefix=""):
             stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(node))))
         elif isinstance(node, dict):
             stack.extend((child, f"{path}[{key!r}]") for key, child in reversed(list(node.items())))
-        else:
+        elif node is not None:
             paths.append(path)
     return paths

@@ -148,8 +148,9 @@ def output_energy(code, mu, target, precision, row, grad):
     elif code == 1:
         for i in range(mu.size):
             d = mu[i] - target[i]
-            grad[i] = precision[i] * d
-            total += 0.5 * precision[i] * d * d
+            p = precision[i] if precision.size else 1.0
+            grad[i] = p * d
+            total += 0.5 * p * d * d
     else:
         for start in range(0, mu.size, row):
             top = -math.inf
@@ -166,6 +167,12 @@ def output_energy(code, mu, target, precision, row, grad):
             for i in range(start, start + row):
                 grad[i] = math.exp(mu[i] - logz) * mass - target[i]
     return total
+
+
+@njit(inline="always")
+def _precision(t, precision, j, i):
+    """Precision of element i of node j (an empty buffer means all ones)."""
+    return precision[t.eoff[j] + i] if precision.size else 1.0
 
 
 @njit(cache=True)
@@ -200,17 +207,14 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
     """
     n = len(t.op)
     error_of(t, err, out)[:] = seed
-    if schedule == SWEEP:
-        acc = np.zeros_like(err)
-        error_of(t, acc, out)[:] = seed
+    if schedule == SWEEP:  # each error is complete when reached: sum in place
         total = 0.0
         for j in range(n - 1, -1, -1):
-            if t.eoff[j] >= 0:
+            if t.eoff[j] >= 0 and t.op[j] != LEAF:
                 e = error_of(t, err, j)
-                e[:] = error_of(t, acc, j)
-                if t.op[j] != LEAF:
-                    send_errors(t, j, value, value, e, acc)
-                    total += 0.5 * np.sum(e * e / error_of(t, precision, j))
+                send_errors(t, j, value, value, e, err)
+                for i in range(e.size):
+                    total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
         energy[0] = total
         residual[0] = 0.0
         _record(t, err, record, norms, 0)
@@ -227,7 +231,9 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
     scale = np.max(np.abs(seed)) if seed.size else 0.0
     threshold = tol * (scale if scale > 0 else 1.0)
     lowest = np.inf
-    total_energy = 0.5 * np.sum(seed ** 2 / error_of(t, precision, out))
+    total_energy = 0.0
+    for i in range(seed.size):
+        total_energy += 0.5 * seed[i] * seed[i] / _precision(t, precision, out, i)
     error_of(t, outgoing, out)[:] = seed
     pending[out] = True
     hi = out
@@ -239,15 +245,15 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
             for c in range(ncand):
                 j = candidates[c]
                 e, a, d = error_of(t, err, j), error_of(t, acc, j), error_of(t, outgoing, j)
-                pi = error_of(t, precision, j)
                 changed = False
                 for i in range(e.size):
                     if _differ(a[i], e[i]):
+                        pi = _precision(t, precision, j, i)
                         new = a[i] if (schedule == JACOBI or t.op[j] == LEAF) else \
-                            e[i] + eta * pi[i] * (a[i] - e[i])
+                            e[i] + eta * pi * (a[i] - e[i])
                         d[i] = new - e[i]
                         if t.op[j] != LEAF:
-                            total_energy += 0.5 * (new * new - e[i] * e[i]) / pi[i]
+                            total_energy += 0.5 * (new * new - e[i] * e[i]) / pi
                         e[i] = new
                         changed = True
                     else:
@@ -271,9 +277,9 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                     send_errors(t, j, value, value, error_of(t, outgoing, j), incoming)
                 else:
                     d, e = error_of(t, incoming, j), error_of(t, err, j)
-                    pi = error_of(t, precision, j)
                     for i in range(e.size):
-                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / pi[i]
+                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / \
+                            _precision(t, precision, j, i)
                     e += d
                     send_errors(t, j, value, value, d, incoming)
                     d[:] = 0.0
@@ -291,7 +297,7 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                         pending[p] = True
             j -= 1
         # the changes reach the units; measure the residual
-        worst = 0.0
+        worst, unsettled = 0.0, False
         for c in range(ncand):
             p = candidates[c]
             touched[p] = False
@@ -300,14 +306,18 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
             d[:] = 0.0
             if p != out:
                 for i in range(a.size):
-                    gap = abs(a[i] - e[i]) if _differ(a[i], e[i]) else 0.0
-                    worst = max(worst, gap if gap == gap else np.inf)
+                    if _differ(a[i], e[i]):
+                        gap = abs(a[i] - e[i])
+                        if gap == gap:
+                            worst = max(worst, gap)
+                        else:  # NaN on one side only (NaN input): settles next step
+                            unsettled = True
         energy[it] = total_energy
         residual[it] = worst
         _record(t, err, record, norms, it)
-        if worst <= threshold:
+        if worst <= threshold and not unsettled:
             return it, updated, CONVERGED
-        lowest = min(lowest, worst)
+        lowest = min(lowest, worst) if worst > 0 else lowest
         if worst == np.inf or worst > 1e8 * lowest:  # eta * precision too large
             return it, updated, DIVERGED
     return max_iters, updated, MAX_ITERS
@@ -330,7 +340,7 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
     n = len(t.op)
     acc = np.zeros_like(err)
     out_error = error_of(t, err, out)
-    out_precision = error_of(t, precision, out)
+    out_precision = error_of(t, precision, out) if precision.size else precision
     scale = 0.0
     rising, previous = 0, np.inf
     for it in range(max_iters + 1):
@@ -348,12 +358,13 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
             scale = scale if scale > 0 else 1.0
         for j in range(n):
             if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                e, pi = error_of(t, err, j), error_of(t, precision, j)
+                e = error_of(t, err, j)
                 mu, v = value_of(t, prediction, j), value_of(t, value, j)
                 for i in range(e.size):
                     gap = mu[i] - v[i]
-                    e[i] = pi[i] * gap
-                    total += 0.5 * pi[i] * gap * gap
+                    pi = _precision(t, precision, j, i)
+                    e[i] = pi * gap
+                    total += 0.5 * pi * gap * gap
         acc[:] = 0.0
         for j in range(n - 1, -1, -1):
             if t.op[j] == LEAF:
@@ -426,6 +437,8 @@ def relax(plan, value, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_
     if code == STRICT:
         value, prediction = value.copy(), value.copy()
         free_mask = np.zeros(len(t.op), np.bool_)
+        if free and not precision.size:
+            precision = np.ones(plan.error_size)
         for k, (mean, prior_precision) in (free or {}).items():
             i = plan.inputs[k]  # a latent: predicted by its prior mean
             free_mask[i] = True
@@ -443,7 +456,8 @@ def relax(plan, value, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_
     else:
         seed = np.zeros(t.size[out])
         output_energy(energy_code, value[t.voff[out]:t.voff[out] + t.size[out]], target,
-                      precision[t.eoff[out]:t.eoff[out] + t.size[out]], row, seed)
+                      precision[t.eoff[out]:t.eoff[out] + t.size[out]] if precision.size
+                      else precision, row, seed)
         iterations, updates, status = relax_fixed(
             t, value, err, seed, out, unit, precision, code, float(eta), float(tol),
             int(max_iters), energy_trace, residual, record_index, norms)

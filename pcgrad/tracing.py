@@ -145,9 +145,9 @@ class Tracer:
 
     def __float__(self):
         raise TypeError(
-            "float() of a traced value would drop its derivative. Keep it as a "
-            "pcgrad.numpy array; to use the number without a derivative, call "
-            "pcgrad.numpy.stop_gradient(x) first.")
+            "float() or int() of a traced value would drop its derivative. Keep it as a "
+            "pcgrad.numpy array; Python control flow works on comparisons "
+            "(if x > 0: ...).")
 
     __int__ = __index__ = __complex__ = __float__
 

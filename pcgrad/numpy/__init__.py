@@ -287,9 +287,14 @@ def cumsum(a, axis=None):
 
 
 def average(a, axis=None, weights=None):
+    """numpy.average; 1-D weights lie along ``axis``."""
     if weights is None:
         return mean(a, axis)
-    return sum(a * weights, axis) / sum(broadcast_to(weights, _shape(a)), axis)
+    shape = _shape(a)
+    if _shape(weights) != shape:
+        axis = _normalize_axis(axis, len(shape))[0]
+        weights = reshape(weights, tuple(-1 if i == axis else 1 for i in range(len(shape))))
+    return sum(a * weights, axis) / sum(broadcast_to(weights, shape), axis)
 
 
 # --- products ------------------------------------------------------------------------
@@ -353,12 +358,17 @@ def tensordot(a, b, axes=2):
 
 
 def einsum(subscripts, *operands):
-    """numpy.einsum for one or two operands, explicit or implicit output,
-    repeated indices (diagonals, e.g. "ii") and "..." included."""
-    if len(operands) not in (1, 2):
-        raise NotImplementedError("pcgrad.numpy.einsum takes one or two operands; chain "
-                                  "einsum calls for more.")
+    """numpy.einsum: explicit or implicit output, repeated indices (diagonals,
+    e.g. "ii"), "..." and size-1 broadcasting; more than two operands are
+    contracted pairwise from the left."""
+    if not operands:
+        raise ValueError("einsum needs at least one operand.")
     inputs, output = _parse_einsum(subscripts, [_shape(x) for x in operands])
+    if len(operands) > 2:  # keep the labels that a later operand or the output needs
+        later = output + "".join(inputs[2:])
+        middle = "".join(dict.fromkeys(l for l in inputs[0] + inputs[1] if l in later))
+        first = einsum(f"{inputs[0]},{inputs[1]}->{middle}", *operands[:2])
+        return einsum(",".join([middle] + inputs[2:]) + "->" + output, first, *operands[2:])
     terms = []
     for n, (x, labels) in enumerate(zip(operands, inputs)):
         x, labels = _einsum_diagonals(x, labels)
@@ -376,8 +386,10 @@ def einsum(subscripts, *operands):
     contract = [l for l in la if l in lb and l not in output]
     free_a = [l for l in la if l not in lb]
     free_b = [l for l in lb if l not in la]
-    size = dict(zip(la, _shape(a)))
-    size.update(zip(lb, _shape(b)))
+    size = {l: builtins.max(n, size_b) for l, n in zip(la, _shape(a))
+            for size_b in [dict(zip(lb, _shape(b))).get(l, 1)]}
+    size.update((l, n) for l, n in zip(lb, _shape(b)) if l not in size)
+    a, b = (broadcast_to(x, tuple(size[l] for l in ls)) for x, ls in ((a, la), (b, lb)))
 
     def block(x, labels, order, rows, cols):
         x = transpose(x, tuple(labels.index(l) for l in order))
@@ -504,7 +516,8 @@ def split(ary, indices_or_sections, axis=0):
     shape = _shape(ary)
     axis = _normalize_axis(axis, len(shape))[0]
     n = shape[axis]
-    if isinstance(indices_or_sections, int):
+    if _np.ndim(indices_or_sections) == 0:
+        indices_or_sections = int(indices_or_sections)
         if n % indices_or_sections:
             raise ValueError("array split does not result in an equal division")
         step = n // indices_or_sections
@@ -520,8 +533,10 @@ def split(ary, indices_or_sections, axis=0):
 
 
 def array_split(ary, indices_or_sections, axis=0):
+    """numpy.array_split: like split, but sections may differ in size by one."""
     n = _shape(ary)[axis]
-    if isinstance(indices_or_sections, int):
+    if _np.ndim(indices_or_sections) == 0:
+        indices_or_sections = int(indices_or_sections)
         sizes = [n // indices_or_sections + (1 if i < n % indices_or_sections else 0)
                  for i in range(indices_or_sections)]
         indices_or_sections = list(_np.cumsum(sizes)[:-1])
@@ -576,8 +591,7 @@ def pad(array, pad_width, mode="constant", constant_values=0):
                   _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64), (len(shape), 2)))
     padded = _P["pad"](array, width=width)
     if _np.any(_np.asarray(constant_values) != 0):
-        border = _np.pad(_np.zeros(shape), width, constant_values=1.0)
-        padded = padded + border * constant_values
+        padded = padded + _np.pad(_np.zeros(shape), width, constant_values=constant_values)
     return padded
 
 

@@ -68,14 +68,10 @@ Tracer.astype = _astype
 Tracer.__hash__ = lambda self: id(self)
 
 
-def _iadd(self, other):  # x += y rebinds x (arrays are immutable under tracing)
-    return pnp.add(self, other)
-
-
-def _dispatch_error(name, module="numpy"):
+def _dispatch_error(qualified, replacement):
     return TypeError(
-        f"{module}.{name} was called on a traced array. Use pcgrad.numpy.{name} if it "
-        f"exists (import pcgrad.numpy as np); the supported functions are listed in "
+        f"{qualified} was called on a traced array. Use {replacement} if it exists "
+        f"(import pcgrad.numpy as np); the supported functions are listed in "
         f"docs/numpy-support.md.")
 
 
@@ -83,17 +79,18 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     fn = getattr(pnp, ufunc.__name__, None) if method == "__call__" else None
     if fn is None or kwargs:
         where = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
-        raise _dispatch_error(where)
+        raise _dispatch_error(f"numpy.{where}", f"pcgrad.numpy.{ufunc.__name__}")
     return fn(*inputs)
 
 
 def _array_function(self, func, types, args, kwargs):
-    module = func.__module__ or "numpy"
-    namespace = pnp.linalg if module.endswith("linalg") else pnp
+    module = (func.__module__ or "numpy").replace("numpy._core", "numpy")
+    linalg = module.endswith("linalg")
+    namespace = pnp.linalg if linalg else pnp
     fn = getattr(namespace, func.__name__, None) if func.__name__ in dir(namespace) else None
-    if fn is None:
-        raise _dispatch_error(func.__name__, "numpy.linalg" if namespace is pnp.linalg
-                              else "numpy")
+    if fn is None or (module not in ("numpy", "numpy.linalg") and not linalg):
+        public = module if module.count(".") < 2 else "numpy"
+        raise _dispatch_error(f"{public}.{func.__name__}", f"pcgrad.{public}.{func.__name__}")
     return fn(*args, **kwargs)
 
 

@@ -11,6 +11,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
         if ord in ("fro", "f") and not (ndim == 2 or isinstance(axis, tuple)):
             raise ValueError("The Frobenius norm needs a 2-D input or a pair of axes.")
         return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+    if axis is None and ndim > 2:
+        raise ValueError("Improper number of dimensions to norm.")
     if isinstance(axis, tuple) and len(axis) == 2 or (axis is None and ndim == 2):
         raise NotImplementedError(
             f"pcgrad.numpy.linalg.norm supports vector norms and the Frobenius norm; "
