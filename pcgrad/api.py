@@ -143,9 +143,10 @@ class _Linearized:
         plan, value = self.plan(options["schedule"])
         err, value, info = relax(
             plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
-            options["schedule"], options["eta"], options["tol"], options["max_iters"],
-            options["units"], energy, options["beta"], options["precisions"], free,
-            sorted(plan.named) if record else ())
+            options["schedule"], eta=options["eta"], tol=options["tol"],
+            max_iters=options["max_iters"], units=options["units"], energy=energy,
+            beta=options["beta"], precisions=options["precisions"], free=free,
+            record=sorted(plan.named) if record else ())
         if not info.converged:
             if options["on_nonconvergence"] == "raise" or info.diverged:
                 raise ConvergenceError(_settle_message(info), info)

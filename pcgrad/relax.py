@@ -401,69 +401,119 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
     return max_iters, max_iters * n, MAX_ITERS
 
 
-def relax(plan, value, target, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000, units="all",
-          energy="linear", beta=1.0, precisions=None, free=None, record=()):
-    """Relax a Plan from its output energy; returns (errors, values, RelaxInfo).
+@njit(cache=True)
+def settle(t, value, err, target, energy_code, row, out, unit, free, readout, precision,
+           prior_mean, schedule, beta, eta, tol, max_iters, energy, residual, record, norms,
+           forward):
+    """One relaxation from a value buffer, in one compiled call.
 
-    ``value`` is the plan's value buffer (``plan.values_from(graph)``).
-    ``energy`` and ``target`` define the output energy E (see
-    ``output_energy``; for "linear" the target is the cotangent). Under the
-    FPA schedules the output error is dE/dmu at the feed-forward output and
-    ``beta`` is 1; ``strict`` nudges the output with ``beta`` and recomputes
-    predictions (``plan`` must store all values). ``units`` is "all" or
-    "marked" (only inputs, the output and ``pc_node``s are units).
+    With ``forward`` the values are first recomputed from the leaves
+    (compiled replay). Returns (iterations, node_updates, status, E), E the
+    output energy at the feed-forward output.
+    """
+    if forward:
+        forward_pass(t, value)
+    mu_out = value_of(t, value, out)
+    seed = np.zeros(mu_out.size)
+    out_precision = error_of(t, precision, out) if precision.size else precision
+    output = output_energy(energy_code, mu_out, target, out_precision, row, seed)
+    err[:] = 0.0
+    if schedule != STRICT:
+        iterations, updates, status = relax_fixed(
+            t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, energy,
+            residual, record, norms)
+        return iterations, updates, status, output
+    prediction = value.copy()
+    for i in range(len(t.op)):
+        if free[i]:  # a latent: predicted by its prior mean
+            value_of(t, prediction, i)[:] = value_of(t, prior_mean, i)
+    iterations, updates, status = relax_strict(
+        t, value, prediction, err, out, unit, free, precision, energy_code, target, row, beta,
+        eta, tol, max_iters, energy, residual, record, norms)
+    for i in range(len(t.op)):
+        if readout[i]:
+            error_of(t, err, i)[:] /= beta
+    return iterations, updates, status, output
+
+
+class Relaxation:
+    """A relaxation of one Plan, prepared once and run on any value buffer.
+
+    ``energy`` and the target passed to ``run`` define the output energy E
+    (see ``output_energy``; for "linear" the target is the cotangent). Under
+    the FPA schedules the output error is dE/dmu at the feed-forward output
+    and ``beta`` is 1; ``strict`` nudges the output with ``beta`` and
+    recomputes predictions (the plan must store all values). ``units`` is
+    "all" or "marked" (only inputs, the output and ``pc_node``s are units).
     ``precisions`` maps pc_node names to precisions (else the node's own);
     ``free`` maps input numbers relaxed as latents (strict only) to their
-    prior (mean, precision);
-    ``record`` lists pc_node names whose error norms are recorded.
-    ``errors`` is the flat error buffer (index it with the plan's ``eoff``);
-    at clamped inputs it holds the read-out gradient (already divided by beta).
+    prior (mean, precision); ``record`` lists pc_node names whose error
+    norms are recorded.
     """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"Unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
-    code = SCHEDULES.index(schedule)
-    t = plan.table
-    unit, depth = plan.units_for(units)
-    precision = plan.precision_buffer(precisions)
-    record_index = np.array([plan.named[name] for name in record], np.int64)
-    length = 1 if code == SWEEP else max_iters + 1
-    energy_trace, residual = np.zeros(length), np.zeros(length)
-    norms = np.zeros((length, record_index.size))
-    target = np.ascontiguousarray(target, dtype=np.float64).ravel()
-    row = int(plan.output_shape[-1]) if plan.output_shape else 1
-    energy_code = ENERGIES.index(energy)
-    err = np.zeros(plan.error_size)
-    out = plan.output
-    if code == STRICT:
-        value, prediction = value.copy(), value.copy()
-        free_mask = np.zeros(len(t.op), np.bool_)
-        if free and not precision.size:
-            precision = np.ones(plan.error_size)
+
+    def __init__(self, plan, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000,
+                 units="all", energy="linear", beta=1.0, precisions=None, free=None,
+                 record=()):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"Unknown schedule {schedule!r}; choose one of "
+                             f"{', '.join(SCHEDULES)}.")
+        self.plan, self.schedule = plan, schedule
+        self.code = SCHEDULES.index(schedule)
+        self.eta, self.tol, self.max_iters, self.beta = float(eta), float(tol), int(max_iters), \
+            float(beta)
+        t = plan.table
+        self.unit, self.depth = plan.units_for(units)
+        self.precision = plan.precision_buffer(precisions)
+        self.free = np.zeros(len(t.op), np.bool_)
+        self.prior_mean = np.zeros(t.voff.max(initial=-1) + t.size.max(initial=0) + 1)
+        if free and not self.precision.size:
+            self.precision = np.ones(plan.error_size)
         for k, (mean, prior_precision) in (free or {}).items():
-            i = plan.inputs[k]  # a latent: predicted by its prior mean
-            free_mask[i] = True
-            prediction[t.voff[i]:t.voff[i] + t.size[i]] = np.broadcast_to(
+            i = plan.inputs[k]
+            self.free[i] = True
+            self.prior_mean[t.voff[i]:t.voff[i] + t.size[i]] = np.broadcast_to(
                 mean, plan.shapes[i]).ravel()
-            precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
+            self.precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
                 prior_precision, plan.shapes[i]).ravel()
-        iterations, updates, status = relax_strict(
-            t, value, prediction, err, out, unit, free_mask, precision, energy_code, target,
-            row, float(beta), float(eta), float(tol), int(max_iters), energy_trace, residual,
-            record_index, norms)
-        for i in plan.inputs:
-            if not free_mask[i]:
-                err[t.eoff[i]:t.eoff[i] + t.size[i]] /= beta
-    else:
-        seed = np.zeros(t.size[out])
-        output_energy(energy_code, value[t.voff[out]:t.voff[out] + t.size[out]], target,
-                      precision[t.eoff[out]:t.eoff[out] + t.size[out]] if precision.size
-                      else precision, row, seed)
-        iterations, updates, status = relax_fixed(
-            t, value, err, seed, out, unit, precision, code, float(eta), float(tol),
-            int(max_iters), energy_trace, residual, record_index, norms)
-    recorded = 1 if code == SWEEP else iterations + 1
-    info = RelaxInfo(schedule, iterations, status == CONVERGED, energy_trace[:recorded].copy(),
-                     residual[:recorded].copy(), depth, updates, float(eta), float(tol),
-                     float(beta), status == DIVERGED,
-                     {name: norms[:recorded, r].copy() for r, name in enumerate(record)})
-    return err, value, info
+        self.readout = np.zeros(len(t.op), np.bool_)
+        self.readout[plan.inputs] = ~self.free[plan.inputs]
+        self.record = list(record)
+        self.record_index = np.array([plan.named[name] for name in record], np.int64)
+        length = 1 if self.code == SWEEP else self.max_iters + 1
+        self.energy, self.residual = np.zeros(length), np.zeros(length)
+        self.norms = np.zeros((length, self.record_index.size))
+        self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
+        self.energy_code = ENERGIES.index(energy)
+
+    def run(self, value, target, forward=False, err=None):
+        """Relax from ``value`` (strict relaxes a copy; replay with ``forward``
+        recomputes it first). Returns (errors, values, RelaxInfo, E).
+
+        ``errors`` is the flat error buffer (index it with the plan's
+        ``eoff``); at clamped inputs it holds the read-out gradient (already
+        divided by beta). E is the output energy at the feed-forward output.
+        """
+        t = self.plan.table
+        err = np.empty(self.plan.error_size) if err is None else err
+        target = np.ascontiguousarray(target, dtype=np.float64).ravel()
+        relaxed = value if self.code != STRICT or forward else value.copy()
+        iterations, updates, status, output = settle(
+            t, relaxed, err, target, self.energy_code, self.row, self.plan.output, self.unit,
+            self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
+            self.eta, self.tol, self.max_iters, self.energy, self.residual, self.record_index,
+            self.norms, forward)
+        recorded = 1 if self.code == SWEEP else iterations + 1
+        info = RelaxInfo(self.schedule, iterations, status == CONVERGED,
+                         self.energy[:recorded].copy(), self.residual[:recorded].copy(),
+                         self.depth, updates, self.eta, self.tol, self.beta,
+                         status == DIVERGED,
+                         {name: self.norms[:recorded, r].copy()
+                          for r, name in enumerate(self.record)})
+        return err, relaxed, info, output
+
+
+def relax(plan, value, target, schedule="sweep", **options):
+    """Relax a Plan's ``value`` buffer from output energy ``target`` once:
+    ``Relaxation(plan, schedule, **options).run(value, target)[:3]``, i.e.
+    (errors, values, RelaxInfo)."""
+    return Relaxation(plan, schedule, **options).run(value, target)[:3]

@@ -386,9 +386,11 @@ def einsum(subscripts, *operands):
     contract = [l for l in la if l in lb and l not in output]
     free_a = [l for l in la if l not in lb]
     free_b = [l for l in lb if l not in la]
-    size = {l: builtins.max(n, size_b) for l, n in zip(la, _shape(a))
-            for size_b in [dict(zip(lb, _shape(b))).get(l, 1)]}
-    size.update((l, n) for l, n in zip(lb, _shape(b)) if l not in size)
+    size = {}
+    for x, labels in ((a, la), (b, lb)):
+        for l, n in zip(labels, _shape(x)):
+            if size.get(l, 1) == 1:  # a label of size 1 broadcasts against the other
+                size[l] = n
     a, b = (broadcast_to(x, tuple(size[l] for l in ls)) for x, ls in ((a, la), (b, lb)))
 
     def block(x, labels, order, rows, cols):
