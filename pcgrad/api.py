@@ -218,6 +218,9 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
             value = _energy_value(lin, clamped, energy, options)
         value = (value, lin.aux) if has_aux else value
         return (value, g, info) if return_info else (value, g)
+    value_and_grad_f._pcgrad_spec = dict(
+        kind="value_and_grad", f=f, argnums=argnums, has_aux=has_aux, options=options,
+        target=target, energy=energy, return_info=return_info)
     return value_and_grad_f
 
 
@@ -291,6 +294,7 @@ def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
         if has_aux:
             return (g, value[1]) + rest
         return (g,) + rest if rest else g
+    grad_f._pcgrad_spec = dict(vg._pcgrad_spec, kind="grad")
     return grad_f
 
 

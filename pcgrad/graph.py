@@ -22,12 +22,12 @@ class Graph:
     ``output`` is the output id (None when the output is not traced).
     """
 
-    def __init__(self, trace, inputs, output, data=()):
+    def __init__(self, trace, inputs, output, data=(), recompute=False):
         self.trace = trace
         self.inputs = list(inputs)
         self.data = list(data)
         self.output = output
-        self.nodes, self.roles = _prune(trace, self.inputs, output, self.data)
+        self.nodes, self.roles = _prune(trace, self.inputs, output, self.data, recompute)
         self._nx = None
 
     def structure_key(self):
@@ -124,14 +124,15 @@ def _freeze(value):
     return value
 
 
-def _prune(trace, inputs, output, data=()):
+def _prune(trace, inputs, output, data=(), recompute=False):
     """Kept node ids (sorted) and their roles.
 
     Units ("node") lie on a path from a differentiated input to the output
-    through differentiable primitives. With ``data`` (traced arguments that
-    are not differentiated, when compiling), the other nodes that depend on
-    any traced argument and feed the kept ones are kept as COMPUTED: replay
-    recomputes them, without errors. Everything else they read is CONSTANT.
+    through differentiable primitives. With ``recompute`` (compiling), the
+    other nodes that depend on any traced argument (inputs or ``data``, the
+    traced arguments that are not differentiated) and feed the kept ones are
+    kept as COMPUTED: replay recomputes them, without errors. Everything
+    else they read is CONSTANT.
     """
     roles = dict.fromkeys(inputs, INPUT)
     roles.update(dict.fromkeys(data, DATA))
@@ -151,7 +152,7 @@ def _prune(trace, inputs, output, data=()):
         for p in parents[node]:
             if reached[p] and primitive.differentiable:
                 reached[node] = 1
-            if live[p] and data:
+            if live[p] and recompute:
                 live[node] = 1
     if not (reached[output] or live[output]):
         roles[output] = CONSTANT

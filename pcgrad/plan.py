@@ -78,7 +78,10 @@ class Plan:
                                            values[i].shape)
             ints.append(row)
             iptr[i + 1] += len(row)
-            if primitive.reads_inputs:
+            if primitive.reads_inputs == "others":
+                for k, p in enumerate(parents):
+                    stored[p] |= any(unit[q] for m, q in enumerate(parents) if m != k)
+            elif primitive.reads_inputs:
                 stored[parents] = True
             if primitive.reads_output:
                 stored[i] = True

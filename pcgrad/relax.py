@@ -367,8 +367,10 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
                     total += 0.5 * pi * gap * gap
         acc[:] = 0.0
         for j in range(n - 1, -1, -1):
+            if t.eoff[j] < 0:
+                continue  # a constant, or a node recomputed without an error
             if t.op[j] == LEAF:
-                if t.eoff[j] >= 0 and not free[j]:
+                if not free[j]:
                     error_of(t, err, j)[:] = error_of(t, acc, j)
                 continue
             e = error_of(t, err, j)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = ["pcgrad", "pcgrad.api", "pcgrad.pc", "pcgrad.optim", "pcgrad.testing", "pcgrad.numpy",
+MODULES = ["pcgrad", "pcgrad.api", "pcgrad.jit", "pcgrad.pc", "pcgrad.optim", "pcgrad.testing", "pcgrad.numpy",
            "pcgrad.numpy.linalg"]
 
 

@@ -32,6 +32,15 @@ def _value(x):
     return x.value if isinstance(x, _Tracer) else x
 
 
+def _constant(x, what):
+    """The value of x used as a constant parameter (an index): not compilable."""
+    if isinstance(x, _Tracer) and x._trace.compiling:
+        raise TypeError(f"{what} by a traced value depends on the values, which pcgrad.jit "
+                        "cannot compile. Call pcgrad.grad without jit, or use "
+                        "pcgrad.numpy.where.")
+    return _value(x)
+
+
 # --- elementwise: one primitive each ---------------------------------------------
 def _unary(name):
     primitive = _P[name]
@@ -60,7 +69,7 @@ def _nary(name):
     "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
     "arctanh", "sqrt", "cbrt", "reciprocal", "square", "abs", "sign", "floor", "ceil",
     "round", "stop_gradient")]
-rint.__name__ = "rint"
+rint.__name__, rint.__doc__ = "rint", "Elementwise numpy.rint (traced, zero derivative)."
 stop_gradient.__doc__ = "The identity with a zero derivative: x as a constant."
 absolute, fabs = abs, abs
 
@@ -79,6 +88,7 @@ def logical_not(x):
 
 
 def positive(x):
+    """numpy.positive: the identity."""
     return x
 
 
@@ -108,16 +118,19 @@ def clip(a, a_min, a_max):
 
 
 def sinc(x):
+    """numpy.sinc: sin(pi x) / (pi x), 1 at x = 0."""
     px = pi * x
     safe = where(equal(x, 0.0), 1.0, px)
     return where(equal(x, 0.0), 1.0, sin(safe) / safe)
 
 
 def deg2rad(x):
+    """numpy.deg2rad (also numpy.radians)."""
     return x * (pi / 180.0)
 
 
 def rad2deg(x):
+    """numpy.rad2deg (also numpy.degrees)."""
     return x * (180.0 / pi)
 
 
@@ -125,10 +138,12 @@ radians, degrees = deg2rad, rad2deg
 
 
 def logaddexp2(x1, x2):
+    """numpy.logaddexp2: log2(2**x1 + 2**x2)."""
     return logaddexp(x1 * _np.log(2.0), x2 * _np.log(2.0)) / _np.log(2.0)
 
 
 def isnan(x):
+    """numpy.isnan (zero derivative)."""
     return not_equal(x, x)
 
 
@@ -162,22 +177,27 @@ def reshape(a, newshape=None, order="C", *, shape=None):
 
 
 def ravel(a, order="C"):
+    """numpy.ravel (C order)."""
     return reshape(a, (-1,), order)
 
 
 def squeeze(a, axis=None):
+    """numpy.squeeze."""
     return reshape(a, _np.squeeze(_np.empty(_shape(a), dtype=bool), axis).shape)
 
 
 def expand_dims(a, axis):
+    """numpy.expand_dims."""
     return reshape(a, _np.expand_dims(_np.empty(_shape(a), dtype=bool), axis).shape)
 
 
 def atleast_1d(a):
+    """numpy.atleast_1d for one array."""
     return reshape(a, (1,)) if _np.ndim(_value(a)) == 0 else a
 
 
 def atleast_2d(a):
+    """numpy.atleast_2d for one array."""
     return reshape(a, _np.atleast_2d(_np.empty(_shape(a), dtype=bool)).shape)
 
 
@@ -193,6 +213,7 @@ def transpose(a, axes=None):
 
 
 def swapaxes(a, axis1, axis2):
+    """numpy.swapaxes."""
     ndim = len(_shape(a))
     axes = list(range(ndim))
     i, j = _normalize_axis((axis1, axis2), ndim)
@@ -201,6 +222,7 @@ def swapaxes(a, axis1, axis2):
 
 
 def moveaxis(a, source, destination):
+    """numpy.moveaxis."""
     ndim = len(_shape(a))
     source = _normalize_axis(source, ndim)
     destination = _normalize_axis(destination, ndim)
@@ -219,6 +241,7 @@ def broadcast_to(array, shape):
 
 
 def broadcast_arrays(*args):
+    """numpy.broadcast_arrays (copies)."""
     shape = _np.broadcast_shapes(*(_shape(a) for a in args))
     return [broadcast_to(a, shape) for a in args]
 
@@ -322,10 +345,12 @@ def dot(a, b):
 
 
 def vdot(a, b):
+    """numpy.vdot for real arrays: the dot product of the flattened arrays."""
     return sum(ravel(a) * ravel(b))
 
 
 def inner(a, b):
+    """numpy.inner: contracts the last axes."""
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
         return multiply(a, b)
@@ -333,6 +358,7 @@ def inner(a, b):
 
 
 def outer(a, b):
+    """numpy.outer (inputs are flattened)."""
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
@@ -471,10 +497,12 @@ def diag(v, k=0):
 
 
 def triu(m, k=0):
+    """numpy.triu."""
     return _P["triu"](m, k=int(k))
 
 
 def tril(m, k=0):
+    """numpy.tril."""
     return _P["tril"](m, k=int(k))
 
 
@@ -491,6 +519,7 @@ def concatenate(arrays, axis=0):
 
 
 def stack(arrays, axis=0):
+    """numpy.stack."""
     arrays = list(arrays)
     ndim = len(_shape(arrays[0])) + 1
     axis = _normalize_axis(axis, ndim)[0]
@@ -498,11 +527,13 @@ def stack(arrays, axis=0):
 
 
 def hstack(tup):
+    """numpy.hstack."""
     tup = [atleast_1d(a) for a in tup]
     return concatenate(tup, 0 if len(_shape(tup[0])) == 1 else 1)
 
 
 def vstack(tup):
+    """numpy.vstack (also numpy.row_stack)."""
     return concatenate([atleast_2d(a) for a in tup], 0)
 
 
@@ -510,6 +541,7 @@ row_stack = vstack
 
 
 def column_stack(tup):
+    """numpy.column_stack."""
     return concatenate([reshape(a, (-1, 1)) if len(_shape(a)) == 1 else a for a in tup], 1)
 
 
@@ -546,38 +578,46 @@ def array_split(ary, indices_or_sections, axis=0):
 
 
 def hsplit(ary, indices_or_sections):
+    """numpy.hsplit."""
     return split(ary, indices_or_sections, 1 if len(_shape(ary)) > 1 else 0)
 
 
 def vsplit(ary, indices_or_sections):
+    """numpy.vsplit."""
     return split(ary, indices_or_sections, 0)
 
 
 def flip(m, axis=None):
+    """numpy.flip (axis None flips every axis)."""
     axis = _normalize_axis(axis, len(_shape(m)))
     return _P["flip"](m, axis=axis)
 
 
 def fliplr(m):
+    """numpy.fliplr."""
     return flip(m, 1)
 
 
 def flipud(m):
+    """numpy.flipud."""
     return flip(m, 0)
 
 
 def roll(a, shift, axis=None):
+    """numpy.roll (axis None rolls the flattened array)."""
     if axis is None:
         return reshape(_P["roll"](ravel(a), shift=shift, axis=0), _shape(a))
     return _P["roll"](a, shift=shift, axis=axis)
 
 
 def tile(A, reps):
+    """numpy.tile."""
     reps = tuple(reps) if _np.ndim(reps) else (int(reps),)
     return _P["tile"](A, reps=reps)
 
 
 def repeat(a, repeats, axis=None):
+    """numpy.repeat (an int or one count per element; axis None flattens first)."""
     if axis is None:
         a, axis = ravel(a), 0
     repeats = repeats if _np.ndim(repeats) == 0 else tuple(_np.asarray(repeats).tolist())
@@ -599,7 +639,7 @@ def pad(array, pad_width, mode="constant", constant_values=0):
 
 def take(a, indices, axis=None):
     """numpy.take (indices are constants)."""
-    indices = _np.asarray(_value(indices))
+    indices = _np.asarray(_constant(indices, "take"))
     if axis is None:
         a, axis = ravel(a), 0
     axis = _normalize_axis(axis, len(_shape(a)))[0]
@@ -609,7 +649,7 @@ def take(a, indices, axis=None):
 
 def take_along_axis(arr, indices, axis):
     """numpy.take_along_axis (indices are constants)."""
-    indices = _np.asarray(_value(indices))
+    indices = _np.asarray(_constant(indices, "take_along_axis"))
     axis = _normalize_axis(axis, len(_shape(arr)))[0]
     grids = list(_np.indices(indices.shape, sparse=True))
     grids[axis] = indices
@@ -627,7 +667,7 @@ def _normalize_index(index):
         index = (index,)
     out = []
     for item in index:
-        item = _value(item)
+        item = _constant(item, "Indexing")
         if isinstance(item, (list, _np.ndarray)) and not isinstance(item, slice):
             item = _np.asarray(item)
             if item.dtype != bool and not _np.issubdtype(item.dtype, _np.integer):
@@ -645,14 +685,17 @@ zeros, ones, empty, full, eye, identity, arange, linspace, logspace = (
 
 
 def zeros_like(a, dtype=None):
+    """numpy.zeros_like: a constant."""
     return _np.zeros(_shape(a), dtype or _np.result_type(_value(a)))
 
 
 def ones_like(a, dtype=None):
+    """numpy.ones_like: a constant."""
     return _np.ones(_shape(a), dtype or _np.result_type(_value(a)))
 
 
 def full_like(a, fill_value, dtype=None):
+    """numpy.full_like: a constant."""
     return _np.full(_shape(a), fill_value, dtype or _np.result_type(_value(a)))
 
 
@@ -666,6 +709,7 @@ def array(object, dtype=None):
 
 
 def asarray(a, dtype=None):
+    """numpy.asarray; traced arrays pass through."""
     return a if isinstance(a, _Tracer) else array(a, dtype)
 
 
@@ -678,14 +722,17 @@ def _contains_tracer(obj):
 
 
 def shape(a):
+    """numpy.shape."""
     return _shape(a)
 
 
 def ndim(a):
+    """numpy.ndim."""
     return len(_shape(a))
 
 
 def size(a):
+    """numpy.size."""
     return int(_np.prod(_shape(a), dtype=_np.int64))
 
 

@@ -34,7 +34,8 @@ class Primitive:
     lower(params, in_shapes, out_shape) -> (code, ints) builds the op-table row.
     reads_inputs / reads_output: whether the error rule reads parent values /
     the node's own prediction (values nobody reads are never copied into the
-    plan's buffers).
+    plan's buffers). reads_inputs="others": an operand's value is read only
+    to send error to another operand (products: d(ab)/da = b).
     differentiable=False marks primitives with zero derivative (comparisons,
     floor, ...): their outputs are constants for the relaxation.
     """

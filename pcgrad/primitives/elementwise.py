@@ -255,9 +255,9 @@ def nary_vjp(t, j, value, prediction, e, acc):
                 g[operand_index(ints, k, i)] += sign * e[i]
             continue
         for i in range(e.size):
-            a = xa[operand_index(ints, 0, i)]
-            b = xb[operand_index(ints, 1, i)] if nargs > 1 else 0.0
-            c = xc[operand_index(ints, 2, i)] if nargs > 2 else 0.0
+            a = xa[operand_index(ints, 0, i)] if xa.size else 0.0
+            b = xb[operand_index(ints, 1, i)] if xb.size else 0.0
+            c = xc[operand_index(ints, 2, i)] if xc.size else 0.0
             yi = y[i] if y.size else 0.0
             g[operand_index(ints, k, i)] += nary_derivative(code, k, a, b, c, yi) * e[i]
 
@@ -278,7 +278,7 @@ def _lower_nary(code):
     return lower
 
 
-_READS = {"add": (False, False), "subtract": (False, False),
+_READS = {"add": (False, False), "subtract": (False, False), "multiply": ("others", False),
           "divide": (True, True), "power": (True, True), "hypot": (True, True),
           "logaddexp": (True, True), "maximum": (True, True), "minimum": (True, True)}
 
