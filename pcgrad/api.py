@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from .graph import Graph
-from .plan import plan_for
+from .plan import cached_graph, plan_for
 from .pytree import flatten, leaf_paths, tree_map
 from .relax import ENERGIES, SCHEDULES, ConvergenceError, output_energy, relax
 from .tracing import Trace, Tracer
@@ -120,7 +120,7 @@ class _Linearized:
         self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
         inputs = [t.node for group in leaves for t in group]
         output = out.node if isinstance(out, Tracer) and out._trace is trace else None
-        self.graph = Graph(trace, inputs, output)
+        self.graph = cached_graph(trace, inputs, output)
         self.counts = [len(group) for group in leaves]
         self._plans = {}
 

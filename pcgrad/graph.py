@@ -22,26 +22,14 @@ class Graph:
     ``output`` is the output id (None when the output is not traced).
     """
 
-    def __init__(self, trace, inputs, output, data=(), recompute=False):
+    def __init__(self, trace, inputs, output, data=(), recompute=False, pruned=None):
         self.trace = trace
         self.inputs = list(inputs)
         self.data = list(data)
         self.output = output
-        self.nodes, self.roles = _prune(trace, self.inputs, output, self.data, recompute)
+        self.nodes, self.roles = pruned or _prune(trace, self.inputs, output, self.data,
+                                                  recompute)
         self._nx = None
-
-    def structure_key(self):
-        """A hashable description of everything a Plan depends on: roles,
-        primitives, parameters, edges, shapes and dtypes (not values)."""
-        trace, parts = self.trace, []
-        for node in self.nodes:
-            role, value = self.roles[node], trace.values[node]
-            if role in ("node", COMPUTED):
-                parts.append((role, trace.name(node), _freeze(trace.params[node]),
-                              trace.parents[node], value.shape, value.dtype.char))
-            else:
-                parts.append((role, node, value.shape, value.dtype.char))
-        return tuple(parts), tuple(self.inputs), tuple(self.data), self.output
 
     @property
     def nx(self):
@@ -109,10 +97,37 @@ def _format_params(params):
     return "[" + ", ".join(parts) + "]"
 
 
+def structure_key(trace, inputs, output):
+    """A hashable description of everything pruning and a Plan depend on:
+    primitives, parameters, edges, shapes and dtypes of the whole trace, and
+    which nodes are the inputs and the output (not the values)."""
+    values = trace.values
+    return _Key((tuple(trace.primitives), tuple(trace.parents),
+                 tuple(map(_freeze_params, trace.params)),
+                 tuple(v.shape for v in values), tuple(v.dtype.char for v in values),
+                 tuple(inputs), output))
+
+
+class _Key(tuple):
+    """A tuple whose (deep, costly) hash is computed once."""
+
+    def __new__(cls, items):
+        key = super().__new__(cls, items)
+        key._hash = tuple.__hash__(key)
+        return key
+
+    def __hash__(self):
+        return self._hash
+
+    __eq__ = tuple.__eq__
+
+
+def _freeze_params(params):
+    return tuple((key, _freeze(value)) for key, value in params.items()) if params else ()
+
+
 def _freeze(value):
     """A hashable stand-in for a parameter value (arrays by content)."""
-    if isinstance(value, dict):
-        return tuple((key, _freeze(v)) for key, v in value.items())
     if isinstance(value, (tuple, list)):
         return (type(value).__name__,) + tuple(_freeze(v) for v in value)
     if isinstance(value, np.ndarray):

@@ -16,26 +16,41 @@ import numpy as np
 
 from .primitives import OpTable
 from .primitives.core import LEAF
+from .graph import Graph, structure_key
 from .tracing import COMPUTED, CONSTANT, DATA, INPUT
 
 CACHE_SIZE = 128
 _cache, _cache_lock = OrderedDict(), threading.Lock()
 
 
-def plan_for(graph, store_all=False):
-    """(plan, value buffer) for ``graph``: the plan of its structure from the
-    cache, or built and cached; the buffer holds this graph's values."""
-    key = (graph.structure_key(), store_all)
+def cached_graph(trace, inputs, output):
+    """The pruned Graph of a trace, reusing the pruning (and later the plans) of
+    an earlier trace of the same structure from a bounded LRU cache."""
+    key = structure_key(trace, inputs, output)
     with _cache_lock:
-        plan = _cache.get(key)
-        if plan is not None:
+        entry = _cache.get(key)
+        if entry is not None:
             _cache.move_to_end(key)
-    if plan is None:
-        plan = Plan(graph, store_all)
+    if entry is None:
+        graph = Graph(trace, inputs, output)
+        entry = {"pruned": (graph.nodes, graph.roles)}
         with _cache_lock:
-            _cache[key] = plan
+            _cache[key] = entry
             if len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
+    else:
+        graph = Graph(trace, inputs, output, pruned=entry["pruned"])
+    graph.plans = entry
+    return graph
+
+
+def plan_for(graph, store_all=False):
+    """(plan, value buffer) for ``graph``: its structure's plan, built once per
+    cached structure; the buffer holds this graph's values."""
+    plans = getattr(graph, "plans", {})
+    plan = plans.get(store_all)
+    if plan is None:
+        plan = plans[store_all] = Plan(graph, store_all)
     return plan, plan.values_from(graph)
 
 

@@ -3,29 +3,12 @@
 A Tracer carries a concrete numpy value (so Python control flow on values
 works, as in autograd) and the id of the node that produced it. Each
 primitive call computes its numpy forward value and records one node of the
-computation graph (a ``networkx.DiGraph`` on request). This module knows nothing about derivatives or
+computation graph (a ``networkx.DiGraph`` on request). There is no global
+tracing state: each Trace belongs to one call, so threads trace independently. This module knows nothing about derivatives or
 predictive coding; it only builds the graph.
 """
-import threading
-
 import networkx as nx
 import numpy as np
-
-_state = threading.local()
-
-
-def _stack():
-    stack = getattr(_state, "stack", None)
-    if stack is None:
-        stack = _state.stack = []
-    return stack
-
-
-def current_trace():
-    """The innermost active Trace of this thread, or None."""
-    stack = _stack()
-    return stack[-1] if stack else None
-
 
 INPUT, CONSTANT = "input", "constant"
 # Roles pruning gives nodes besides INPUT, CONSTANT and "node" (a unit):
@@ -46,14 +29,16 @@ class Trace:
 
     def __init__(self, compiling=False):
         self.primitives, self.params, self.parents, self.values = [], [], [], []
-        self.compiling = compiling  # True under pcgrad.jit: values are placeholders
+        self.compiling = compiling  # True under pcgrad.jit: the graph is replayed later
+        self.active = False
+        self._scalars = {}  # Python number constants by identity: one node each
 
     def __enter__(self):
-        _stack().append(self)
+        self.active = True
         return self
 
     def __exit__(self, *exc):
-        _stack().pop()
+        self.active = False
 
     def __len__(self):
         return len(self.values)
@@ -70,6 +55,13 @@ class Trace:
         return Tracer(value, self.record(INPUT, {"name": name}, (), value), self)
 
     def constant(self, value):
+        if type(value) in (float, int):
+            held = self._scalars.get(id(value))
+            if held is not None and held[0] is value:
+                return held[1]
+            node = self.record(CONSTANT, {}, (), np.asarray(value))
+            self._scalars[id(value)] = value, node
+            return node
         return self.record(CONSTANT, {}, (), np.asarray(value))
 
     def name(self, node):
@@ -178,20 +170,24 @@ def bind(primitive, args, params):
     parents are the arguments (non-traced arguments become constant nodes).
     """
     trace = None
+    values = []
     for arg in args:
-        if isinstance(arg, Tracer):
+        if type(arg) is Tracer:
             if trace is None:
                 trace = arg._trace
             elif arg._trace is not trace:
                 _mixed_traces()
-    values = [arg.value if isinstance(arg, Tracer) else arg for arg in args]
+            values.append(arg.value)
+        else:
+            values.append(arg)
     value = np.asarray(primitive.forward(*values, **params))
     if trace is None:
         return value
-    if trace is not current_trace():
-        _mixed_traces()
-    parents = tuple(arg.node if isinstance(arg, Tracer) else trace.constant(arg)
-                    for arg in args)
+    if not trace.active:
+        raise TypeError("A traced value was used after its function returned (a Tracer "
+                        "escaped, e.g. stored in a global). Compute with it inside the "
+                        "function being differentiated.")
+    parents = tuple(arg.node if type(arg) is Tracer else trace.constant(arg) for arg in args)
     return Tracer(value, trace.record(primitive, params, parents, value), trace)
 
 

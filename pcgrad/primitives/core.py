@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 from numba import njit
 
+from ..tracing import bind
+
 # Opcodes: one per kernel family.
 LEAF, UNARY, NARY, GATHER, SCATTER, EXTREMUM, PROD, CUMSUM, MATMUL, COPY = range(10)
 
@@ -48,7 +50,6 @@ class Primitive:
     differentiable: bool = True
 
     def __call__(self, *args, **params):
-        from ..tracing import bind
         return bind(self, args, params)
 
 
