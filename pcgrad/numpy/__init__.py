@@ -80,6 +80,14 @@ absolute, fabs = abs, abs
     "hypot", "logaddexp", "less", "less_equal", "greater", "greater_equal", "equal",
     "not_equal", "logical_and", "logical_or", "logical_xor")]
 true_divide = divide
+_power = power
+
+
+def power(x1, x2):
+    """Elementwise numpy.power with broadcasting (traced); x ** 2 is recorded as square."""
+    if isinstance(x2, (int, float)) and x2 == 2 and isinstance(x1, _Tracer):
+        return square(x1)
+    return _power(x1, x2)
 
 
 def logical_not(x):
