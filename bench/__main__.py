@@ -80,7 +80,9 @@ def parse_args(argv):
     )
     parser.add_argument("--repeats", type=int, help="timed loops per measurement")
     parser.add_argument("--min-loop", type=float, help="minimum seconds per timed loop")
-    parser.add_argument("--timeout", type=float, help="seconds before a worker is stopped")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per workload before a worker is stopped"
+    )
     parser.add_argument(
         "--output",
         help="base name of the result files in bench/results/ "
@@ -130,10 +132,13 @@ def worker_environment(threads):
         "NUMBA_NUM_THREADS",
     ):
         env[variable] = str(threads)
-    if threads == 1:
-        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    else:
-        env["XLA_FLAGS"] = f"intra_op_parallelism_threads={threads}"
+    # XLA reads a first token without "--" as a flag-file name, so the
+    # intra-op setting must follow a "--" flag.
+    multi_thread_eigen = "true" if threads > 1 else "false"
+    env["XLA_FLAGS"] = (
+        f"--xla_cpu_multi_thread_eigen={multi_thread_eigen} "
+        f"intra_op_parallelism_threads={threads}"
+    )
     env["JAX_PLATFORMS"] = "cpu"  # no probing for accelerators
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
     return env
@@ -239,8 +244,12 @@ def compare_gradients(runs):
         )
 
 
-def machine_info(threads):
-    """CPU, cores and versions, read without importing any engine."""
+def machine_info(threads, load_before):
+    """CPU, cores, load and versions, read without importing any engine.
+
+    ``load_before`` is the 1-minute load average when the run started; with
+    the one at the end it shows whether other work competed for the cores.
+    """
     cpu_model = "unknown"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -258,7 +267,7 @@ def machine_info(threads):
             versions[package] = None
     versions["python"] = platform.python_version()
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        ["git", "describe", "--always", "--dirty"], cwd=REPO_ROOT, capture_output=True, text=True
     ).stdout.strip()
     return {
         "cpu_model": cpu_model,
@@ -275,6 +284,7 @@ def machine_info(threads):
             for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
             if key in os.environ
         },
+        "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
 
@@ -282,6 +292,7 @@ def machine_info(threads):
 def main(argv=None):
     options = parse_args(argv)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
 
     skipped = {}
     runs = []
@@ -331,7 +342,7 @@ def main(argv=None):
         for entry in results["workloads"].values():
             compare_gradients(entry["runs"])
 
-    results["machine"] = machine_info(options.threads)
+    results["machine"] = machine_info(options.threads, load_before)
     results["settings"] = {
         **options.settings,
         "quick": options.quick,

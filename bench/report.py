@@ -192,9 +192,11 @@ def machine_lines(results):
     )
     openblas = ", ".join(f"{key}={value}" for key, value in machine["openblas_env"].items())
     mode = "quick" if settings["quick"] else "full"
+    load = machine["load_average_1min"]
     return [
         f"CPU: {machine['cpu_model']}, {machine['cores']} cores; workers pinned to core(s) "
-        f"{machine['worker_cores']} with {machine['threads']} thread(s)",
+        f"{machine['worker_cores']} with {machine['threads']} thread(s); 1-min load average "
+        f"{load['start']:.2f} at start, {load['end']:.2f} at end",
         f"versions: {versions}",
         f"OpenBLAS environment: {openblas or 'none'}",
         f"{mode} run: {settings['repeats']} repeats of loops >= {settings['min_loop']} s, "
@@ -239,7 +241,8 @@ def text_report(results):
     schedules = schedule_rows(results)
     if schedules:
         sections += ["", "pcgrad schedules", _text_table(SCHEDULE_COLUMNS, schedules)]
-    sections += ["", *memory_ratio_lines(results), *note_lines(results), "", *machine_lines(results)]
+    sections += ["", *memory_ratio_lines(results), *note_lines(results)]
+    sections += ["", *machine_lines(results)]
     return "\n".join(sections)
 
 

@@ -138,7 +138,7 @@ def _pcgrad(workload, args, options, jit):
     version = getattr(pcgrad, "__version__", None) or _package_version("pcgrad")
     if jit:
         if not hasattr(pcgrad, "jit"):
-            raise EngineUnavailable("pcgrad-jit: not available (pcgrad has no attribute 'jit')")
+            raise EngineUnavailable("not available: pcgrad has no attribute 'jit'")
         grad_fn = pcgrad.jit(pcgrad.grad(loss, argnums=0, schedule=options.schedule))
         return (lambda: grad_fn(*args)), flatten_gradient, version
     # pcgrad builds its RelaxInfo on every call and return_info only hands it

@@ -145,8 +145,8 @@ class _Linearized:
             plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
             options["schedule"], eta=options["eta"], tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
-            beta=options["beta"], precisions=options["precisions"], free=free,
-            record=sorted(plan.named) if record else ())
+            beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
+            free=free, record=sorted(plan.named) if record else ())
         if not info.converged:
             if options["on_nonconvergence"] == "raise" or info.diverged:
                 raise ConvergenceError(_settle_message(info), info)
@@ -156,13 +156,36 @@ class _Linearized:
             self.graph.trace.values[self.graph.inputs[k]].shape)
             for k, i in enumerate(plan.inputs)]
         if record:
-            for name, i in plan.named.items():
-                shape = plan.shapes[i]
-                info.errors[name] = err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(shape).copy()
-                info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(shape).copy()
-                                     if t.voff[i] >= 0 else
-                                     np.array(self.graph.trace.values[plan.nodes[i]], float))
+            for name, node in self._named().items():
+                i, trace_value = plan.index.get(node), self.graph.trace.values[node]
+                if i is None or t.eoff[i] < 0:  # off the differentiable path: a constant
+                    info.errors[name] = np.zeros(trace_value.shape)
+                    info.values[name] = np.array(trace_value, float)
+                    continue
+                info.errors[name] = err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
+                    trace_value.shape).copy()
+                info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
+                    trace_value.shape).copy() if t.voff[i] >= 0 else
+                    np.array(trace_value, float))
         return self._structure(flat), info, value
+
+    def _named(self):
+        """Named pc_nodes of the whole trace (on the differentiable path or not)."""
+        trace = self.graph.trace
+        return {trace.params[n]["name"]: n for n in range(len(trace))
+                if trace.name(n) == "pc_node" and trace.params[n]["name"] is not None}
+
+    def _relaxed_precisions(self, plan, options):
+        """The precisions= option restricted to named nodes the relaxation has
+        (a named node off the differentiable path has no error to weight)."""
+        given = options["precisions"] or {}
+        named = self._named()
+        unknown = sorted(set(given) - set(named))
+        if unknown:
+            raise ValueError(f"precisions names {unknown[0]!r}, which is not a named pc_node "
+                             f"of this function (named pc_nodes: "
+                             f"{', '.join(sorted(named)) or 'none'}).")
+        return {name: p for name, p in given.items() if name in plan.named}
 
     def _structure(self, flat):
         """Per-argument pytrees (dtype and type of each leaf) from flat leaf arrays."""
@@ -202,8 +225,9 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
     """
     options = _options(schedule, eta, tol, max_iters, units, beta, precisions,
                        on_nonconvergence)
-    if target is not None and energy not in ENERGIES[1:]:
-        raise ValueError(f"energy must be 'squared' or 'cross_entropy'; got {energy!r}.")
+    if energy not in ENERGIES[1:]:
+        raise ValueError(f"energy must be 'squared' or 'cross_entropy' (the output energy "
+                         f"with target=); got {energy!r}.")
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .primitives import PRIMITIVES
+from .tracing import lift
 
 
 def pc_node(x, name=None, precision=None):
@@ -12,7 +13,9 @@ def pc_node(x, name=None, precision=None):
     as the layers of a predictive-coding network do. ``name`` labels the node
     in the graph listing and keys ``precisions=`` and ``info.node_errors``.
     ``precision`` (a positive scalar, or an array broadcastable to x's shape:
-    a diagonal precision) weights the node's error, eps = Pi (mu - v).
+    a diagonal precision) weights the node's error, eps = Pi (mu - v). A
+    pc_node on a non-differentiated value (e.g. a data batch) is recorded
+    too: its value appears in ``info.values``, its error is zero.
 
     >>> import pcgrad, pcgrad.numpy as np
     >>> f = lambda x: np.sum(pcgrad.pc_node(np.tanh(x), name="hidden") ** 2)
@@ -20,11 +23,11 @@ def pc_node(x, name=None, precision=None):
     >>> info.iterations
     2
     """
-    return PRIMITIVES["pc_node"](x, name=name, precision=precision)
+    return PRIMITIVES["pc_node"](lift(x), name=name, precision=precision)
 
 
 def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.1, tol=1e-10,
-          max_iters=100_000, units="all", precisions=None, return_info=False,
+          max_iters=100_000, units="marked", precisions=None, return_info=False,
           on_nonconvergence="raise"):
     """Generative inference: relax free inputs (latents) to explain a clamped observation.
 
@@ -36,9 +39,12 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
             + sum_latents 1/2 (z - m)^T P (z - m)
 
     where ``prior[name] = (m, P)`` is a latent's Gaussian prior (mean and
-    precision; default: flat). Returns a dict of the inferred latents (and the
-    RelaxInfo with ``return_info``). For a linear-Gaussian model the result is
-    the exact posterior mode.
+    precision; default: flat). The units are the latents, the output and the
+    pc_nodes (``units="marked"``, so the primitives of ``f`` between them are
+    deterministic, as in a generative PC network; ``units="all"`` gives every
+    primitive its own unit-precision error). Returns a dict of the inferred
+    latents (and the RelaxInfo with ``return_info``). For a linear-Gaussian
+    model the result is the exact posterior mode.
 
     >>> import numpy, pcgrad
     >>> W = numpy.array([[1.0, 0.5], [0.0, 2.0], [1.0, 1.0]])
@@ -117,7 +123,9 @@ class PrecisionLearner:
                              "pc_nodes and run it with return_info=True.")
         for name in self.names:
             eps = np.asarray(info.errors[name])
-            stat = np.mean(eps ** 2, axis=self.batch_axis) + self.damping
+            squares = eps ** 2
+            stat = (squares if self.batch_axis is None else
+                    np.mean(squares, axis=self.batch_axis)) + self.damping
             old = self.precisions.get(name)
             self.precisions[name] = stat if old is None else (1 - self.lr) * old + self.lr * stat
         return self.precisions

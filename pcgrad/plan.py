@@ -173,12 +173,18 @@ class Plan:
             return np.zeros(0)
         precision = np.ones(self.error_size)
         t = self.table
+        names = {i: name for name, i in self.named.items()}
         for i, p in given.items():
             p = np.asarray(p, dtype=np.float64)
+            where = f"pc_node {names[i]!r}" if i in names else f"a pc_node of shape {self.shapes[i]}"
             if not np.all(p > 0):
-                raise ValueError(f"Precisions must be positive; got {p} for node {i}.")
-            precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
-                p, self.shapes[i]).ravel()
+                raise ValueError(f"Precisions must be positive; got {p} for {where}.")
+            try:
+                block = np.broadcast_to(p, self.shapes[i])
+            except ValueError:
+                raise ValueError(f"The precision of {where} has shape {p.shape}, which does "
+                                 f"not broadcast to the node's shape {self.shapes[i]}.") from None
+            precision[t.eoff[i]:t.eoff[i] + t.size[i]] = block.ravel()
         return precision
 
     def __len__(self):

@@ -342,7 +342,7 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
     out_error = error_of(t, err, out)
     out_precision = error_of(t, precision, out) if precision.size else precision
     scale = 0.0
-    rising, previous = 0, np.inf
+    rising, previous, previous_worst = 0, np.inf, np.inf
     for it in range(max_iters + 1):
         for j in range(n):
             if t.op[j] != LEAF:
@@ -388,9 +388,13 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
         _record(t, err, record, norms, it)
         if not (math.isfinite(total) and math.isfinite(worst)):
             return it, it * n, DIVERGED
-        rising = rising + 1 if total > previous else 0
-        previous = total
-        if rising >= 5:  # gradient descent on F with a small enough step never rises
+        # gradient descent on F with a small enough step never rises: a blow-up
+        # raises both F (beyond rounding) and the residual, step after step
+        margin = 1e-12 * max(abs(total), abs(previous)) if previous < np.inf else 0.0
+        grew = total > previous + margin and worst > previous_worst
+        rising = rising + 1 if grew else 0
+        previous, previous_worst = total, worst
+        if rising >= 5:
             return it, it * n, DIVERGED
         if worst <= tol * scale:
             return it, it * n, CONVERGED

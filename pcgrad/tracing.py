@@ -3,12 +3,33 @@
 A Tracer carries a concrete numpy value (so Python control flow on values
 works, as in autograd) and the id of the node that produced it. Each
 primitive call computes its numpy forward value and records one node of the
-computation graph (a ``networkx.DiGraph`` on request). There is no global
-tracing state: each Trace belongs to one call, so threads trace independently. This module knows nothing about derivatives or
-predictive coding; it only builds the graph.
+computation graph (a ``networkx.DiGraph`` on request). Each Trace belongs to
+one call; the only shared state, the stack of active traces, is
+thread-local, so threads trace independently. This module knows nothing
+about derivatives or predictive coding; it only builds the graph.
 """
+import threading
+
 import networkx as nx
 import numpy as np
+
+_active = threading.local()
+
+
+def current_trace():
+    """The innermost trace active in this thread, or None."""
+    stack = getattr(_active, "stack", None)
+    return stack[-1] if stack else None
+
+
+def lift(value):
+    """``value`` as a Tracer of the current trace (a constant node), or itself
+    when nothing is being traced."""
+    trace = current_trace()
+    if trace is None or isinstance(value, Tracer):
+        return value
+    value = np.asarray(value)
+    return Tracer(value, trace.constant(value), trace)
 
 INPUT, CONSTANT = "input", "constant"
 # Roles pruning gives nodes besides INPUT, CONSTANT and "node" (a unit):
@@ -34,10 +55,14 @@ class Trace:
         self._scalars = {}  # Python number constants by identity: one node each
 
     def __enter__(self):
+        if not hasattr(_active, "stack"):
+            _active.stack = []
+        _active.stack.append(self)
         self.active = True
         return self
 
     def __exit__(self, *exc):
+        _active.stack.pop()
         self.active = False
 
     def __len__(self):
