@@ -141,7 +141,7 @@ class _Linearized:
             return self._structure([np.zeros(self.graph.trace.values[n].shape)
                                     for n in self.graph.inputs]), None, None
         plan, value = self.plan(options["schedule"])
-        err, value, info = relax(
+        err, value, info, relaxation = relax(
             plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
             options["schedule"], eta=options["eta"], tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
@@ -152,7 +152,7 @@ class _Linearized:
                 raise ConvergenceError(_settle_message(info), info)
             warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=4)
         t = plan.table
-        flat = [err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
+        flat = [relaxation.error_of(err, i).reshape(
             self.graph.trace.values[self.graph.inputs[k]].shape)
             for k, i in enumerate(plan.inputs)]
         if record:
@@ -162,7 +162,7 @@ class _Linearized:
                     info.errors[name] = np.zeros(trace_value.shape)
                     info.values[name] = np.array(trace_value, float)
                     continue
-                info.errors[name] = err[t.eoff[i]:t.eoff[i] + t.size[i]].reshape(
+                info.errors[name] = relaxation.error_of(err, i).reshape(
                     trace_value.shape).copy()
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else

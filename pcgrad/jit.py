@@ -148,8 +148,9 @@ class _Replay:
             energy="linear" if self.target is None else spec["energy"], beta=options["beta"],
             precisions=options["precisions"], record=sorted(plan.named)
             if spec["return_info"] else ())
-        self.err = np.empty(plan.error_size)
-        self.grads = [(k, t.eoff[plan.inputs[m]], t.size[plan.inputs[m]], np.shape(leaves[k]),
+        self.err = np.empty(self.relaxation.error_size)
+        eoff = self.relaxation.table.eoff
+        self.grads = [(k, eoff[plan.inputs[m]], t.size[plan.inputs[m]], np.shape(leaves[k]),
                        np.result_type(leaves[k]), np.ndim(leaves[k]) == 0
                        and not isinstance(leaves[k], np.ndarray))
                       for m, k in enumerate(self.inputs)]

@@ -121,6 +121,7 @@ class Plan:
         self.shapes = [v.shape for v in values]
         self._pptr, self._par = pptr, par
         self._units = {}
+        self._sweep = None
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
         self.output = index[graph.output]
         self.index = index
@@ -157,6 +158,55 @@ class Plan:
                 steps[j] = steps[live].max() + int(unit[j])
         self._units[units] = unit, int(steps[self.output])
         return self._units[units]
+
+    def sweep_layout(self):
+        """(table, opens, error_size) for the sweep, whose errors live briefly.
+
+        In a reverse topological sweep a node's error is written first by its
+        last child and read last by the node itself; between two such
+        lifetimes its buffer can be reused. Inputs, the output and named
+        pc_nodes keep their own places (they are read out). ``table`` is the
+        op table with those offsets; the buffers to zero before node j is
+        processed are ``opens[1][opens[0][j]:opens[0][j + 1]]`` (the output's
+        are opened first, at j = n).
+        """
+        if self._sweep is not None:
+            return self._sweep
+        t, n = self.table, len(self)
+        unit = t.eoff >= 0
+        keep = unit & self._leaf
+        keep[self.output] = True
+        keep[list(self.named.values())] = True
+        open_at = np.full(n, -1)
+        open_at[self.output] = n
+        for j in range(n - 1, -1, -1):
+            for q in range(t.pptr[j], t.pptr[j + 1]):
+                p = t.par[q]
+                if t.psend[q] and open_at[p] < 0:
+                    open_at[p] = j
+        eoff, free, end = np.full(n, -1, np.int64), {}, 0
+        for i in np.flatnonzero(keep):
+            eoff[i], end = end, end + t.size[i]
+        by_step = {}
+        for i in np.flatnonzero(unit & ~keep):
+            by_step.setdefault(open_at[i], []).append(i)
+        for j in range(n, -1, -1):
+            for i in by_step.get(j, ()):
+                spare = free.get(t.size[i])
+                if spare:
+                    eoff[i] = spare.pop()
+                else:
+                    eoff[i], end = end, end + t.size[i]
+            if j < n and unit[j] and not keep[j]:
+                free.setdefault(t.size[j], []).append(eoff[j])
+        steps = [[] for _ in range(n + 1)]
+        for i in np.flatnonzero(unit):  # never written (an unused input): opened first
+            steps[open_at[i] if open_at[i] >= 0 else n].append(i)
+        ptr = np.zeros(n + 2, np.int64)
+        ptr[1:] = np.cumsum([len(steps[j]) for j in range(n + 1)])
+        opens = np.array([i for j in range(n + 1) for i in steps[j]], np.int64)
+        self._sweep = t._replace(eoff=eoff), (ptr, opens), int(end)
+        return self._sweep
 
     def precision_buffer(self, overrides=None):
         """Per-element precisions in error-buffer layout: 1, or a pc_node's own

@@ -189,8 +189,8 @@ def _differ(a, b):
 
 @njit(cache=True)
 def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                energy, residual, record, norms):
-    """Relax errors under the FPA into ``err`` (zeros on entry).
+                energy, residual, record, norms, ts, opens_ptr, opens):
+    """Relax errors under the FPA into ``err``.
 
     Returns (iterations, node_updates, status).
 
@@ -198,6 +198,9 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
     jacobi: eps <- sum_c J^T eps_c for all units at once, from the last step.
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
+    The sweep uses ``ts``, the op table of Plan.sweep_layout, whose error
+    buffers are reused once read and zeroed when opened (``opens``); the
+    other schedules keep every error in ``t``'s layout (``err`` zeroed).
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
     keep ``acc`` = sum_c J^T eps_c up to date incrementally, since the errors
@@ -206,19 +209,24 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
     topological order). A step therefore costs what changed, not the graph.
     """
     n = len(t.op)
-    error_of(t, err, out)[:] = seed
     if schedule == SWEEP:  # each error is complete when reached: sum in place
         total = 0.0
-        for j in range(n - 1, -1, -1):
-            if t.eoff[j] >= 0 and t.op[j] != LEAF:
-                e = error_of(t, err, j)
-                send_errors(t, j, value, value, e, err)
+        for j in range(n, -1, -1):
+            for q in range(opens_ptr[j], opens_ptr[j + 1]):
+                error_of(ts, err, opens[q])[:] = 0.0
+            if j == n:
+                error_of(ts, err, out)[:] = seed
+            elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
+                e = error_of(ts, err, j)
+                send_errors(ts, j, value, value, e, err)
                 for i in range(e.size):
                     total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
         energy[0] = total
         residual[0] = 0.0
-        _record(t, err, record, norms, 0)
+        _record(ts, err, record, norms, 0)
         return 1, n, CONVERGED
+    err[:] = 0.0
+    error_of(t, err, out)[:] = seed
 
     acc = np.zeros_like(err)       # sum_c J^T eps_c of each unit
     incoming = np.zeros_like(err)  # this step's changes arriving at each node
@@ -410,7 +418,7 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
 @njit(cache=True)
 def settle(t, value, err, target, energy_code, row, out, unit, free, readout, precision,
            prior_mean, schedule, beta, eta, tol, max_iters, energy, residual, record, norms,
-           forward):
+           forward, ts, opens_ptr, opens):
     """One relaxation from a value buffer, in one compiled call.
 
     With ``forward`` the values are first recomputed from the leaves
@@ -423,12 +431,12 @@ def settle(t, value, err, target, energy_code, row, out, unit, free, readout, pr
     seed = np.zeros(mu_out.size)
     out_precision = error_of(t, precision, out) if precision.size else precision
     output = output_energy(energy_code, mu_out, target, out_precision, row, seed)
-    err[:] = 0.0
     if schedule != STRICT:
         iterations, updates, status = relax_fixed(
             t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, energy,
-            residual, record, norms)
+            residual, record, norms, ts, opens_ptr, opens)
         return iterations, updates, status, output
+    err[:] = 0.0
     prediction = value.copy()
     for i in range(len(t.op)):
         if free[i]:  # a latent: predicted by its prior mean
@@ -490,24 +498,34 @@ class Relaxation:
         self.norms = np.zeros((length, self.record_index.size))
         self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
         self.energy_code = ENERGIES.index(energy)
+        if self.code == SWEEP:
+            self.table, (self.opens_ptr, self.opens), self.error_size = plan.sweep_layout()
+        else:
+            self.table, self.error_size = t, plan.error_size
+            self.opens_ptr = self.opens = np.zeros(0, np.int64)
+
+    def error_of(self, err, i):
+        """Node i's settled error in a buffer ``run`` returned (None if it has none)."""
+        o = self.table.eoff[i]
+        return err[o:o + self.table.size[i]] if o >= 0 else None
 
     def run(self, value, target, forward=False, err=None):
         """Relax from ``value`` (strict relaxes a copy; replay with ``forward``
         recomputes it first). Returns (errors, values, RelaxInfo, E).
 
-        ``errors`` is the flat error buffer (index it with the plan's
-        ``eoff``); at clamped inputs it holds the read-out gradient (already
-        divided by beta). E is the output energy at the feed-forward output.
+        ``errors`` is the flat error buffer (read it with ``error_of``); at
+        clamped inputs it holds the read-out gradient (already divided by
+        beta). E is the output energy at the feed-forward output.
         """
         t = self.plan.table
-        err = np.empty(self.plan.error_size) if err is None else err
+        err = np.empty(self.error_size) if err is None else err
         target = np.ascontiguousarray(target, dtype=np.float64).ravel()
         relaxed = value if self.code != STRICT or forward else value.copy()
         iterations, updates, status, output = settle(
             t, relaxed, err, target, self.energy_code, self.row, self.plan.output, self.unit,
             self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
             self.eta, self.tol, self.max_iters, self.energy, self.residual, self.record_index,
-            self.norms, forward)
+            self.norms, forward, self.table, self.opens_ptr, self.opens)
         recorded = 1 if self.code == SWEEP else iterations + 1
         info = RelaxInfo(self.schedule, iterations, status == CONVERGED,
                          self.energy[:recorded].copy(), self.residual[:recorded].copy(),
@@ -519,7 +537,9 @@ class Relaxation:
 
 
 def relax(plan, value, target, schedule="sweep", **options):
-    """Relax a Plan's ``value`` buffer from output energy ``target`` once:
-    ``Relaxation(plan, schedule, **options).run(value, target)[:3]``, i.e.
-    (errors, values, RelaxInfo)."""
-    return Relaxation(plan, schedule, **options).run(value, target)[:3]
+    """Relax a Plan's ``value`` buffer from output energy ``target`` once.
+
+    Returns (errors, values, RelaxInfo, relaxation): read node i's error with
+    ``relaxation.error_of(errors, i)``."""
+    relaxation = Relaxation(plan, schedule, **options)
+    return relaxation.run(value, target)[:3] + (relaxation,)

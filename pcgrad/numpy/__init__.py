@@ -416,27 +416,62 @@ def einsum(subscripts, *operands):
         x, labels = terms[0]
         return transpose(x, tuple(labels.index(l) for l in output))
     (a, la), (b, lb) = terms
-    batch = [l for l in la if l in lb and l in output]
-    contract = [l for l in la if l in lb and l not in output]
-    free_a = [l for l in la if l not in lb]
-    free_b = [l for l in lb if l not in la]
     size = {}
     for x, labels in ((a, la), (b, lb)):
         for l, n in zip(labels, _shape(x)):
             if size.get(l, 1) == 1:  # a label of size 1 broadcasts against the other
                 size[l] = n
     a, b = (broadcast_to(x, tuple(size[l] for l in ls)) for x, ls in ((a, la), (b, lb)))
-
-    def block(x, labels, order, rows, cols):
-        x = transpose(x, tuple(labels.index(l) for l in order))
-        n = lambda ls: int(_np.prod([size[l] for l in ls], dtype=_np.int64))
-        return reshape(x, (n(batch), n(rows), n(cols)))
-
-    prod3 = matmul(block(a, la, batch + free_a + contract, free_a, contract),
-                   block(b, lb, batch + contract + free_b, contract, free_b))
-    labels = batch + free_a + free_b
-    result = reshape(prod3, tuple(size[l] for l in labels))
+    count = lambda ls: int(_np.prod([size[l] for l in ls], dtype=_np.int64))
+    x, y, lx, ly, px, py, m, k, n = _einsum_layout(a, b, la, lb, output, count)
+    x = reshape(transpose(x, tuple(lx.index(l) for l in px + m + k)),
+                (count(px), count(m), count(k)))
+    y = reshape(transpose(y, tuple(ly.index(l) for l in py + k + n)),
+                (count(py), count(k), count(n)))
+    labels = (px if len(px) >= len(py) else py) + m + n
+    result = reshape(matmul(x, y), tuple(size[l] for l in labels))
     return transpose(result, tuple(labels.index(l) for l in output))
+
+
+def _einsum_layout(a, b, la, lb, output, count):
+    """How to contract two operands as one batched matrix product.
+
+    Returns (x, y, lx, ly, px, py, m, k, n): the product is
+    x[px + m + k] @ y[py + k + n] -> [batch + m + n], where the batch labels
+    are shared (px = py) or belong to one operand (the other broadcasts).
+    Among the layouts whose result is already in output order, the one that
+    transposes the fewest elements wins; otherwise the result is transposed.
+    """
+    shared = [l for l in la if l in lb]
+    k = [l for l in shared if l not in output]
+    batch = [l for l in output if l in shared]
+    best = (count(la) * (list(la) != batch + [l for l in la if l not in lb] + k)
+            + count(lb) * (list(lb) != batch + k + [l for l in lb if l not in la])
+            + count(output),
+            (a, b, la, lb, batch, batch, [l for l in la if l not in lb], k,
+             [l for l in lb if l not in la]))
+    for x, y, lx, ly in ((a, b, la, lb), (b, a, lb, la)):
+        for split in range(len(output) + 1):
+            p, rest = list(output[:split]), list(output[split:])
+            if all(l in shared for l in p):
+                px, py = p, p
+            elif all(l in lx and l not in ly for l in p):
+                px, py = p, []
+            elif all(l in ly and l not in lx for l in p):
+                px, py = [], p
+            else:
+                continue
+            cut = 0
+            while cut < len(rest) and rest[cut] in lx and rest[cut] not in ly:
+                cut += 1
+            m, n = rest[:cut], rest[cut:]
+            if any(l not in ly or l in lx for l in n) or (px != py and batch):
+                continue
+            cost = (count(lx) * (list(lx) != px + m + k)
+                    + count(ly) * (list(ly) != py + k + n))
+            if cost < best[0]:
+                best = (cost, (x, y, lx, ly, px, py, m, k, n))
+    return best[1]
 
 
 def _parse_einsum(subscripts, shapes):

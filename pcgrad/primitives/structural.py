@@ -43,6 +43,11 @@ def _source(t, j, m):
 @njit(cache=True)
 def gather_forward(t, j, value, out):
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    if t.pptr[j + 1] - t.pptr[j] == 1:
+        x = value_of(t, value, parent(t, j, 0))
+        for i in range(out.size):
+            out[i] = x[index[i]] if index[i] >= 0 else 0.0
+        return
     for i in range(out.size):
         m = index[i]
         if m < 0:
