@@ -199,8 +199,10 @@ class _Linearized:
 
 
 def _like(g, dtype, scalar):
+    """A gradient leaf in its argument's dtype: a Python-float-like scalar, or an
+    array (a view of the relaxation's own error buffer, which no one reuses)."""
     g = np.asarray(g, dtype=dtype)
-    return g[()] if scalar else g.copy()
+    return g[()] if scalar else g
 
 
 def _check_scalar(out, name):

@@ -219,8 +219,11 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
             elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
                 e = error_of(ts, err, j)
                 send_errors(ts, j, value, value, e, err)
-                for i in range(e.size):
-                    total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
+                if precision.size:
+                    for i in range(e.size):
+                        total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
+                else:
+                    total += 0.5 * np.dot(e, e)
         energy[0] = total
         residual[0] = 0.0
         _record(ts, err, record, norms, 0)
