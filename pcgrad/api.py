@@ -94,7 +94,10 @@ class _Linearized:
     """A function traced at some arguments: its output, its graph, and relaxations
     from any output energy."""
 
-    def __init__(self, f, args, argnums, has_aux, kwargs=None):
+    def __init__(self, f, args, argnums, has_aux, kwargs=None, pooled=False):
+        # pooled: one relaxation, its buffers borrowed from this thread and its
+        # results copied out (grad, value_and_grad); otherwise owned buffers
+        self.pooled = pooled
         nums, self.many = _argnums(argnums, len(args))
         leaves, self.unflatten, self.dtypes = [], [], []
         with Trace() as trace:
@@ -126,10 +129,10 @@ class _Linearized:
 
     def plan(self, schedule):
         """The Plan for ``schedule`` (strict stores every value) and this trace's
-        value buffer for it."""
+        value buffer for it (in this thread's scratch buffer if ``pooled``)."""
         strict = schedule == "strict"
         if strict not in self._plans:
-            self._plans[strict] = plan_for(self.graph, store_all=strict)
+            self._plans[strict] = plan_for(self.graph, strict, self.pooled)
         return self._plans[strict]
 
     def pullback(self, target, options, energy="linear", free=None, record=False):
@@ -143,7 +146,7 @@ class _Linearized:
         plan, value = self.plan(options["schedule"])
         err, value, info, relaxation = relax(
             plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
-            options["schedule"], eta=options["eta"], tol=options["tol"],
+            options["schedule"], pooled=self.pooled, eta=options["eta"], tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
             free=free, record=sorted(plan.named) if record else ())
@@ -193,15 +196,16 @@ class _Linearized:
         for unflatten, dtypes, count in zip(self.unflatten, self.dtypes, self.counts):
             chunk = flat[start:start + count]
             start += count
-            grads.append(unflatten([_like(g, dtype, scalar)
+            grads.append(unflatten([_like(g, dtype, scalar, self.pooled)
                                     for g, (dtype, scalar) in zip(chunk, dtypes)]))
         return tuple(grads) if self.many else grads[0]
 
 
-def _like(g, dtype, scalar):
+def _like(g, dtype, scalar, copy):
     """A gradient leaf in its argument's dtype: a Python-float-like scalar, or an
-    array (a view of the relaxation's own error buffer, which no one reuses)."""
-    g = np.asarray(g, dtype=dtype)
+    array (a copy when it lives in a borrowed buffer; else a view of the
+    relaxation's own error buffer, which nothing reuses)."""
+    g = np.array(g, dtype=dtype, copy=copy or None)
     return g[()] if scalar else g
 
 
@@ -233,7 +237,7 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        lin = _Linearized(f, args, argnums, has_aux, kwargs)
+        lin = _Linearized(f, args, argnums, has_aux, kwargs, pooled=True)
         if target is None:
             _check_scalar(lin.out, "grad")
             g, info, _ = lin.pullback(1.0, options, record=return_info)

@@ -149,6 +149,7 @@ class _Replay:
             precisions=options["precisions"], record=sorted(plan.named)
             if spec["return_info"] else ())
         self.err = np.empty(self.relaxation.error_size)
+        self.work = np.empty(2 * self.relaxation.error_size)
         eoff = self.relaxation.table.eoff
         self.grads = [(k, eoff[plan.inputs[m]], t.size[plan.inputs[m]], np.shape(leaves[k]),
                        np.result_type(leaves[k]), np.ndim(leaves[k]) == 0
@@ -167,7 +168,8 @@ class _Replay:
             for k, view in self.slots:
                 view[...] = leaves[k]
             err, value, info, energy = self.relaxation.run(self.value, self.cotangent,
-                                                           forward=True, err=self.err)
+                                                           forward=True, err=self.err,
+                                                           work=self.work)
             if not info.converged:
                 from .api import _settle_message
                 from .relax import ConvergenceError

@@ -21,6 +21,23 @@ from .tracing import COMPUTED, CONSTANT, DATA, INPUT
 
 CACHE_SIZE = 128
 _cache, _cache_lock = OrderedDict(), threading.Lock()
+_scratch = threading.local()
+
+
+def scratch(name, size):
+    """A float64 buffer of ``size`` reused by every call on this thread.
+
+    Large buffers allocated fresh on every call cost the operating system's
+    page faults each time; one-shot relaxations borrow these instead (their
+    results are copied out before the thread's next call).
+    """
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[name] = np.empty(max(size, 2 * (0 if buffer is None else buffer.size)))
+    return buffer[:size]
 
 
 def cached_graph(trace, inputs, output):
@@ -44,14 +61,15 @@ def cached_graph(trace, inputs, output):
     return graph
 
 
-def plan_for(graph, store_all=False):
+def plan_for(graph, store_all=False, pooled=False):
     """(plan, value buffer) for ``graph``: its structure's plan, built once per
-    cached structure; the buffer holds this graph's values."""
+    cached structure; the buffer holds this graph's values (in this thread's
+    scratch buffer when ``pooled``)."""
     plans = getattr(graph, "plans", {})
     plan = plans.get(store_all)
     if plan is None:
         plan = plans[store_all] = Plan(graph, store_all)
-    return plan, plan.values_from(graph)
+    return plan, plan.values_from(graph, scratch("value", plan.value_size) if pooled else None)
 
 
 class Plan:
@@ -109,6 +127,7 @@ class Plan:
             psend=unit[par].astype(np.int64), iptr=iptr,
             ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
         self.stored = np.flatnonzero(stored)
+        self.value_size = int(size[stored].sum())
         self.nodes = list(nodes)
         self.error_size = int(size[unit].sum())
         self._leaf = op == LEAF
@@ -126,13 +145,16 @@ class Plan:
         self.output = index[graph.output]
         self.index = index
 
-    def values_from(self, graph):
-        """A value buffer holding the stored values of ``graph`` (same structure)."""
+    def values_from(self, graph, out=None):
+        """A value buffer holding the stored values of ``graph`` (same structure),
+        written into ``out`` if given."""
         values = graph.trace.values
         if not len(self.stored):
             return np.zeros(0)
-        return np.concatenate([values[self.nodes[i]].ravel() for i in self.stored],
-                              dtype=np.float64)
+        parts = [values[self.nodes[i]].ravel() for i in self.stored]
+        if out is None:
+            return np.concatenate(parts, dtype=np.float64)
+        return np.concatenate(parts, out=out, casting="same_kind")
 
     def units_for(self, units):
         """(unit mask, depth) for ``units`` = "all" or "marked".

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .plan import scratch
 from .primitives.core import (COPY, CUMSUM, EXTREMUM, GATHER, LEAF, MATMUL, NARY, PROD,
                               SCATTER, UNARY, error_of, value_of)
 from .primitives.elementwise import nary_forward, nary_vjp, unary_forward, unary_vjp
@@ -189,7 +190,7 @@ def _differ(a, b):
 
 @njit(cache=True)
 def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                energy, residual, record, norms, ts, opens_ptr, opens):
+                energy, residual, record, norms, ts, opens_ptr, opens, work):
     """Relax errors under the FPA into ``err``.
 
     Returns (iterations, node_updates, status).
@@ -200,7 +201,8 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
 
     The sweep uses ``ts``, the op table of Plan.sweep_layout, whose error
     buffers are reused once read and zeroed when opened (``opens``); the
-    other schedules keep every error in ``t``'s layout (``err`` zeroed).
+    other schedules keep every error in ``t``'s layout (``err`` zeroed) and
+    use ``work`` (twice err's size) for their running sums.
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
     keep ``acc`` = sum_c J^T eps_c up to date incrementally, since the errors
@@ -231,9 +233,11 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
     err[:] = 0.0
     error_of(t, err, out)[:] = seed
 
-    acc = np.zeros_like(err)       # sum_c J^T eps_c of each unit
-    incoming = np.zeros_like(err)  # this step's changes arriving at each node
-    outgoing = np.zeros_like(err)  # this step's change of each updated unit
+    # acc: for a unit, sum_c J^T eps_c; for a non-unit, the change arriving
+    # at it this step (it passes that change on and forgets it)
+    acc = work[:err.size]
+    acc[:] = 0.0
+    outgoing = work[err.size:2 * err.size]  # this step's change of each updated unit
     pending = np.zeros(n, np.bool_)
     touched = np.zeros(n, np.bool_)
     candidates = np.empty(n, np.int64)
@@ -285,14 +289,17 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
             if pending[j]:
                 pending[j] = False
                 if unit[j]:
-                    send_errors(t, j, value, value, error_of(t, outgoing, j), incoming)
+                    send_errors(t, j, value, value, error_of(t, outgoing, j), acc)
                 else:
-                    d, e = error_of(t, incoming, j), error_of(t, err, j)
-                    for i in range(e.size):
-                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / \
-                            _precision(t, precision, j, i)
+                    d, e = error_of(t, acc, j), error_of(t, err, j)
+                    if precision.size:
+                        for i in range(e.size):
+                            total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / \
+                                _precision(t, precision, j, i)
+                    else:
+                        total_energy += np.dot(e, d) + 0.5 * np.dot(d, d)
                     e += d
-                    send_errors(t, j, value, value, d, incoming)
+                    send_errors(t, j, value, value, d, acc)
                     d[:] = 0.0
                     updated += 1
                 for q in range(t.pptr[j], t.pptr[j + 1]):
@@ -312,9 +319,7 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
         for c in range(ncand):
             p = candidates[c]
             touched[p] = False
-            a, d, e = error_of(t, acc, p), error_of(t, incoming, p), error_of(t, err, p)
-            a += d
-            d[:] = 0.0
+            a, e = error_of(t, acc, p), error_of(t, err, p)
             if p != out:
                 for i in range(a.size):
                     if _differ(a[i], e[i]):
@@ -421,7 +426,7 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
 @njit(cache=True)
 def settle(t, value, err, target, energy_code, row, out, unit, free, readout, precision,
            prior_mean, schedule, beta, eta, tol, max_iters, energy, residual, record, norms,
-           forward, ts, opens_ptr, opens):
+           forward, ts, opens_ptr, opens, work):
     """One relaxation from a value buffer, in one compiled call.
 
     With ``forward`` the values are first recomputed from the leaves
@@ -437,7 +442,7 @@ def settle(t, value, err, target, energy_code, row, out, unit, free, readout, pr
     if schedule != STRICT:
         iterations, updates, status = relax_fixed(
             t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, energy,
-            residual, record, norms, ts, opens_ptr, opens)
+            residual, record, norms, ts, opens_ptr, opens, work)
         return iterations, updates, status, output
     err[:] = 0.0
     prediction = value.copy()
@@ -512,7 +517,7 @@ class Relaxation:
         o = self.table.eoff[i]
         return err[o:o + self.table.size[i]] if o >= 0 else None
 
-    def run(self, value, target, forward=False, err=None):
+    def run(self, value, target, forward=False, err=None, work=None):
         """Relax from ``value`` (strict relaxes a copy; replay with ``forward``
         recomputes it first). Returns (errors, values, RelaxInfo, E).
 
@@ -522,13 +527,15 @@ class Relaxation:
         """
         t = self.plan.table
         err = np.empty(self.error_size) if err is None else err
+        work_size = 2 * self.error_size if self.code in (JACOBI, EULER) else 0
+        work = np.empty(work_size) if work is None else work[:work_size]
         target = np.ascontiguousarray(target, dtype=np.float64).ravel()
         relaxed = value if self.code != STRICT or forward else value.copy()
         iterations, updates, status, output = settle(
             t, relaxed, err, target, self.energy_code, self.row, self.plan.output, self.unit,
             self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
             self.eta, self.tol, self.max_iters, self.energy, self.residual, self.record_index,
-            self.norms, forward, self.table, self.opens_ptr, self.opens)
+            self.norms, forward, self.table, self.opens_ptr, self.opens, work)
         recorded = 1 if self.code == SWEEP else iterations + 1
         info = RelaxInfo(self.schedule, iterations, status == CONVERGED,
                          self.energy[:recorded].copy(), self.residual[:recorded].copy(),
@@ -539,10 +546,16 @@ class Relaxation:
         return err, relaxed, info, output
 
 
-def relax(plan, value, target, schedule="sweep", **options):
+def relax(plan, value, target, schedule="sweep", pooled=False, **options):
     """Relax a Plan's ``value`` buffer from output energy ``target`` once.
 
     Returns (errors, values, RelaxInfo, relaxation): read node i's error with
-    ``relaxation.error_of(errors, i)``."""
+    ``relaxation.error_of(errors, i)``. With ``pooled`` the errors live in
+    this thread's scratch buffers: copy what you keep before the next call.
+    """
     relaxation = Relaxation(plan, schedule, **options)
-    return relaxation.run(value, target)[:3] + (relaxation,)
+    err = work = None
+    if pooled:
+        err = scratch("error", relaxation.error_size)
+        work = scratch("work", 2 * relaxation.error_size)
+    return relaxation.run(value, target, err=err, work=work)[:3] + (relaxation,)

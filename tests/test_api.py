@@ -559,3 +559,17 @@ def test_float_of_a_tracer_raises_type_error():
 def test_stop_gradient_makes_a_factor_a_constant():
     g = pcgrad.grad(lambda x: np.sum(x * np.stop_gradient(x)))(X)
     onp.testing.assert_allclose(g, X)
+
+
+def test_a_gradient_is_not_changed_by_later_calls():
+    f = pcgrad.grad(lambda w: np.sum(np.tanh(w) ** 3))
+    first = f(onp.linspace(-1.0, 1.0, 5))
+    kept = first.copy()
+    f(onp.linspace(2.0, 3.0, 5))
+    onp.testing.assert_array_equal(first, kept)
+
+
+def test_vjp_functions_keep_their_own_buffers_between_calls():
+    out_a, vjp_a = pcgrad.vjp(lambda x: np.sin(x) * x, onp.ones(3))
+    pcgrad.grad(lambda x: np.sum(np.sin(x) * x))(onp.full(3, 2.0))
+    onp.testing.assert_allclose(vjp_a(onp.ones(3))[0], onp.sin(1.0) + onp.cos(1.0))
