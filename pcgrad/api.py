@@ -72,6 +72,8 @@ def _check_float(leaf, where):
             "pcgrad transformations cannot be nested yet: an argument is already being "
             "traced (pcgrad.grad inside a function being differentiated). Higher-order "
             "derivatives are not supported yet.")
+    if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
+        return leaf
     dtype = np.result_type(leaf) if not isinstance(leaf, np.ndarray) else leaf.dtype
     if isinstance(leaf, (bool, int, np.bool_, np.integer)) or not np.issubdtype(dtype, np.floating):
         raise TypeError(
@@ -181,7 +183,9 @@ class _Linearized:
     def _relaxed_precisions(self, plan, options):
         """The precisions= option restricted to named nodes the relaxation has
         (a named node off the differentiable path has no error to weight)."""
-        given = options["precisions"] or {}
+        given = options["precisions"]
+        if not given:
+            return None
         named = self._named()
         unknown = sorted(set(given) - set(named))
         if unknown:

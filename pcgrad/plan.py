@@ -141,6 +141,7 @@ class Plan:
         self._pptr, self._par = pptr, par
         self._units = {}
         self._sweep = None
+        self.relaxations = {}  # prepared Relaxations by options (relax.py)
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
         self.output = index[graph.output]
         self.index = index

@@ -177,10 +177,19 @@ def _precision(t, precision, j, i):
 
 
 @njit(cache=True)
-def _record(t, err, record, norms, it):
+def _log(history, it, energy, residual, t, err, record):
+    """history[it] = (energy, residual, error norms of the recorded nodes),
+    doubling history when it is full; returns history."""
+    if it >= history.shape[0]:
+        bigger = np.empty((2 * history.shape[0], history.shape[1]))
+        bigger[:history.shape[0]] = history
+        history = bigger
+    history[it, 0] = energy
+    history[it, 1] = residual
     for r in range(record.size):
         e = error_of(t, err, record[r])
-        norms[it, r] = math.sqrt(np.sum(e * e))
+        history[it, 2 + r] = math.sqrt(np.sum(e * e))
+    return history
 
 
 @njit(inline="always")
@@ -190,10 +199,11 @@ def _differ(a, b):
 
 @njit(cache=True)
 def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                energy, residual, record, norms, ts, opens_ptr, opens, work):
+                history, record, ts, opens_ptr, opens, work):
     """Relax errors under the FPA into ``err``.
 
-    Returns (iterations, node_updates, status).
+    Returns (iterations, node_updates, status, history), history holding
+    (energy, residual, recorded error norms) per step (see ``_log``).
 
     sweep:  reverse topological Gauss-Seidel, unit step: exact in one pass.
     jacobi: eps <- sum_c J^T eps_c for all units at once, from the last step.
@@ -226,10 +236,8 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                         total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
                 else:
                     total += 0.5 * np.dot(e, e)
-        energy[0] = total
-        residual[0] = 0.0
-        _record(ts, err, record, norms, 0)
-        return 1, n, CONVERGED
+        history = _log(history, 0, total, 0.0, ts, err, record)
+        return 1, n, CONVERGED, history
     err[:] = 0.0
     error_of(t, err, out)[:] = seed
 
@@ -328,20 +336,18 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                             worst = max(worst, gap)
                         else:  # NaN on one side only (NaN input): settles next step
                             unsettled = True
-        energy[it] = total_energy
-        residual[it] = worst
-        _record(t, err, record, norms, it)
+        history = _log(history, it, total_energy, worst, t, err, record)
         if worst <= threshold and not unsettled:
-            return it, updated, CONVERGED
+            return it, updated, CONVERGED, history
         lowest = min(lowest, worst) if worst > 0 else lowest
         if worst == np.inf or worst > 1e8 * lowest:  # eta * precision too large
-            return it, updated, DIVERGED
-    return max_iters, updated, MAX_ITERS
+            return it, updated, DIVERGED, history
+    return max_iters, updated, MAX_ITERS, history
 
 
 @njit(cache=True)
 def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_code, target,
-                 row, beta, eta, tol, max_iters, energy, residual, record, norms):
+                 row, beta, eta, tol, max_iters, history, record):
     """Strict predictive coding: values relax, predictions are recomputed.
 
     State: the values of units (other than the output, whose value is its
@@ -351,7 +357,7 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
     beta dE/dmu_out, sends the errors through the Jacobians at the current
     values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
     At a clamped input, sum_c J^T eps_c / beta estimates the gradient.
-    Returns (iterations, node_updates, status).
+    Returns (iterations, node_updates, status, history), as relax_fixed.
     """
     n = len(t.op)
     acc = np.zeros_like(err)
@@ -399,11 +405,9 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
                 e, a = error_of(t, err, j), error_of(t, acc, j)
                 for i in range(e.size):
                     worst = max(worst, abs(a[i] - e[i]))
-        energy[it] = total
-        residual[it] = worst
-        _record(t, err, record, norms, it)
+        history = _log(history, it, total, worst, t, err, record)
         if not (math.isfinite(total) and math.isfinite(worst)):
-            return it, it * n, DIVERGED
+            return it, it * n, DIVERGED, history
         # gradient descent on F with a small enough step never rises: a blow-up
         # raises both F (beyond rounding) and the residual, step after step
         margin = 1e-12 * max(abs(total), abs(previous)) if previous < np.inf else 0.0
@@ -411,27 +415,27 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
         rising = rising + 1 if grew else 0
         previous, previous_worst = total, worst
         if rising >= 5:
-            return it, it * n, DIVERGED
+            return it, it * n, DIVERGED, history
         if worst <= tol * scale:
-            return it, it * n, CONVERGED
+            return it, it * n, CONVERGED, history
         if it == max_iters:
             break
         for j in range(n):
             if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
                 v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
                 v += eta * (e - a)
-    return max_iters, max_iters * n, MAX_ITERS
+    return max_iters, max_iters * n, MAX_ITERS, history
 
 
 @njit(cache=True)
 def settle(t, value, err, target, energy_code, row, out, unit, free, readout, precision,
-           prior_mean, schedule, beta, eta, tol, max_iters, energy, residual, record, norms,
-           forward, ts, opens_ptr, opens, work):
+           prior_mean, schedule, beta, eta, tol, max_iters, history, record, forward, ts,
+           opens_ptr, opens, work):
     """One relaxation from a value buffer, in one compiled call.
 
     With ``forward`` the values are first recomputed from the leaves
-    (compiled replay). Returns (iterations, node_updates, status, E), E the
-    output energy at the feed-forward output.
+    (compiled replay). Returns (iterations, node_updates, status, history, E),
+    E the output energy at the feed-forward output.
     """
     if forward:
         forward_pass(t, value)
@@ -440,22 +444,22 @@ def settle(t, value, err, target, energy_code, row, out, unit, free, readout, pr
     out_precision = error_of(t, precision, out) if precision.size else precision
     output = output_energy(energy_code, mu_out, target, out_precision, row, seed)
     if schedule != STRICT:
-        iterations, updates, status = relax_fixed(
-            t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, energy,
-            residual, record, norms, ts, opens_ptr, opens, work)
-        return iterations, updates, status, output
+        iterations, updates, status, history = relax_fixed(
+            t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, history,
+            record, ts, opens_ptr, opens, work)
+        return iterations, updates, status, history, output
     err[:] = 0.0
     prediction = value.copy()
     for i in range(len(t.op)):
         if free[i]:  # a latent: predicted by its prior mean
             value_of(t, prediction, i)[:] = value_of(t, prior_mean, i)
-    iterations, updates, status = relax_strict(
+    iterations, updates, status, history = relax_strict(
         t, value, prediction, err, out, unit, free, precision, energy_code, target, row, beta,
-        eta, tol, max_iters, energy, residual, record, norms)
+        eta, tol, max_iters, history, record)
     for i in range(len(t.op)):
         if readout[i]:
             error_of(t, err, i)[:] /= beta
-    return iterations, updates, status, output
+    return iterations, updates, status, history, output
 
 
 class Relaxation:
@@ -501,9 +505,6 @@ class Relaxation:
         self.readout[plan.inputs] = ~self.free[plan.inputs]
         self.record = list(record)
         self.record_index = np.array([plan.named[name] for name in record], np.int64)
-        length = 1 if self.code == SWEEP else self.max_iters + 1
-        self.energy, self.residual = np.zeros(length), np.zeros(length)
-        self.norms = np.zeros((length, self.record_index.size))
         self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
         self.energy_code = ENERGIES.index(energy)
         if self.code == SWEEP:
@@ -531,19 +532,31 @@ class Relaxation:
         work = np.empty(work_size) if work is None else work[:work_size]
         target = np.ascontiguousarray(target, dtype=np.float64).ravel()
         relaxed = value if self.code != STRICT or forward else value.copy()
-        iterations, updates, status, output = settle(
+        history = np.empty((64, 2 + self.record_index.size))
+        iterations, updates, status, history, output = settle(
             t, relaxed, err, target, self.energy_code, self.row, self.plan.output, self.unit,
             self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
-            self.eta, self.tol, self.max_iters, self.energy, self.residual, self.record_index,
-            self.norms, forward, self.table, self.opens_ptr, self.opens, work)
-        recorded = 1 if self.code == SWEEP else iterations + 1
-        info = RelaxInfo(self.schedule, iterations, status == CONVERGED,
-                         self.energy[:recorded].copy(), self.residual[:recorded].copy(),
-                         self.depth, updates, self.eta, self.tol, self.beta,
-                         status == DIVERGED,
-                         {name: self.norms[:recorded, r].copy()
-                          for r, name in enumerate(self.record)})
+            self.eta, self.tol, self.max_iters, history, self.record_index, forward,
+            self.table, self.opens_ptr, self.opens, work)
+        history = history[:1 if self.code == SWEEP else iterations + 1]
+        info = RelaxInfo(self.schedule, iterations, status == CONVERGED, history[:, 0].copy(),
+                         history[:, 1].copy(), self.depth, updates, self.eta, self.tol,
+                         self.beta, status == DIVERGED,
+                         {name: history[:, 2 + r].copy() for r, name in enumerate(self.record)})
         return err, relaxed, info, output
+
+
+def _relaxation(plan, schedule, options):
+    """A Relaxation of ``plan``, kept on the plan for options without arrays
+    (it holds no state of a run, so calls and threads can share it)."""
+    if options.get("precisions") or options.get("free"):
+        return Relaxation(plan, schedule, **options)
+    key = (schedule,) + tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                     for k, v in options.items()))
+    relaxation = plan.relaxations.get(key)
+    if relaxation is None:
+        relaxation = plan.relaxations[key] = Relaxation(plan, schedule, **options)
+    return relaxation
 
 
 def relax(plan, value, target, schedule="sweep", pooled=False, **options):
@@ -553,7 +566,7 @@ def relax(plan, value, target, schedule="sweep", pooled=False, **options):
     ``relaxation.error_of(errors, i)``. With ``pooled`` the errors live in
     this thread's scratch buffers: copy what you keep before the next call.
     """
-    relaxation = Relaxation(plan, schedule, **options)
+    relaxation = _relaxation(plan, schedule, options)
     err = work = None
     if pooled:
         err = scratch("error", relaxation.error_size)
