@@ -42,7 +42,7 @@ def _sign(x):
     return x  # 0.0, -0.0 or NaN, as numpy.sign
 
 
-@njit(cache=True)
+@njit(inline="always")
 def unary_value(code, x):
     if code == 0: return -x
     if code == 1: return math.exp(x)
@@ -76,7 +76,7 @@ def unary_value(code, x):
     return x
 
 
-@njit(cache=True)
+@njit(inline="always")
 def unary_derivative(code, x, y):
     """dy/dx of unary function ``code`` at input x with output y."""
     if code == 0: return -1.0
@@ -156,7 +156,7 @@ NARY_TABLE = [
 FIRST_NONDIFF_NARY = 11
 
 
-@njit(cache=True)
+@njit(inline="always")
 def nary_value(code, a, b, c):
     if code == 0: return a + b
     if code == 1: return a - b
@@ -181,7 +181,7 @@ def nary_value(code, a, b, c):
     return 1.0 if a == 0 else 0.0
 
 
-@njit(cache=True)
+@njit(inline="always")
 def nary_derivative(code, k, a, b, c, y):
     """d y / d operand_k of n-ary op ``code`` at operands (a, b, c), output y."""
     if code == 0: return 1.0
