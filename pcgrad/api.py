@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 
-from .graph import Graph
 from .plan import cached_graph, plan_for
 from .pytree import flatten, leaf_paths, tree_map
 from .relax import ENERGIES, SCHEDULES, ConvergenceError, output_energy, relax

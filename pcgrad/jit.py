@@ -17,7 +17,7 @@ import numpy as np
 from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths, structure
-from .relax import ENERGIES, Relaxation
+from .relax import Relaxation
 from .tracing import Trace, Tracer
 
 CACHE_SIZE = 32

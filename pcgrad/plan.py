@@ -17,7 +17,7 @@ import numpy as np
 from .primitives import OpTable
 from .primitives.core import LEAF
 from .graph import Graph, structure_key
-from .tracing import COMPUTED, CONSTANT, DATA, INPUT
+from .tracing import COMPUTED, INPUT
 
 CACHE_SIZE = 128
 _cache, _cache_lock = OrderedDict(), threading.Lock()

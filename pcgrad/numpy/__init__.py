@@ -24,10 +24,6 @@ bool_, dtype, ndarray, finfo, iinfo, random = (
     _np.bool_, _np.dtype, _np.ndarray, _np.finfo, _np.iinfo, _np.random)
 
 
-def _is_traced(*xs):
-    return builtins.any(isinstance(x, _Tracer) for x in xs)
-
-
 def _value(x):
     return x.value if isinstance(x, _Tracer) else x
 

@@ -89,11 +89,6 @@ def error_of(t, buf, i):
     return buf[t.eoff[i]:t.eoff[i] + t.size[i]]
 
 
-@njit(inline="always")
-def ints_of(t, j):
-    return t.ints[t.iptr[j]:t.iptr[j + 1]]
-
-
 def broadcast_map(in_shape, out_shape):
     """Flat index into an operand of ``in_shape`` for each element of its broadcast."""
     size = int(np.prod(in_shape, dtype=np.int64))
