@@ -13,7 +13,9 @@ gradient and recomputes every prediction and Jacobian from them.
 both by dispatching on its opcode to the family kernels; the schedules differ
 only in the order of updates and their step.
 """
+import hashlib
 import math
+import pathlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +29,31 @@ from .primitives.linalg import matmul_forward, matmul_vjp
 from .primitives.reduction import (cumsum_forward, cumsum_vjp, extremum_forward, extremum_vjp,
                                    prod_forward, prod_vjp, scatter_forward, scatter_vjp)
 from .primitives.structural import copy_forward, copy_vjp, gather_forward, gather_vjp
+
+def _drop_stale_compiled_code():
+    """Numba's on-disk cache keys a function by its own file only, but the
+    functions here compile the kernels of pcgrad/primitives into themselves:
+    when a kernel file changes, their cached code must go too."""
+    here = pathlib.Path(__file__).parent
+    sources = sorted(here.glob("primitives/*.py")) + [pathlib.Path(__file__)]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    cache = here / "__pycache__"
+    stamp = cache / "relax.kernels.sha256"
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    try:
+        for old in cache.glob("relax.*.nb[ic]"):
+            old.unlink()
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only install: numba then compiles in memory
+        pass
+
+
+_drop_stale_compiled_code()
 
 SCHEDULES = ("sweep", "jacobi", "euler", "strict")
 SWEEP, JACOBI, EULER, STRICT = range(4)
