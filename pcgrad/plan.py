@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .primitives import OpTable
-from .primitives.core import LEAF
+from .primitives.core import LEAF, MATMUL
 from .graph import Graph, structure_key
 from .tracing import COMPUTED, INPUT
 
@@ -189,7 +189,9 @@ class Plan:
         last child and read last by the node itself; between two such
         lifetimes its buffer can be reused. Inputs, the output and named
         pc_nodes keep their own places (they are read out). ``table`` is the
-        op table with those offsets; the buffers to zero before node j is
+        op table with those offsets (and psend 2 on an edge from a matrix
+        product that is its parent's only sender: the product writes the
+        buffer instead of adding to it); the buffers to zero before node j is
         processed are ``opens[1][opens[0][j]:opens[0][j + 1]]`` (the output's
         are opened first, at j = n).
         """
@@ -222,13 +224,20 @@ class Plan:
                     eoff[i], end = end, end + t.size[i]
             if j < n and unit[j] and not keep[j]:
                 free.setdefault(t.size[j], []).append(eoff[j])
+        # a parent whose only sender is a matrix product is written, not zeroed
+        senders = np.bincount(t.par[t.psend != 0], minlength=n)
+        child = np.repeat(np.arange(n), np.diff(t.pptr))
+        psend = t.psend.copy()
+        psend[(t.psend != 0) & (senders[t.par] == 1) & (t.op[child] == MATMUL)] = 2
+        written = np.zeros(n, bool)
+        written[t.par[psend == 2]] = True
         steps = [[] for _ in range(n + 1)]
-        for i in np.flatnonzero(unit):  # never written (an unused input): opened first
+        for i in np.flatnonzero(unit & ~written):  # never written: opened first
             steps[open_at[i] if open_at[i] >= 0 else n].append(i)
         ptr = np.zeros(n + 2, np.int64)
         ptr[1:] = np.cumsum([len(steps[j]) for j in range(n + 1)])
         opens = np.array([i for j in range(n + 1) for i in steps[j]], np.int64)
-        self._sweep = t._replace(eoff=eoff), (ptr, opens), int(end)
+        self._sweep = t._replace(eoff=eoff, psend=psend), (ptr, opens), int(end)
         return self._sweep
 
     def precision_buffer(self, overrides=None):

@@ -49,7 +49,10 @@ def matmul_forward(t, j, value, out):
         y[n] = np.dot(a[n % Ba], b[n % Bb])
 
 
-# eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch)
+# eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch).
+# Where this node is the only sender to a parent (psend 2, in the sweep's
+# layout) the parent's buffer is not zeroed: the first product is written
+# straight into it, sparing a temporary and a pass over memory.
 @njit(cache=True)
 def matmul_vjp(t, j, value, prediction, e, acc):
     Ba, Bb, M, K, N = _dims(t, j)
@@ -58,13 +61,21 @@ def matmul_vjp(t, j, value, prediction, e, acc):
     if sends(t, j, 0):
         b = value_of(t, value, parent(t, j, 1)).reshape(Bb, K, N)
         ga = error_of(t, acc, parent(t, j, 0)).reshape(Ba, M, K)
+        sole = t.psend[t.pptr[j]] == 2
         for n in range(B):
-            ga[n % Ba] += np.dot(ey[n], b[n % Bb].T)
+            if sole and n < Ba:
+                np.dot(ey[n], b[n % Bb].T, ga[n])
+            else:
+                ga[n % Ba] += np.dot(ey[n], b[n % Bb].T)
     if sends(t, j, 1):
         a = value_of(t, value, parent(t, j, 0)).reshape(Ba, M, K)
         gb = error_of(t, acc, parent(t, j, 1)).reshape(Bb, K, N)
+        sole = t.psend[t.pptr[j] + 1] == 2
         for n in range(B):
-            gb[n % Bb] += np.dot(a[n % Ba].T, ey[n])
+            if sole and n < Bb:
+                np.dot(a[n % Ba].T, ey[n], gb[n])
+            else:
+                gb[n % Bb] += np.dot(a[n % Ba].T, ey[n])
 
 
 register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others")
