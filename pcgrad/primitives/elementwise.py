@@ -133,9 +133,10 @@ for _code, (_name, _fn) in enumerate(UNARY_TABLE):
 
 # --- n-ary elementwise ops with numpy broadcasting -------------------------
 # Each operand k has a broadcast mode in ints[k]: -1 same shape as the output,
-# -2 a single element, otherwise the offset (within the node's ints) of a map
-# from output element to operand element. The error rule accumulates through
-# that map, which sums each operand's error over its broadcast axes.
+# -2 a single element, -(3 + m) a block of m elements repeated along leading
+# axes (a bias), otherwise the offset (within the node's ints) of a map from
+# output element to operand element. The error rule accumulates through that
+# map, which sums each operand's error over its broadcast axes.
 
 def _np_where(cond, a, b):
     return np.where(cond, a, b)
@@ -213,6 +214,8 @@ def operand_index(ints, k, i):
         return i
     if mode == -2:
         return 0
+    if mode < -2:  # a block of -mode - 3 elements repeated (a bias)
+        return i % (-mode - 3)
     return ints[mode + i]
 
 
@@ -251,6 +254,12 @@ def nary_vjp(t, j, value, prediction, e, acc):
         g = error_of(t, acc, parent(t, j, k))
         if code <= 1:  # add, subtract: constant derivative, no values read
             sign = 1.0 if code == 0 or k == 0 else -1.0
+            if ints[k] < -2:  # a repeated block: sum the rows
+                m = -ints[k] - 3
+                for r in range(0, e.size, m):
+                    for c in range(m):
+                        g[c] += sign * e[r + c]
+                continue
             for i in range(e.size):
                 g[operand_index(ints, k, i)] += sign * e[i]
             continue
@@ -262,14 +271,25 @@ def nary_vjp(t, j, value, prediction, e, acc):
             g[operand_index(ints, k, i)] += nary_derivative(code, k, a, b, c, yi) * e[i]
 
 
+def _leading_ones(shape):
+    count = 0
+    while count < len(shape) and shape[count] == 1:
+        count += 1
+    return count
+
+
 def _lower_nary(code):
     def lower(params, in_shapes, out_shape):
         modes, maps, offset = [], [], len(in_shapes)
         for shape in in_shapes:
+            size = int(np.prod(shape, dtype=np.int64))
+            trailing = tuple(shape)[_leading_ones(shape):]
             if tuple(shape) == tuple(out_shape):
                 modes.append(-1)
-            elif int(np.prod(shape, dtype=np.int64)) == 1:
+            elif size == 1:
                 modes.append(-2)
+            elif trailing == tuple(out_shape)[len(out_shape) - len(trailing):]:
+                modes.append(-3 - size)
             else:
                 modes.append(offset)
                 maps.append(broadcast_map(shape, out_shape))
