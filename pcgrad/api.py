@@ -147,11 +147,11 @@ class _Linearized:
         plan, value = self.plan(options["schedule"])
         err, value, info, relaxation = relax(
             plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
-            options["schedule"], pooled=self.pooled, eta=options["eta"], tol=options["tol"],
+            options["schedule"], pooled=self.pooled, want_info=record, eta=options["eta"], tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
             free=free, record=sorted(plan.named) if record else ())
-        if not info.converged:
+        if info is not None and not info.converged:
             if options["on_nonconvergence"] == "raise" or info.diverged:
                 raise ConvergenceError(_settle_message(info), info)
             warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=4)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .graph import Graph
 from .plan import Plan
-from .pytree import flatten, leaf_paths, structure
+from .pytree import flatten, leaf_paths
 from .relax import Relaxation
 from .tracing import Trace, Tracer
 
@@ -64,6 +64,26 @@ def _static_key(leaf):
     return (type(leaf).__name__, leaf)
 
 
+def _signature(tree, leaves):
+    """The replay key of ``tree`` (containers, float shapes and dtypes, other
+    values), appending its leaves in ``pytree.flatten`` order to ``leaves``."""
+    kind = type(tree)
+    if kind is np.ndarray:
+        leaves.append(tree)
+        return ("f", tree.shape, tree.dtype.str) if tree.dtype.kind == "f" else _static_key(tree)
+    if kind is float:
+        leaves.append(tree)
+        return "float"
+    if isinstance(tree, (tuple, list)):
+        return (kind.__name__,) + tuple(_signature(child, leaves) for child in tree)
+    if isinstance(tree, dict):
+        return ("dict",) + tuple((key, _signature(child, leaves)) for key, child in tree.items())
+    if tree is None:
+        return None
+    leaves.append(tree)
+    return ("f", (), np.dtype(tree.dtype).str) if _is_float_leaf(tree) else _static_key(tree)
+
+
 class _Compiled:
     """The compiled function: a bounded cache of replays, one per signature."""
 
@@ -72,10 +92,8 @@ class _Compiled:
         self._replays, self._lock = OrderedDict(), threading.Lock()
 
     def __call__(self, *args, **kwargs):
-        leaves, _ = flatten((args, kwargs))
-        key = (structure((args, kwargs)),
-               tuple(("f", np.shape(leaf), np.result_type(leaf).str) if _is_float_leaf(leaf)
-                     else _static_key(leaf) for leaf in leaves))
+        leaves = []
+        key = _signature((args, kwargs), leaves)
         with self._lock:
             replay = self._replays.get(key)
             if replay is not None:
@@ -167,10 +185,10 @@ class _Replay:
         with self._lock:
             for k, view in self.slots:
                 view[...] = leaves[k]
-            err, value, info, energy = self.relaxation.run(self.value, self.cotangent,
-                                                           forward=True, err=self.err,
-                                                           work=self.work)
-            if not info.converged:
+            err, value, info, energy = self.relaxation.run(
+                self.value, self.cotangent, forward=True, err=self.err, work=self.work,
+                want_info=spec["return_info"])
+            if info is not None and not info.converged:
                 from .api import _settle_message
                 from .relax import ConvergenceError
                 message = _settle_message(info)

@@ -43,11 +43,3 @@ def leaf_paths(tree, prefix=""):
             paths.append(path)
     return paths
 
-
-def structure(tree):
-    """A hashable description of ``tree``'s containers (leaves left out)."""
-    if isinstance(tree, (tuple, list)):
-        return (type(tree).__name__,) + tuple(structure(child) for child in tree)
-    if isinstance(tree, dict):
-        return ("dict",) + tuple((key, structure(child)) for key, child in tree.items())
-    return None if tree is None else "*"

@@ -545,9 +545,10 @@ class Relaxation:
         o = self.table.eoff[i]
         return err[o:o + self.table.size[i]] if o >= 0 else None
 
-    def run(self, value, target, forward=False, err=None, work=None):
+    def run(self, value, target, forward=False, err=None, work=None, want_info=True):
         """Relax from ``value`` (strict relaxes a copy; replay with ``forward``
-        recomputes it first). Returns (errors, values, RelaxInfo, E).
+        recomputes it first). Returns (errors, values, RelaxInfo, E); the
+        RelaxInfo is None when not ``want_info`` and the relaxation converged.
 
         ``errors`` is the flat error buffer (read it with ``error_of``); at
         clamped inputs it holds the read-out gradient (already divided by
@@ -565,6 +566,8 @@ class Relaxation:
             self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
             self.eta, self.tol, self.max_iters, history, self.record_index, forward,
             self.table, self.opens_ptr, self.opens, work)
+        if not want_info and status == CONVERGED:
+            return err, relaxed, None, output
         history = history[:1 if self.code == SWEEP else iterations + 1]
         info = RelaxInfo(self.schedule, iterations, status == CONVERGED, history[:, 0].copy(),
                          history[:, 1].copy(), self.depth, updates, self.eta, self.tol,
@@ -586,16 +589,18 @@ def _relaxation(plan, schedule, options):
     return relaxation
 
 
-def relax(plan, value, target, schedule="sweep", pooled=False, **options):
+def relax(plan, value, target, schedule="sweep", pooled=False, want_info=True, **options):
     """Relax a Plan's ``value`` buffer from output energy ``target`` once.
 
     Returns (errors, values, RelaxInfo, relaxation): read node i's error with
     ``relaxation.error_of(errors, i)``. With ``pooled`` the errors live in
     this thread's scratch buffers: copy what you keep before the next call.
+    Without ``want_info`` a converged relaxation returns no RelaxInfo.
     """
     relaxation = _relaxation(plan, schedule, options)
     err = work = None
     if pooled:
         err = scratch("error", relaxation.error_size)
         work = scratch("work", 2 * relaxation.error_size)
-    return relaxation.run(value, target, err=err, work=work)[:3] + (relaxation,)
+    return relaxation.run(value, target, err=err, work=work,
+                          want_info=want_info)[:3] + (relaxation,)
