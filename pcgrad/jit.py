@@ -10,14 +10,16 @@ the strict schedule uses) and relaxes the errors. No Python runs per node.
 """
 import functools
 import threading
+import warnings
 from collections import OrderedDict
 
 import numpy as np
 
+from .api import _argnums, _check_float, _check_scalar, _check_target, _settle_message
 from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths
-from .relax import Relaxation
+from .relax import ConvergenceError, Relaxation
 from .tracing import Trace, Tracer
 
 CACHE_SIZE = 32
@@ -111,7 +113,6 @@ class _Replay:
     """One traced signature: a plan whose values every call refills and replays."""
 
     def __init__(self, spec, args, kwargs):
-        from .api import _check_float, _check_scalar, _check_target, _argnums
         self.spec = spec
         nums, self.many = _argnums(spec["argnums"], len(args))
         leaves, unflatten = flatten((args, kwargs))
@@ -189,12 +190,9 @@ class _Replay:
                 self.value, self.cotangent, forward=True, err=self.err, work=self.work,
                 want_info=spec["return_info"])
             if info is not None and not info.converged:
-                from .api import _settle_message
-                from .relax import ConvergenceError
                 message = _settle_message(info)
                 if spec["options"]["on_nonconvergence"] == "raise" or info.diverged:
                     raise ConvergenceError(message, info)
-                import warnings
                 warnings.warn(message, RuntimeWarning, stacklevel=3)
             by_leaf = {k: np.array(err[o:o + n].reshape(shape), dtype=dtype)
                        if not scalar else dtype.type(err[o])

@@ -1,7 +1,9 @@
 """Predictive-coding constructs used inside traced functions."""
 import numpy as np
 
+from .api import _Linearized, _check_target, _options
 from .primitives import PRIMITIVES
+from .relax import ENERGIES
 from .tracing import lift
 
 
@@ -53,8 +55,6 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
     >>> numpy.allclose(z, numpy.linalg.solve(numpy.eye(2) + W.T @ W, W.T @ numpy.ones(3)))
     True
     """
-    from .api import _Linearized, _check_target, _options
-    from .relax import ENERGIES
     if energy not in ENERGIES[1:]:
         raise ValueError(f"energy must be 'squared' or 'cross_entropy'; got {energy!r}.")
     names = list(free)

@@ -1,6 +1,7 @@
 """Gradient checking against central finite differences."""
 import numpy as np
 
+from .api import grad
 from .pytree import flatten
 
 
@@ -16,7 +17,6 @@ def check_grads(f, *args, argnums=0, rtol=1e-6, atol=1e-9, eps=1e-6, directions=
     >>> import pcgrad, pcgrad.numpy as np
     >>> pcgrad.testing.check_grads(lambda x: np.sum(np.sin(x) * x), np.array([0.3, 1.2]))
     """
-    from .api import grad
     nums = argnums if isinstance(argnums, (tuple, list)) else (argnums,)
     rng = np.random.default_rng(seed)
 
