@@ -5,6 +5,7 @@ function at the given arguments, prune the graph, lower it to a Plan, and
 return a function that relaxes the plan's errors from an output error
 (the cotangent) and reads the settled errors out at the inputs.
 """
+import math
 import functools
 import warnings
 
@@ -375,7 +376,7 @@ def jacobian(f, argnums=0, **options):
         lin = _Linearized(f, args, argnums, False, kwargs)
         shape = lin.out.shape
         rows = []
-        for k in range(int(np.prod(shape, dtype=np.int64))):
+        for k in range(math.prod(shape)):
             seed = np.zeros(lin.out.size)
             seed[k] = 1.0
             rows.append(lin.pullback(seed.reshape(shape), options)[0])

@@ -6,6 +6,7 @@ results). Functions with a zero derivative (comparisons, floor, ...) are
 traced too, so that compiled replay can recompute them. Constructors
 (zeros, ones, arange, ...) return plain numpy constants.
 """
+import math
 import builtins
 import string
 
@@ -286,8 +287,8 @@ def _count(a, axis):
     shape = _shape(a)
     axis = _normalize_axis(axis, len(shape))
     if axis is None:
-        return int(_np.prod(shape, dtype=_np.int64))
-    return int(_np.prod([shape[i] for i in axis], dtype=_np.int64))
+        return math.prod(shape)
+    return math.prod([shape[i] for i in axis])
 
 
 def mean(a, axis=None, dtype=None, keepdims=False):
@@ -381,7 +382,7 @@ def tensordot(a, b, axes=2):
         raise ValueError("tensordot: shape mismatch for the summed axes.")
     free_a = [i for i in range(len(sa)) if i not in axes_a]
     free_b = [i for i in range(len(sb)) if i not in axes_b]
-    k = int(_np.prod([sa[i] for i in axes_a], dtype=_np.int64))
+    k = math.prod([sa[i] for i in axes_a])
     a2 = reshape(transpose(a, free_a + axes_a), (-1, k))
     b2 = reshape(transpose(b, axes_b + free_b), (k, -1))
     return reshape(matmul(a2, b2), tuple(sa[i] for i in free_a) + tuple(sb[i] for i in free_b))
@@ -418,7 +419,7 @@ def einsum(subscripts, *operands):
             if size.get(l, 1) == 1:  # a label of size 1 broadcasts against the other
                 size[l] = n
     a, b = (broadcast_to(x, tuple(size[l] for l in ls)) for x, ls in ((a, la), (b, lb)))
-    count = lambda ls: int(_np.prod([size[l] for l in ls], dtype=_np.int64))
+    count = lambda ls: math.prod([size[l] for l in ls])
     x, y, lx, ly, px, py, m, k, n = _einsum_layout(a, b, la, lb, output, count)
     x = reshape(transpose(x, tuple(lx.index(l) for l in px + m + k)),
                 (count(px), count(m), count(k)))
@@ -772,7 +773,7 @@ def ndim(a):
 
 def size(a):
     """numpy.size."""
-    return int(_np.prod(_shape(a), dtype=_np.int64))
+    return math.prod(_shape(a))
 
 
 # --- what is not here ------------------------------------------------------------------

@@ -6,6 +6,7 @@ kernels compute its prediction and its error rule), how it lowers into the op
 table (its sub-code and integer parameters), and which values its error rule
 reads. The scheduler dispatches on opcodes and never on names.
 """
+import math
 from collections import namedtuple
 from dataclasses import dataclass
 from typing import Callable
@@ -91,7 +92,7 @@ def error_of(t, buf, i):
 
 def broadcast_map(in_shape, out_shape):
     """Flat index into an operand of ``in_shape`` for each element of its broadcast."""
-    size = int(np.prod(in_shape, dtype=np.int64))
+    size = math.prod(in_shape)
     return np.broadcast_to(np.arange(size, dtype=np.int64).reshape(in_shape),
                            out_shape).ravel()
 

@@ -282,7 +282,7 @@ def _lower_nary(code):
     def lower(params, in_shapes, out_shape):
         modes, maps, offset = [], [], len(in_shapes)
         for shape in in_shapes:
-            size = int(np.prod(shape, dtype=np.int64))
+            size = math.prod(shape)
             trailing = tuple(shape)[_leading_ones(shape):]
             if tuple(shape) == tuple(out_shape):
                 modes.append(-1)

@@ -3,6 +3,7 @@
 The operands keep their own shapes; the lowering reads them as these 3-D
 blocks (pcgrad.numpy.matmul broadcasts other batch shapes explicitly first).
 """
+import math
 import numpy as np
 from numba import njit
 
@@ -19,8 +20,8 @@ def batched_matmul_dims(a_shape, b_shape):
         b_shape = b_shape + (1,)
     M, K = a_shape[-2], a_shape[-1]
     N = b_shape[-1]
-    a_batch = int(np.prod(a_shape[:-2], dtype=np.int64))
-    b_batch = int(np.prod(b_shape[:-2], dtype=np.int64))
+    a_batch = math.prod(a_shape[:-2])
+    b_batch = math.prod(b_shape[:-2])
     if len(b_shape) == 2:  # (..., M, K) @ (K, N): one tall matrix product
         return 1, 1, a_batch * M, K, N
     if a_batch == 1 or b_batch == 1 or a_shape[:-2] == b_shape[:-2]:

@@ -130,8 +130,8 @@ register("prod", PROD, lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=
 # --- cumulative sum along one axis: ints = (outer, n, inner) -------------------
 def _lower_cumsum(params, in_shapes, out_shape):
     shape, axis = in_shapes[0], params["axis"]
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    outer = math.prod(shape[:axis])
+    inner = math.prod(shape[axis + 1:])
     return 0, np.array([outer, shape[axis], inner], np.int64)
 
 

@@ -7,6 +7,7 @@ each output element to the element it copies (-1: a zero, as in padding). One
 pair of kernels serves them all: the prediction copies through the map, and
 the error rule adds each output error back to its source (a scatter-add).
 """
+import math
 import numpy as np
 from numba import njit
 
@@ -17,7 +18,7 @@ def _gather_lowering(index_forward):
     def lower(params, in_shapes, out_shape):
         operands, base = [], 0
         for shape in in_shapes:
-            size = int(np.prod(shape, dtype=np.int64))
+            size = math.prod(shape)
             operands.append(np.arange(base, base + size, dtype=np.int64).reshape(shape))
             base += size
         index = np.asarray(index_forward(*operands, **params), dtype=np.int64)
