@@ -154,7 +154,8 @@ def isnan(x):
 
 # --- shapes -----------------------------------------------------------------------
 def _shape(x):
-    return _np.shape(_value(x))
+    shape = getattr(x.value if isinstance(x, _Tracer) else x, "shape", None)
+    return shape if shape is not None else _np.shape(x)
 
 
 def _normalize_axis(axis, ndim):
