@@ -103,8 +103,8 @@ def structure_key(trace, inputs, output):
     which nodes are the inputs and the output (not the values)."""
     values = trace.values
     return _Key((tuple(trace.primitives), tuple(trace.parents),
-                 tuple(map(_freeze_params, trace.params)),
-                 tuple(v.shape for v in values), tuple(v.dtype.char for v in values),
+                 tuple([_freeze_params(p) if p else () for p in trace.params]),
+                 tuple([v.shape for v in values]), tuple([v.dtype.char for v in values]),
                  tuple(inputs), output))
 
 
@@ -123,17 +123,18 @@ class _Key(tuple):
 
 
 def _freeze_params(params):
-    return tuple((key, _freeze(value)) for key, value in params.items()) if params else ()
+    return tuple([(key, _freeze(value)) for key, value in params.items()])
 
 
 def _freeze(value):
     """A hashable stand-in for a parameter value (arrays by content)."""
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__,) + tuple(_freeze(v) for v in value)
-    if isinstance(value, np.ndarray):
-        return ("array", value.shape, value.dtype.str, value.tobytes())
-    if isinstance(value, slice):
+    kind = type(value)
+    if kind is slice:
         return ("slice", value.start, value.stop, value.step)
+    if kind is tuple or kind is list:
+        return (kind.__name__,) + tuple([_freeze(v) for v in value])
+    if kind is np.ndarray:
+        return ("array", value.shape, value.dtype.str, value.tobytes())
     if isinstance(value, np.generic):
         return value.item()
     return value

@@ -129,6 +129,7 @@ class Plan:
         self.stored = np.flatnonzero(stored)
         self.value_size = int(size[stored].sum())
         self.nodes = list(nodes)
+        self._stored_nodes = [self.nodes[i] for i in self.stored]
         self.error_size = int(size[unit].sum())
         self._leaf = op == LEAF
         self._marked = np.array([trace.name(node) == "pc_node" for node in nodes])
@@ -150,12 +151,12 @@ class Plan:
         """A value buffer holding the stored values of ``graph`` (same structure),
         written into ``out`` if given."""
         values = graph.trace.values
-        if not len(self.stored):
+        if not self._stored_nodes:
             return np.zeros(0)
-        parts = [values[self.nodes[i]].ravel() for i in self.stored]
-        if out is None:
-            return np.concatenate(parts, dtype=np.float64)
-        return np.concatenate(parts, out=out, casting="same_kind")
+        parts = [values[node] for node in self._stored_nodes]
+        if out is None:  # axis=None flattens every part
+            return np.concatenate(parts, axis=None, dtype=np.float64)
+        return np.concatenate(parts, axis=None, out=out, casting="same_kind")
 
     def units_for(self, units):
         """(unit mask, depth) for ``units`` = "all" or "marked".
