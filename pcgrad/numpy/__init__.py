@@ -15,6 +15,7 @@ import numpy as _np
 from ..primitives import PRIMITIVES as _P
 from ..primitives.linalg import batched_matmul_dims as _matmul_dims
 from ..tracing import Tracer as _Tracer
+from ..tracing import bind as _bind
 from . import linalg  # noqa: F401
 
 # --- constants and pass-through names (no derivative involved) ---------------
@@ -39,11 +40,14 @@ def _constant(x, what):
 
 
 # --- elementwise: one primitive each ---------------------------------------------
+_NO_PARAMS = {}  # shared by the parameterless primitives' nodes; never mutated
+
+
 def _unary(name):
     primitive = _P[name]
 
     def fn(x):
-        return primitive(x)
+        return _bind(primitive, (x,), _NO_PARAMS)
     fn.__name__ = name
     fn.__doc__ = f"Elementwise numpy.{name} (traced)."
     return fn
@@ -53,7 +57,7 @@ def _nary(name):
     primitive = _P[name]
 
     def fn(x1, x2):
-        return primitive(x1, x2)
+        return _bind(primitive, (x1, x2), _NO_PARAMS)
     fn.__name__ = name
     fn.__doc__ = f"Elementwise numpy.{name} with broadcasting (traced)."
     return fn
