@@ -139,16 +139,23 @@ class _Linearized:
 
     def pullback(self, target, options, energy="linear", free=None, record=False):
         """Relax from the output energy (``target``: the cotangent for "linear");
-        returns (gradients per argument, RelaxInfo, final values buffer)."""
+        returns (gradients per argument, RelaxInfo, final values buffer, E at the
+        feed-forward output)."""
         if not self.graph.connected:
             warnings.warn("The output does not depend on the differentiated inputs; their "
                           "gradient is zero.", UserWarning, stacklevel=4)
+            target = np.ascontiguousarray(np.broadcast_to(target, self.out.shape), float)
+            energy_value = output_energy(
+                ENERGIES.index(energy), np.ascontiguousarray(self.out, float).ravel(),
+                target.ravel(), np.zeros(0), self.out.shape[-1] if self.out.ndim else 1,
+                np.empty(self.out.size))
             return self._structure([np.zeros(self.graph.trace.values[n].shape)
-                                    for n in self.graph.inputs]), None, None
+                                    for n in self.graph.inputs]), None, None, energy_value
         plan, value = self.plan(options["schedule"])
-        err, value, info, relaxation = relax(
+        err, value, info, energy_value, relaxation = relax(
             plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
-            options["schedule"], pooled=self.pooled, want_info=record, eta=options["eta"], tol=options["tol"],
+            options["schedule"], pooled=self.pooled, want_info=record, eta=options["eta"],
+            tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
             free=free, record=sorted(plan.named) if record else ())
@@ -172,7 +179,7 @@ class _Linearized:
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
-        return self._structure(flat), info, value
+        return self._structure(flat), info, value, energy_value
 
     def _named(self):
         """Named pc_nodes of the whole trace (on the differentiable path or not)."""
@@ -244,12 +251,12 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
         lin = _Linearized(f, args, argnums, has_aux, kwargs, pooled=True)
         if target is None:
             _check_scalar(lin.out, "grad")
-            g, info, _ = lin.pullback(1.0, options, record=return_info)
+            g, info, _, _ = lin.pullback(1.0, options, record=return_info)
             value = lin.out
         else:
             clamped = _check_target(lin.out, target)
-            g, info, _ = lin.pullback(clamped, options, energy, record=return_info)
-            value = _energy_value(lin, clamped, energy, options)
+            g, info, _, value = lin.pullback(clamped, options, energy, record=return_info)
+            value = np.float64(value)
         value = (value, lin.aux) if has_aux else value
         return (value, g, info) if return_info else (value, g)
     value_and_grad_f._pcgrad_spec = dict(
@@ -264,18 +271,6 @@ def _check_target(out, target):
         raise ValueError(f"The target has shape {target.shape}; the network's output has shape "
                          f"{np.shape(out)}. With target=, f returns the prediction, not a loss.")
     return target
-
-
-def _energy_value(lin, target, energy, options):
-    """The output energy E at the feed-forward output."""
-    plan = lin.plan(options["schedule"])[0] if lin.graph.connected else None
-    precision = plan.precision_buffer(options["precisions"]) if plan else np.zeros(0)
-    if precision.size:
-        precision = precision[plan.table.eoff[plan.output]:][:lin.out.size]
-    row = lin.out.shape[-1] if lin.out.ndim else 1
-    return np.float64(output_energy(ENERGIES.index(energy),
-                                    np.ascontiguousarray(lin.out, np.float64).ravel(),
-                                    target.ravel(), precision, row, np.empty(lin.out.size)))
 
 
 def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
@@ -353,7 +348,7 @@ def vjp(f, *primals, has_aux=False, return_info=False, **options):
         if np.shape(cotangent) != np.shape(lin.out):
             raise ValueError(f"The cotangent has shape {np.shape(cotangent)}; the output has "
                              f"shape {np.shape(lin.out)}.")
-        g, info, _ = lin.pullback(cotangent, options, record=return_info)
+        g, info, _, _ = lin.pullback(cotangent, options, record=return_info)
         return (g, info) if return_info else g
     return (lin.out, vjp_fn, lin.aux) if has_aux else (lin.out, vjp_fn)
 

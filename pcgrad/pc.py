@@ -68,7 +68,7 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
     options = _options("strict", eta, tol, max_iters, units, 1.0, precisions,
                        on_nonconvergence)
     priors = {k: (prior or {}).get(name, (0.0, 0.0)) for k, name in enumerate(names)}
-    _, info, value = lin.pullback(_check_target(lin.out, target), options, energy,
+    _, info, value, _ = lin.pullback(_check_target(lin.out, target), options, energy,
                                   free=priors, record=return_info)
     plan, inferred = lin.plan("strict")[0], {}
     for k, name in enumerate(names):

@@ -518,7 +518,7 @@ class Relaxation:
         self.unit, self.depth = plan.units_for(units)
         self.precision = plan.precision_buffer(precisions)
         self.free = np.zeros(len(t.op), np.bool_)
-        self.prior_mean = np.zeros(t.voff.max(initial=-1) + t.size.max(initial=0) + 1)
+        self.prior_mean = np.zeros(plan.value_size)  # value-buffer layout
         if free and not self.precision.size:
             self.precision = np.ones(plan.error_size)
         for k, (mean, prior_precision) in (free or {}).items():
@@ -592,8 +592,9 @@ def _relaxation(plan, schedule, options):
 def relax(plan, value, target, schedule="sweep", pooled=False, want_info=True, **options):
     """Relax a Plan's ``value`` buffer from output energy ``target`` once.
 
-    Returns (errors, values, RelaxInfo, relaxation): read node i's error with
-    ``relaxation.error_of(errors, i)``. With ``pooled`` the errors live in
+    Returns (errors, values, RelaxInfo, E, relaxation): read node i's error
+    with ``relaxation.error_of(errors, i)``; E is the output energy at the
+    feed-forward output. With ``pooled`` the errors live in
     this thread's scratch buffers: copy what you keep before the next call.
     Without ``want_info`` a converged relaxation returns no RelaxInfo.
     """
@@ -603,4 +604,4 @@ def relax(plan, value, target, schedule="sweep", pooled=False, want_info=True, *
         err = scratch("error", relaxation.error_size)
         work = scratch("work", 2 * relaxation.error_size)
     return relaxation.run(value, target, err=err, work=work,
-                          want_info=want_info)[:3] + (relaxation,)
+                          want_info=want_info) + (relaxation,)
