@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .primitives import OpTable
-from .primitives.core import LEAF, MATMUL
+from .primitives.core import LEAF
 from .graph import Graph, structure_key
 from .tracing import COMPUTED, INPUT
 
@@ -93,6 +93,7 @@ class Plan:
         size = np.array([v.size for v in values], np.int64)
         unit = np.array([roles[node] in (INPUT, "node") for node in nodes])
         stored = np.full(n, store_all)
+        self._writes_sole_parent = np.zeros(n, bool)
         pptr = np.zeros(n + 1, np.int64)
         iptr = np.zeros(n + 1, np.int64)
         par, ints = [], []
@@ -106,6 +107,7 @@ class Plan:
             par.extend(parents)
             pptr[i + 1] = len(par)
             op[i] = primitive.opcode
+            self._writes_sole_parent[i] = primitive.writes_sole_parent
             code[i], row = primitive.lower(trace.params[node],
                                            [values[p].shape for p in parents],
                                            values[i].shape)
@@ -190,9 +192,9 @@ class Plan:
         last child and read last by the node itself; between two such
         lifetimes its buffer can be reused. Inputs, the output and named
         pc_nodes keep their own places (they are read out). ``table`` is the
-        op table with those offsets (and psend 2 on an edge from a matrix
-        product that is its parent's only sender: the product writes the
-        buffer instead of adding to it); the buffers to zero before node j is
+        op table with those offsets (and psend 2 on an edge whose child is
+        its parent's only sender and writes rather than adds, see
+        Primitive.writes_sole_parent); the buffers to zero before node j is
         processed are ``opens[1][opens[0][j]:opens[0][j + 1]]`` (the output's
         are opened first, at j = n).
         """
@@ -225,11 +227,11 @@ class Plan:
                     eoff[i], end = end, end + t.size[i]
             if j < n and unit[j] and not keep[j]:
                 free.setdefault(t.size[j], []).append(eoff[j])
-        # a parent whose only sender is a matrix product is written, not zeroed
+        # a parent whose only sender writes (not adds) its error is not zeroed
         senders = np.bincount(t.par[t.psend != 0], minlength=n)
         child = np.repeat(np.arange(n), np.diff(t.pptr))
         psend = t.psend.copy()
-        psend[(t.psend != 0) & (senders[t.par] == 1) & (t.op[child] == MATMUL)] = 2
+        psend[(t.psend != 0) & (senders[t.par] == 1) & self._writes_sole_parent[child]] = 2
         written = np.zeros(n, bool)
         written[t.par[psend == 2]] = True
         steps = [[] for _ in range(n + 1)]

@@ -41,6 +41,9 @@ class Primitive:
     to send error to another operand (products: d(ab)/da = b).
     differentiable=False marks primitives with zero derivative (comparisons,
     floor, ...): their outputs are constants for the relaxation.
+    writes_sole_parent: the error rule honours psend 2 (it is a parent's only
+    sender in the sweep) by writing the parent's error instead of adding to
+    it, so the sweep need not zero that buffer first.
     """
     name: str
     opcode: int
@@ -49,6 +52,7 @@ class Primitive:
     reads_inputs: bool = False
     reads_output: bool = False
     differentiable: bool = True
+    writes_sole_parent: bool = False
 
     def __call__(self, *args, **params):
         return bind(self, args, params)

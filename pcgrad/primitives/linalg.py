@@ -79,4 +79,5 @@ def matmul_vjp(t, j, value, prediction, e, acc):
                 gb[n % Bb] += np.dot(a[n % Ba].T, ey[n])
 
 
-register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others")
+register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others",
+         writes_sole_parent=True)
