@@ -55,6 +55,16 @@ def _options(schedule="sweep", eta=None, tol=None, max_iters=None, units="all", 
                 on_nonconvergence=on_nonconvergence)
 
 
+def _check_settled(info, on_nonconvergence, stacklevel):
+    """Raise ConvergenceError for a diverged or (by default) unconverged
+    relaxation, or warn; a None info means it converged."""
+    if info is None or info.converged:
+        return
+    if on_nonconvergence == "raise" or info.diverged:
+        raise ConvergenceError(_settle_message(info), info)
+    warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
+
+
 def _settle_message(info):
     if info.diverged:
         return (f"The {info.schedule!r} relaxation diverged at iteration {info.iterations} "
@@ -159,10 +169,7 @@ class _Linearized:
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
             free=free, record=sorted(plan.named) if record else ())
-        if info is not None and not info.converged:
-            if options["on_nonconvergence"] == "raise" or info.diverged:
-                raise ConvergenceError(_settle_message(info), info)
-            warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=4)
+        _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
         flat = [relaxation.error_of(err, i).reshape(
             self.graph.trace.values[self.graph.inputs[k]].shape)

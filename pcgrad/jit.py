@@ -10,16 +10,15 @@ the strict schedule uses) and relaxes the errors. No Python runs per node.
 """
 import functools
 import threading
-import warnings
 from collections import OrderedDict
 
 import numpy as np
 
-from .api import _argnums, _check_float, _check_scalar, _check_target, _settle_message
+from .api import _argnums, _check_float, _check_scalar, _check_settled, _check_target
 from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths
-from .relax import ConvergenceError, Relaxation
+from .relax import Relaxation
 from .tracing import Trace, Tracer
 
 CACHE_SIZE = 32
@@ -189,11 +188,7 @@ class _Replay:
             err, value, info, energy = self.relaxation.run(
                 self.value, self.cotangent, forward=True, err=self.err, work=self.work,
                 want_info=spec["return_info"])
-            if info is not None and not info.converged:
-                message = _settle_message(info)
-                if spec["options"]["on_nonconvergence"] == "raise" or info.diverged:
-                    raise ConvergenceError(message, info)
-                warnings.warn(message, RuntimeWarning, stacklevel=3)
+            _check_settled(info, spec["options"]["on_nonconvergence"], stacklevel=3)
             by_leaf = {k: np.array(err[o:o + n].reshape(shape), dtype=dtype)
                        if not scalar else dtype.type(err[o])
                        for k, o, n, shape, dtype, scalar in self.grads}
