@@ -106,13 +106,16 @@ class _Linearized:
     """A function traced at some arguments: its output, its graph, and relaxations
     from any output energy."""
 
-    def __init__(self, f, args, argnums, has_aux, kwargs=None, pooled=False):
+    def __init__(self, f, args, argnums, has_aux, kwargs=None, pooled=False,
+                 keep_values=False):
         # pooled: one relaxation, its buffers borrowed from this thread and its
-        # results copied out (grad, value_and_grad); otherwise owned buffers
+        # results copied out (grad, value_and_grad); otherwise owned buffers.
+        # keep_values: keep every traced value (strict relaxation, trace()),
+        # not only those an error rule reads.
         self.pooled = pooled
         nums, self.many = _argnums(argnums, len(args))
         leaves, self.unflatten, self.dtypes = [], [], []
-        with Trace() as trace:
+        with Trace(keep_values=keep_values) as trace:
             traced_args = list(args)
             for n in nums:
                 arg_leaves, unflatten = flatten(args[n])
@@ -135,6 +138,8 @@ class _Linearized:
         self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
         inputs = [t.node for group in leaves for t in group]
         output = out.node if isinstance(out, Tracer) and out._trace is trace else None
+        if output is not None:
+            trace.values[output] = self.out  # the output energy reads it
         self.graph = cached_graph(trace, inputs, output)
         self.counts = [len(group) for group in leaves]
         self._plans = {}
@@ -255,7 +260,8 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        lin = _Linearized(f, args, argnums, has_aux, kwargs, pooled=True)
+        lin = _Linearized(f, args, argnums, has_aux, kwargs, pooled=True,
+                          keep_values=options["schedule"] == "strict")
         if target is None:
             _check_scalar(lin.out, "grad")
             g, info, _, _ = lin.pullback(1.0, options, record=return_info)
@@ -349,7 +355,8 @@ def vjp(f, *primals, has_aux=False, return_info=False, **options):
     (array([ 3., 30.]),)
     """
     options = _options(**options)
-    lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux)
+    lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux,
+                      keep_values=options["schedule"] == "strict")
 
     def vjp_fn(cotangent):
         if np.shape(cotangent) != np.shape(lin.out):
@@ -375,7 +382,8 @@ def jacobian(f, argnums=0, **options):
 
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
-        lin = _Linearized(f, args, argnums, False, kwargs)
+        lin = _Linearized(f, args, argnums, False, kwargs,
+                          keep_values=options["schedule"] == "strict")
         shape = lin.out.shape
         rows = []
         for k in range(math.prod(shape)):
@@ -404,7 +412,8 @@ def elementwise_grad(f, argnums=0, **options):
 
     @functools.wraps(f)
     def elementwise_grad_f(*args, **kwargs):
-        lin = _Linearized(f, args, argnums, False, kwargs)
+        lin = _Linearized(f, args, argnums, False, kwargs,
+                          keep_values=options["schedule"] == "strict")
         return lin.pullback(np.ones(lin.out.shape), options)[0]
     return elementwise_grad_f
 
@@ -421,4 +430,4 @@ def trace(f, *args, argnums=None):
       output %2
     """
     nums = tuple(range(len(args))) if argnums is None else argnums
-    return _Linearized(f, args, nums, False).graph
+    return _Linearized(f, args, nums, False, keep_values=True).graph

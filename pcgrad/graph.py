@@ -63,12 +63,12 @@ class Graph:
         lines = [f"graph: {len(self.nodes)} nodes, depth {self.depth}"]
         for node in self.nodes:
             value, role = self.trace.values[node], self.roles[node]
-            kind = _type(value)
+            kind = _type(self.trace.shapes[node], self.trace.dtypes[node])
             if role in (INPUT, DATA):
                 lines.append(f"  %{node}: {kind} = input {self.trace.params[node]['name']}"
                              + (" (not differentiated)" if role == DATA else ""))
             elif role == CONSTANT:
-                shown = f" {value.item():.6g}" if value.size == 1 else ""
+                shown = f" {value.item():.6g}" if value is not None and value.size == 1 else ""
                 lines.append(f"  %{node}: {kind} = constant{shown}")
             else:
                 args = " ".join(f"%{p}" for p in self.trace.parents[node])
@@ -81,10 +81,9 @@ class Graph:
     __repr__ = __str__
 
 
-def _type(value):
-    short = {"float64": "f64", "float32": "f32", "bool": "bool"}.get(value.dtype.name,
-                                                                       value.dtype.name)
-    return f"{short}[{','.join(str(d) for d in value.shape)}]"
+def _type(shape, dtype):
+    short = {"float64": "f64", "float32": "f32", "bool": "bool"}.get(dtype.name, dtype.name)
+    return f"{short}[{','.join(str(d) for d in shape)}]"
 
 
 def _format_params(params):
@@ -101,10 +100,9 @@ def structure_key(trace, inputs, output):
     """A hashable description of everything pruning and a Plan depend on:
     primitives, parameters, edges, shapes and dtypes of the whole trace, and
     which nodes are the inputs and the output (not the values)."""
-    values = trace.values
     return _Key((tuple(trace.primitives), tuple(trace.parents),
                  tuple([_freeze_params(p) if p else () for p in trace.params]),
-                 tuple([v.shape for v in values]), tuple([v.dtype.char for v in values]),
+                 tuple(trace.shapes), tuple([d.char for d in trace.dtypes]),
                  tuple(inputs), output))
 
 

@@ -64,7 +64,8 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
                          f"({', '.join(names)}).")
     clamped = dict(clamped or {})
     lin = _Linearized(lambda *latents: f(**dict(zip(names, latents)), **clamped),
-                      tuple(free[name] for name in names), tuple(range(len(names))), False)
+                      tuple(free[name] for name in names), tuple(range(len(names))), False,
+                      keep_values=True)
     options = _options("strict", eta, tol, max_iters, units, 1.0, precisions,
                        on_nonconvergence)
     priors = {k: (prior or {}).get(name, (0.0, 0.0)) for k, name in enumerate(names)}

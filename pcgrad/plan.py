@@ -9,6 +9,7 @@ A plan depends only on the graph's structure (primitives, parameters,
 shapes, edges), not on its values, so repeated calls with the same
 structure reuse one plan from a bounded cache and only refill the values.
 """
+import math
 import threading
 from collections import OrderedDict
 
@@ -85,12 +86,14 @@ class Plan:
 
     def __init__(self, graph, store_all=False):
         trace, nodes, roles = graph.trace, graph.nodes, graph.roles
+        if store_all and not trace.keep_values:
+            raise ValueError("Storing every value needs a trace made with keep_values=True.")
         index = {node: i for i, node in enumerate(nodes)}
-        values = [trace.values[node] for node in nodes]
+        shapes = [trace.shapes[node] for node in nodes]
         n = len(nodes)
         op = np.zeros(n, np.int64)
         code = np.zeros(n, np.int64)
-        size = np.array([v.size for v in values], np.int64)
+        size = np.array([math.prod(shape) for shape in shapes], np.int64)
         unit = np.array([roles[node] in (INPUT, "node") for node in nodes])
         stored = np.full(n, store_all)
         self._writes_sole_parent = np.zeros(n, bool)
@@ -109,8 +112,7 @@ class Plan:
             op[i] = primitive.opcode
             self._writes_sole_parent[i] = primitive.writes_sole_parent
             code[i], row = primitive.lower(trace.params[node],
-                                           [values[p].shape for p in parents],
-                                           values[i].shape)
+                                           [shapes[p] for p in parents], shapes[i])
             ints.append(row)
             iptr[i + 1] += len(row)
             if primitive.reads_inputs == "others":
@@ -139,8 +141,8 @@ class Plan:
                       if self._marked[i] and trace.params[node]["name"] is not None}
         self._precision = {i: trace.params[node]["precision"] for i, node in enumerate(nodes)
                            if self._marked[i] and trace.params[node]["precision"] is not None}
-        self.output_shape = values[index[graph.output]].shape
-        self.shapes = [v.shape for v in values]
+        self.output_shape = shapes[index[graph.output]]
+        self.shapes = shapes
         self._pptr, self._par = pptr, par
         self._units = {}
         self._sweep = None

@@ -43,14 +43,24 @@ class Trace:
 
     Creation order is a topological order, so no later pass needs to sort.
     Node i has ``primitives[i]`` (a Primitive, or INPUT / CONSTANT for leaves),
-    ``params[i]`` (dict), ``parents[i]`` (ordered tuple of node ids) and
-    ``values[i]`` (its numpy value). Recording appends to these lists, which
-    costs far less per node than a networkx graph; ``nx`` builds the graph.
+    ``params[i]`` (dict), ``parents[i]`` (ordered tuple of node ids),
+    ``shapes[i]``, ``dtypes[i]`` and ``values[i]`` (its numpy value). Recording
+    appends to these lists, which costs far less per node than a networkx
+    graph; ``nx`` builds the graph.
+
+    Unless ``keep_values``, a value is kept only if an error rule may read it
+    (the node's own rule or a child's, see Primitive.reads_inputs and
+    reads_output), it is a leaf, a pc_node or the output (set by the caller);
+    the others are None. Intermediates nobody reads are then freed as soon as
+    the traced function drops them, as in a plain numpy forward pass, instead
+    of piling up (and being paged in afresh) on every call.
     """
 
-    def __init__(self, compiling=False):
+    def __init__(self, compiling=False, keep_values=False):
         self.primitives, self.params, self.parents, self.values = [], [], [], []
+        self.shapes, self.dtypes = [], []
         self.compiling = compiling  # True under pcgrad.jit: the graph is replayed later
+        self.keep_values = keep_values or compiling
         self.active = False
         self._scalars = {}  # Python number constants by identity: one node each
 
@@ -68,11 +78,13 @@ class Trace:
     def __len__(self):
         return len(self.values)
 
-    def record(self, primitive, params, parents, value):
+    def record(self, primitive, params, parents, value, keep=True):
         self.primitives.append(primitive)
         self.params.append(params)
         self.parents.append(parents)
-        self.values.append(value)
+        self.values.append(value if keep or self.keep_values else None)
+        self.shapes.append(value.shape)
+        self.dtypes.append(value.dtype)
         return len(self.values) - 1
 
     def leaf(self, value, name):
@@ -103,7 +115,8 @@ def to_networkx(trace, nodes, roles=None):
     """A DiGraph of ``nodes`` of ``trace``.
 
     Node attributes: ``primitive`` (name), ``params``, ``parents`` (ordered
-    ids), ``shape``, ``dtype``, ``value``, and ``role`` ("input", "constant"
+    ids), ``shape``, ``dtype``, ``value`` (None if the trace did not keep it),
+    and ``role`` ("input", "constant"
     or "node"; ``roles`` maps nodes to roles that override it, and a node
     made a constant keeps its primitive name as ``origin``). Edges carry
     ``argnums``: the argument positions at which the parent enters the child.
@@ -113,9 +126,9 @@ def to_networkx(trace, nodes, roles=None):
     for node in nodes:
         name = trace.name(node)
         role = roles.get(node, name if name in (INPUT, CONSTANT) else "node")
-        value = trace.values[node]
         attrs = dict(primitive=name, params=trace.params[node], parents=trace.parents[node],
-                     shape=value.shape, dtype=value.dtype, value=value, role=role)
+                     shape=trace.shapes[node], dtype=trace.dtypes[node],
+                     value=trace.values[node], role=role)
         if role == CONSTANT and name != CONSTANT:
             attrs.update(primitive=CONSTANT, params={}, parents=(), origin=name)
         graph.add_node(node, **attrs)
@@ -213,7 +226,15 @@ def bind(primitive, args, params):
                         "escaped, e.g. stored in a global). Compute with it inside the "
                         "function being differentiated.")
     parents = tuple([arg.node if type(arg) is Tracer else trace.constant(arg) for arg in args])
-    return Tracer(value, trace.record(primitive, params, parents, value), trace)
+    if not trace.keep_values and primitive.reads_inputs:
+        # keep the traced operands' values this node's error rule reads
+        # ("others": an operand's value is read only when another is traced)
+        traced = [arg for arg in args if type(arg) is Tracer]
+        if primitive.reads_inputs is True or len(traced) > 1:
+            for arg in traced:
+                trace.values[arg.node] = arg.value
+    keep = primitive.reads_output or primitive.keeps_value
+    return Tracer(value, trace.record(primitive, params, parents, value, keep), trace)
 
 
 def _mixed_traces():

@@ -50,7 +50,7 @@ def _program(name):
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_forward_kernels_reproduce_numpy(name):
-    lin = _Linearized(_program(name), (A,), 0, False)
+    lin = _Linearized(_program(name), (A,), 0, False, keep_values=True)
     plan = Plan(lin.graph, store_all=True)
     traced = plan.values_from(lin.graph)
     recomputed = traced.copy()

@@ -44,6 +44,8 @@ class Primitive:
     writes_sole_parent: the error rule honours psend 2 (it is a parent's only
     sender in the sweep) by writing the parent's error instead of adding to
     it, so the sweep need not zero that buffer first.
+    keeps_value: the trace keeps the node's value even when no error rule
+    reads it (pc_node: its settled value is reported in RelaxInfo.values).
     """
     name: str
     opcode: int
@@ -53,6 +55,7 @@ class Primitive:
     reads_output: bool = False
     differentiable: bool = True
     writes_sole_parent: bool = False
+    keeps_value: bool = False
 
     def __call__(self, *args, **params):
         return bind(self, args, params)

@@ -119,4 +119,5 @@ def copy_vjp(t, j, value, prediction, e, acc):
 
 
 register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints())
-register("pc_node", COPY, lambda x, name, precision: np.array(x, copy=True), no_ints())
+register("pc_node", COPY, lambda x, name, precision: np.array(x, copy=True), no_ints(),
+         keeps_value=True)
