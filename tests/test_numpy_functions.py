@@ -227,7 +227,7 @@ case("sinc", lambda np, x: np.sinc(x), At(numpy.array([0.0, 0.5, -1.5])), label=
 
 # --- elementwise functions of two arguments, with broadcasting ----------------------------
 BROADCAST_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (5,)),
-                    ((5,), ())]
+                    ((5,), ()), ((2, 1, 4), (1, 3, 1)), ((3, 1, 1), (3, 2, 4))]
 
 
 def binary(name, draw1, draw2, shapes=BROADCAST_SHAPES, **options):
@@ -267,6 +267,8 @@ case("where", lambda np, c, x, y: np.where(c, x, y), _MASK, real(3, 4), real(3, 
 case("where", lambda np, c, x, y: np.where(c, x, y), _MASK, real(3, 4), real(4),
      no_autograd="autograd's where VJP does not sum over broadcast axes")
 case("where", lambda np, c, x: np.where(c, x, 0.5), _MASK, real(3, 4), label="scalar-y")
+case("where", lambda np, c, x, y: np.where(c, x, y), _MASK, real(3, 1), real(4),
+     label="both-broadcast", no_autograd="autograd's where VJP does not sum over broadcast axes")
 case("where", lambda np, x: np.where(x > 0, x, np.sin(x)), nonzero(3, 4),
      label="traced-condition")
 case("clip", lambda np, x: np.clip(x, -0.5, 0.5), Draw((3, 4), avoid=(-0.5, 0.5)))
@@ -375,7 +377,9 @@ for _subscripts, _shapes, _reason in [
         ("...ij,...jk->...ik", [(2, 3, 4), (1, 4, 5)], ""),
         ("ij,jk->ik", [(3, 1), (2, 4)], _AUTOGRAD_BROADCAST),
         ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)], ""), ("i,ij,j", [(3,), (3, 4), (4,)], ""),
-        ("ab,bc,cd,da->", [(2, 3), (3, 4), (4, 2), (2, 2)], "")]:
+        ("ab,bc,cd,da->", [(2, 3), (3, 4), (4, 2), (2, 2)], ""),
+        ("bchw,oc->bohw", [(2, 1, 3, 4), (5, 1)], ""), ("ia,ja->ji", [(3, 1), (4, 1)], ""),
+        ("i,j->ji", [(3,), (4,)], ""), ("ij,k->kji", [(2, 3), (4,)], "")]:
     case("einsum", lambda np, *xs, s=_subscripts: np.einsum(s, *xs),
          *[real(*shape) for shape in _shapes], label=_subscripts, no_autograd=_reason)
 case("trace", lambda np, x: np.trace(x), real(3, 3))

@@ -425,6 +425,11 @@ def einsum(subscripts, *operands):
                 size[l] = n
     a, b = (broadcast_to(x, tuple(size[l] for l in ls)) for x, ls in ((a, la), (b, lb)))
     count = lambda ls: math.prod([size[l] for l in ls])
+    if count([l for l in la if l in lb and l not in output]) == 1:
+        # nothing to sum over (an outer product): a broadcast multiply, which
+        # costs less than a matrix product with an inner dimension of 1
+        return multiply(_einsum_in_output_order(a, la, output, size),
+                        _einsum_in_output_order(b, lb, output, size))
     x, y, lx, ly, px, py, m, k, n = _einsum_layout(a, b, la, lb, output, count)
     x = reshape(transpose(x, tuple(lx.index(l) for l in px + m + k)),
                 (count(px), count(m), count(k)))
@@ -433,6 +438,15 @@ def einsum(subscripts, *operands):
     labels = (px if len(px) >= len(py) else py) + m + n
     result = reshape(matmul(x, y), tuple(size[l] for l in labels))
     return transpose(result, tuple(labels.index(l) for l in output))
+
+
+def _einsum_in_output_order(x, labels, output, size):
+    """x's axes in output order (its labels missing from the output have size
+    1 and are dropped), with an axis of size 1 for each output label it lacks."""
+    kept = [l for l in labels if l in output]
+    x = reshape(x, tuple(size[l] for l in kept))
+    x = transpose(x, tuple(sorted(range(len(kept)), key=lambda i: output.index(kept[i]))))
+    return reshape(x, tuple(size[l] if l in labels else 1 for l in output))
 
 
 def _einsum_layout(a, b, la, lb, output, count):

@@ -8,9 +8,9 @@ reader finds an operation's forward and derivative side by side.
 import math
 
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
 
-from .core import (NARY, UNARY, broadcast_map, error_of, no_ints, parent,
+from .core import (NARY, UNARY, error_of, no_ints, parent,
                    register, sends, stored_value, value_of)
 
 # name, numpy forward; the sub-code is the row number.
@@ -29,6 +29,7 @@ UNARY_TABLE = [
     ("stop_gradient", lambda x: x),
 ]
 NONDIFF_UNARY = {"sign", "floor", "ceil", "round", "stop_gradient"}
+FIRST_NONDIFF_UNARY = [name for name, _ in UNARY_TABLE].index("sign")  # zero from here on
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
@@ -107,11 +108,27 @@ def unary_derivative(code, x, y):
     return 0.0
 
 
+# LLVM does not hoist a switch of thirty math functions out of a loop, so an
+# error rule branches on the sub-code once and runs a loop specialised to it
+# (literal_unroll makes the code a constant in each inlined copy; a copy's
+# variables must each be assigned once, hence the small helpers of the n-ary
+# loop). The forward kernels keep one loop: their math functions cost more
+# than the switch, and a copy per code would double the compile time.
+DIFF_UNARY_CODES = tuple(range(FIRST_NONDIFF_UNARY))
+
+
 @njit(cache=True)
 def unary_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
+    code = t.code[j]
     for i in range(out.size):
-        out[i] = unary_value(t.code[j], x[i])
+        out[i] = unary_value(code, x[i])
+
+
+@njit(inline="always")
+def _unary_vjp_loop(code, x, y, e, g):
+    for i in range(e.size):
+        g[i] += unary_derivative(code, x[i], y[i]) * e[i]
 
 
 # eps_x += f'(x) eps_y
@@ -122,8 +139,9 @@ def unary_vjp(t, j, value, prediction, e, acc):
     y = value_of(t, prediction, j)
     g = error_of(t, acc, p)
     code = t.code[j]
-    for i in range(e.size):
-        g[i] += unary_derivative(code, x[i], y[i]) * e[i]
+    for c in literal_unroll(DIFF_UNARY_CODES):
+        if c == code:
+            _unary_vjp_loop(c, x, y, e, g)
 
 
 for _code, (_name, _fn) in enumerate(UNARY_TABLE):
@@ -132,11 +150,14 @@ for _code, (_name, _fn) in enumerate(UNARY_TABLE):
 
 
 # --- n-ary elementwise ops with numpy broadcasting -------------------------
-# Each operand k has a broadcast mode in ints[k]: -1 same shape as the output,
-# -2 a single element, -(3 + m) a block of m elements repeated along leading
-# axes (a bias), otherwise the offset (within the node's ints) of a map from
-# output element to operand element. The error rule accumulates through that
-# map, which sums each operand's error over its broadcast axes.
+# The output is walked as rows: its shape, with size-1 axes dropped and
+# neighbouring axes merged where every operand either has both or broadcasts
+# along both, is ``dims``; the last merged axis is a row. Operand k steps
+# through its own contiguous elements with ``strides[k]`` over those axes (0
+# where it broadcasts). ints = [nd, dims (nd), strides of operands 0, 1 and 2
+# (nd each)]. The error rule walks the same rows, so accumulating through a
+# zero stride sums an operand's error over its broadcast axes.
+
 
 def _np_where(cond, a, b):
     return np.where(cond, a, b)
@@ -206,95 +227,150 @@ def nary_derivative(code, k, a, b, c, y):
         if k == 2: return 0.0 if a != 0 else 1.0
     return 0.0
 
-
-@njit(inline="always")
-def operand_index(ints, k, i):
-    mode = ints[k]
-    if mode == -1:
-        return i
-    if mode == -2:
-        return 0
-    if mode < -2:  # a block of -mode - 3 elements repeated (a bias)
-        return i % (-mode - 3)
-    return ints[mode + i]
+DIFF_NARY_CODES = tuple(range(FIRST_NONDIFF_NARY))
 
 
 @njit(cache=True)
-def _operand(t, value, j, k):
-    """Value of operand k of node j, or an empty array when absent or not stored."""
-    if k < t.pptr[j + 1] - t.pptr[j]:
-        return stored_value(t, value, parent(t, j, k))
-    return value[:0]
+def _row_offsets(ints, r):
+    """Offsets of row r in operands 0, 1 and 2."""
+    nd = ints[0]
+    o0 = o1 = o2 = 0
+    for d in range(nd - 2, -1, -1):
+        size = ints[1 + d]
+        i = r % size
+        r //= size
+        o0 += i * ints[1 + nd + d]
+        o1 += i * ints[1 + 2 * nd + d]
+        o2 += i * ints[1 + 3 * nd + d]
+    return o0, o1, o2
+
+
+@njit(cache=True)
+def _pick(k, v0, v1, v2):
+    return v0 if k == 0 else (v1 if k == 1 else v2)
+
+
+@njit(inline="always")
+def _unit_rows(code, k, a, b, c, y, e, g):
+    for i in range(e.size):
+        g[i] += nary_derivative(code, k, a[i], b[i], c[i], y[i]) * e[i]
+
+
+@njit(inline="always")
+def _reduced_row(code, k, a, b, c, q0, q1, q2, s0, s1, s2, y, e):
+    total = 0.0
+    for i in range(e.size):
+        total += nary_derivative(code, k, a[q0 + i * s0], b[q1 + i * s1], c[q2 + i * s2],
+                                 y[i]) * e[i]
+    return total
+
+
+@njit(inline="always")
+def _nary_loop(code, k, forward, ints, xa, xb, xc, y, e, g):
+    """forward: y = op(a, b, c); else g[operand k] += d op / d operand_k * e.
+
+    An operand that is absent (no rule reads it) is read from e instead, at
+    e's own positions, so the loops need no test per element. A row where
+    every operand and the target step by 1 gets a loop that LLVM vectorizes;
+    a stride in the index (0 for a broadcast operand) would prevent that.
+    """
+    nd = ints[0]
+    row = ints[nd]
+    fa, p0 = xa
+    fb, p1 = xb
+    fc, p2 = xc
+    r0, r1, r2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
+    s0, s1, s2 = r0 * p0 + 1 - p0, r1 * p1 + 1 - p1, r2 * p2 + 1 - p2
+    rk = _pick(k, r0, r1, r2)
+    unit = s0 == 1 and s1 == 1 and s2 == 1 and rk == 1
+    rows = _pick(int(forward), e.size, y.size, 0) // max(row, 1)
+    for r in range(rows):
+        o0, o1, o2 = _row_offsets(ints, r)
+        base = r * row
+        q0, q1, q2 = (o0 * p0 + base * (1 - p0), o1 * p1 + base * (1 - p1),
+                      o2 * p2 + base * (1 - p2))
+        ok = _pick(k, o0, o1, o2)
+        if forward:
+            for i in range(row):
+                y[base + i] = nary_value(code, fa[q0 + i * s0], fb[q1 + i * s1], fc[q2 + i * s2])
+        elif unit:
+            _unit_rows(code, k, fa[q0:q0 + row], fb[q1:q1 + row], fc[q2:q2 + row],
+                       y[base:base + row], e[base:base + row], g[ok:ok + row])
+        elif rk == 0:  # the target broadcasts along the row: sum into one element
+            g[ok] += _reduced_row(code, k, fa, fb, fc, q0, q1, q2, s0, s1, s2,
+                                  y[base:base + row], e[base:base + row])
+        else:
+            for i in range(row):
+                g[ok + i] += nary_derivative(code, k, fa[q0 + i * s0], fb[q1 + i * s1],
+                                             fc[q2 + i * s2], y[base + i]) * e[base + i]
+
+
+@njit(cache=True)
+def _operand(t, value, j, k, absent):
+    """(value of operand k of node j, 1), or (``absent``, 0) when node j has
+    no operand k or its value is not stored (no rule reads it). Operand -1 is
+    node j itself."""
+    i = j if k < 0 else (parent(t, j, k) if k < t.pptr[j + 1] - t.pptr[j] else -1)
+    if i >= 0 and t.voff[i] >= 0:
+        return value_of(t, value, i), 1
+    return absent, 0
 
 
 @njit(cache=True)
 def nary_forward(t, j, value, out):
     ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
-    nargs = t.pptr[j + 1] - t.pptr[j]
-    xa, xb, xc = _operand(t, value, j, 0), _operand(t, value, j, 1), _operand(t, value, j, 2)
-    code = t.code[j]
-    for i in range(out.size):
-        a = xa[operand_index(ints, 0, i)]
-        b = xb[operand_index(ints, 1, i)] if nargs > 1 else 0.0
-        c = xc[operand_index(ints, 2, i)] if nargs > 2 else 0.0
-        out[i] = nary_value(code, a, b, c)
+    xa, xb, xc = (_operand(t, value, j, 0, out), _operand(t, value, j, 1, out),
+                  _operand(t, value, j, 2, out))
+    _nary_loop(t.code[j], 0, True, ints, xa, xb, xc, out, out, out)
 
 
-# eps_k[map_k(i)] += d y_i / d x_k * eps_y[i]
+# eps_k[operand element of i] += d y_i / d x_k * eps_y[i]
 @njit(cache=True)
 def nary_vjp(t, j, value, prediction, e, acc):
     ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
     nargs = t.pptr[j + 1] - t.pptr[j]
     code = t.code[j]
-    xa, xb, xc = _operand(t, value, j, 0), _operand(t, value, j, 1), _operand(t, value, j, 2)
-    y = stored_value(t, prediction, j)
+    xa, xb, xc = (_operand(t, value, j, 0, e), _operand(t, value, j, 1, e),
+                  _operand(t, value, j, 2, e))
+    y = _operand(t, prediction, j, -1, e)[0]  # its own prediction, or e when not stored
     for k in range(nargs):
         if not sends(t, j, k):
             continue
         g = error_of(t, acc, parent(t, j, k))
-        if code <= 1:  # add, subtract: constant derivative, no values read
-            sign = 1.0 if code == 0 or k == 0 else -1.0
-            if ints[k] < -2:  # a repeated block: sum the rows
-                m = -ints[k] - 3
-                for r in range(0, e.size, m):
-                    for c in range(m):
-                        g[c] += sign * e[r + c]
-                continue
-            for i in range(e.size):
-                g[operand_index(ints, k, i)] += sign * e[i]
+        for op in literal_unroll(DIFF_NARY_CODES):
+            if op == code:
+                _nary_loop(op, k, False, ints, xa, xb, xc, y, e, g)
+
+
+def broadcast_rows(in_shapes, out_shape):
+    """The row walk of ``out_shape`` for operands of ``in_shapes`` (at most
+    three): [nd, dims, strides of each of three operands] (see above)."""
+    shapes = [(1,) * (len(out_shape) - len(s)) + tuple(s) for s in in_shapes]
+    dims, kept = [], []  # merged axes and, per axis, which operands have it
+    for d, n in enumerate(out_shape):
+        if n == 1:
             continue
-        for i in range(e.size):
-            a = xa[operand_index(ints, 0, i)] if xa.size else 0.0
-            b = xb[operand_index(ints, 1, i)] if xb.size else 0.0
-            c = xc[operand_index(ints, 2, i)] if xc.size else 0.0
-            yi = y[i] if y.size else 0.0
-            g[operand_index(ints, k, i)] += nary_derivative(code, k, a, b, c, yi) * e[i]
-
-
-def _leading_ones(shape):
-    count = 0
-    while count < len(shape) and shape[count] == 1:
-        count += 1
-    return count
+        has = tuple(s[d] == n for s in shapes)
+        if kept and kept[-1] == has:
+            dims[-1] *= n
+        else:
+            dims.append(n)
+            kept.append(has)
+    if not dims:
+        dims, kept = [1], [tuple(False for _ in shapes)]
+    strides = np.zeros((3, len(dims)), np.int64)
+    for k in range(len(shapes)):
+        step = 1
+        for d in range(len(dims) - 1, -1, -1):
+            if kept[d][k]:
+                strides[k, d] = step
+                step *= dims[d]
+    return np.concatenate([[len(dims)], dims, strides.ravel()]).astype(np.int64)
 
 
 def _lower_nary(code):
     def lower(params, in_shapes, out_shape):
-        modes, maps, offset = [], [], len(in_shapes)
-        for shape in in_shapes:
-            size = math.prod(shape)
-            trailing = tuple(shape)[_leading_ones(shape):]
-            if tuple(shape) == tuple(out_shape):
-                modes.append(-1)
-            elif size == 1:
-                modes.append(-2)
-            elif trailing == tuple(out_shape)[len(out_shape) - len(trailing):]:
-                modes.append(-3 - size)
-            else:
-                modes.append(offset)
-                maps.append(broadcast_map(shape, out_shape))
-                offset += maps[-1].size
-        return code, np.concatenate([np.array(modes, np.int64)] + maps)
+        return code, broadcast_rows(in_shapes, out_shape)
     return lower
 
 
