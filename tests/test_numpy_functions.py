@@ -292,6 +292,9 @@ def reduction(name, draw, axes=AXES, shape=(2, 3, 4), **options):
 
 reduction("sum", real)
 reduction("mean", real)
+# 4096 elements or more with the last axis reduced: the forward takes the einsum path
+reduction("sum", real, axes=[((1, 3), False), ((1, 3), True), (-1, False)], shape=(8, 4, 16, 8))
+reduction("mean", real, axes=[((3, 5), False)], shape=(2, 4, 8, 2, 8, 2))
 reduction("prod", nonzero)
 reduction("max", distinct)
 reduction("min", distinct)

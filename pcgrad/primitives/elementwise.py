@@ -266,6 +266,14 @@ def _reduced_row(code, k, a, b, c, q0, q1, q2, s0, s1, s2, y, e):
 
 
 @njit(inline="always")
+def _unit_reduced_row(code, k, a, b, c, y, e):
+    total = 0.0
+    for i in range(e.size):
+        total += nary_derivative(code, k, a[i], b[i], c[i], y[i]) * e[i]
+    return total
+
+
+@njit(inline="always")
 def _nary_loop(code, k, forward, ints, xa, xb, xc, y, e, g):
     """forward: y = op(a, b, c); else g[operand k] += d op / d operand_k * e.
 
@@ -282,7 +290,8 @@ def _nary_loop(code, k, forward, ints, xa, xb, xc, y, e, g):
     r0, r1, r2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
     s0, s1, s2 = r0 * p0 + 1 - p0, r1 * p1 + 1 - p1, r2 * p2 + 1 - p2
     rk = _pick(k, r0, r1, r2)
-    unit = s0 == 1 and s1 == 1 and s2 == 1 and rk == 1
+    reads_unit = s0 == 1 and s1 == 1 and s2 == 1
+    unit = reads_unit and rk == 1
     rows = _pick(int(forward), e.size, y.size, 0) // max(row, 1)
     for r in range(rows):
         o0, o1, o2 = _row_offsets(ints, r)
@@ -296,7 +305,10 @@ def _nary_loop(code, k, forward, ints, xa, xb, xc, y, e, g):
         elif unit:
             _unit_rows(code, k, fa[q0:q0 + row], fb[q1:q1 + row], fc[q2:q2 + row],
                        y[base:base + row], e[base:base + row], g[ok:ok + row])
-        elif rk == 0:  # the target broadcasts along the row: sum into one element
+        elif rk == 0 and reads_unit:  # the target broadcasts along the row: sum into it
+            g[ok] += _unit_reduced_row(code, k, fa[q0:q0 + row], fb[q1:q1 + row],
+                                       fc[q2:q2 + row], y[base:base + row], e[base:base + row])
+        elif rk == 0:
             g[ok] += _reduced_row(code, k, fa, fb, fc, q0, q1, q2, s0, s1, s2,
                                   y[base:base + row], e[base:base + row])
         else:
@@ -324,8 +336,9 @@ def nary_forward(t, j, value, out):
     _nary_loop(t.code[j], 0, True, ints, xa, xb, xc, out, out, out)
 
 
-# eps_k[operand element of i] += d y_i / d x_k * eps_y[i]
-@njit(cache=True)
+# eps_k[operand element of i] += d y_i / d x_k * eps_y[i]. Sums may be
+# reassociated so that a sum over a row vectorizes (it rounds differently).
+@njit(cache=True, fastmath={"reassoc"})
 def nary_vjp(t, j, value, prediction, e, acc):
     ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
     nargs = t.pptr[j + 1] - t.pptr[j]

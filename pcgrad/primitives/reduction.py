@@ -45,8 +45,24 @@ def scatter_vjp(t, j, value, prediction, e, acc):
         g[i] += e[index[i]]
 
 
-register("sum", SCATTER, lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-         _reduction_lowering(0))
+def _sum(x, axis, keepdims):
+    """numpy.sum. numpy sums a short last axis slowly (one pairwise sum per
+    row; 2x2 mean-pooling spends most of its time there), so when the last
+    axis is reduced along with others are kept, einsum adds the array up in
+    a single pass instead."""
+    x = np.asarray(x)
+    if (axis is None or x.ndim - 1 not in axis or len(set(axis)) == x.ndim
+            or x.size < 4096 or x.dtype.kind != "f" or x.ndim > 26):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+    labels = "abcdefghijklmnopqrstuvwxyz"[:x.ndim]
+    kept = "".join(l for d, l in enumerate(labels) if d not in axis)
+    out = np.einsum(f"{labels}->{kept}", x)
+    if keepdims:
+        out = out.reshape([1 if d in axis else n for d, n in enumerate(x.shape)])
+    return out
+
+
+register("sum", SCATTER, _sum, _reduction_lowering(0))
 
 
 # --- max and min (code 0, 1) ---------------------------------------------------
