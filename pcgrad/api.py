@@ -93,6 +93,8 @@ def _check_float(leaf, where):
 
 
 def _argnums(argnums, nargs):
+    if type(argnums) is int and 0 <= argnums < nargs:
+        return (argnums,), False
     many = isinstance(argnums, (tuple, list))
     nums = tuple(argnums) if many else (argnums,)
     for n in nums:
@@ -124,9 +126,9 @@ class _Linearized:
                            for v, name in zip(values, leaf_paths(args[n], f"args[{n}]"))]
                 leaves.append(tracers)
                 self.unflatten.append(unflatten)
-                self.dtypes.append([(v.dtype, type(leaf) is float or np.ndim(leaf) == 0
-                                     and not isinstance(leaf, np.ndarray))
-                                    for leaf, v in zip(arg_leaves, values)])
+                self.dtypes.append([(v.dtype, type(leaf) is not np.ndarray and (
+                    type(leaf) is float or np.ndim(leaf) == 0))
+                    for leaf, v in zip(arg_leaves, values)])
                 traced_args[n] = unflatten(tracers)
             result = f(*traced_args, **(kwargs or {}))
         out, self.aux = result if has_aux else (result, None)
@@ -168,7 +170,7 @@ class _Linearized:
                                     for n in self.graph.inputs]), None, None, energy_value
         plan, value = self.plan(options["schedule"])
         err, value, info, energy_value, relaxation = relax(
-            plan, value, np.broadcast_to(np.asarray(target, np.float64), self.out.shape),
+            plan, value, _broadcast(target, self.out.shape),
             options["schedule"], pooled=self.pooled, want_info=record, eta=options["eta"],
             tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
@@ -224,6 +226,11 @@ class _Linearized:
         return tuple(grads) if self.many else grads[0]
 
 
+def _broadcast(target, shape):
+    target = np.asarray(target, np.float64)
+    return target if target.shape == shape else np.broadcast_to(target, shape)
+
+
 def _like(g, dtype, scalar, copy):
     """A gradient leaf in its argument's dtype: a Python-float-like scalar, or an
     array (a copy when it lives in a borrowed buffer; else a view of the
@@ -233,6 +240,8 @@ def _like(g, dtype, scalar, copy):
 
 
 def _check_scalar(out, name):
+    if type(out) is np.ndarray and out.ndim == 0 and out.dtype.kind == "f":
+        return
     if np.ndim(out) != 0:
         raise TypeError(f"{name} requires a scalar output; got shape {np.shape(out)}. "
                         "Use pcgrad.jacobian or pcgrad.vjp for non-scalar outputs.")

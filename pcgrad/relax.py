@@ -23,7 +23,7 @@ from numba import njit
 
 from .plan import scratch
 from .primitives.core import (COPY, CUMSUM, EXTREMUM, GATHER, LEAF, MATMUL, NARY, PROD,
-                              SCATTER, UNARY, error_of, value_of)
+                              SCATTER, UNARY, OpTable, error_of, value_of)
 from .primitives.elementwise import nary_forward, nary_vjp, unary_forward, unary_vjp
 from .primitives.linalg import matmul_forward, matmul_vjp
 from .primitives.reduction import (cumsum_forward, cumsum_vjp, extremum_forward, extremum_vjp,
@@ -456,14 +456,19 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
 
 @njit(cache=True)
 def settle(t, value, err, target, energy_code, row, out, unit, free, readout, precision,
-           prior_mean, schedule, beta, eta, tol, max_iters, history, record, forward, ts,
-           opens_ptr, opens, work):
+           prior_mean, schedule, beta, eta, tol, max_iters, history, record, forward,
+           sweep_eoff, sweep_psend, opens_ptr, opens, work):
     """One relaxation from a value buffer, in one compiled call.
 
     With ``forward`` the values are first recomputed from the leaves
-    (compiled replay). Returns (iterations, node_updates, status, history, E),
-    E the output energy at the feed-forward output.
+    (compiled replay). The sweep's op table is ``t`` with its own error
+    offsets and psend (Plan.sweep_layout); it is put together here because
+    every array passed in costs time on each call. Returns (iterations,
+    node_updates, status, history, E), E the output energy at the
+    feed-forward output.
     """
+    ts = OpTable(t.op, t.code, t.size, t.voff, sweep_eoff, t.pptr, t.par, sweep_psend, t.iptr,
+                 t.ints)
     if forward:
         forward_pass(t, value)
     mu_out = value_of(t, value, out)
@@ -565,7 +570,7 @@ class Relaxation:
             t, relaxed, err, target, self.energy_code, self.row, self.plan.output, self.unit,
             self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
             self.eta, self.tol, self.max_iters, history, self.record_index, forward,
-            self.table, self.opens_ptr, self.opens, work)
+            self.table.eoff, self.table.psend, self.opens_ptr, self.opens, work)
         if not want_info and status == CONVERGED:
             return err, relaxed, None, output
         history = history[:1 if self.code == SWEEP else iterations + 1]
@@ -581,8 +586,8 @@ def _relaxation(plan, schedule, options):
     (it holds no state of a run, so calls and threads can share it)."""
     if options.get("precisions") or options.get("free"):
         return Relaxation(plan, schedule, **options)
-    key = (schedule,) + tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                     for k, v in options.items()))
+    key = (schedule, tuple(options)) + tuple([tuple(v) if type(v) is list else v
+                                              for v in options.values()])
     relaxation = plan.relaxations.get(key)
     if relaxation is None:
         relaxation = plan.relaxations[key] = Relaxation(plan, schedule, **options)

@@ -53,7 +53,7 @@ def _sum(x, axis, keepdims):
     x = np.asarray(x)
     if (axis is None or x.ndim - 1 not in axis or len(set(axis)) == x.ndim
             or x.size < 4096 or x.dtype.kind != "f" or x.ndim > 26):
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum without its wrapper
     labels = "abcdefghijklmnopqrstuvwxyz"[:x.ndim]
     kept = "".join(l for d, l in enumerate(labels) if d not in axis)
     out = np.einsum(f"{labels}->{kept}", x)
