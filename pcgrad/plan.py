@@ -43,7 +43,17 @@ def scratch(name, size):
 
 def cached_graph(trace, inputs, output):
     """The pruned Graph of a trace, reusing the pruning (and later the plans) of
-    an earlier trace of the same structure from a bounded LRU cache."""
+    an earlier trace of the same structure from a bounded LRU cache.
+
+    A training loop traces the same structure call after call, so the thread's
+    previous trace is compared first, list by list, which costs less than
+    building and hashing the structure key.
+    """
+    last = getattr(_scratch, "last", None)
+    if last is not None and _same_structure(trace, inputs, output, last[0]):
+        graph = Graph(trace, inputs, output, pruned=last[1]["pruned"])
+        graph.plans = last[1]
+        return graph
     key = structure_key(trace, inputs, output)
     with _cache_lock:
         entry = _cache.get(key)
@@ -59,7 +69,20 @@ def cached_graph(trace, inputs, output):
     else:
         graph = Graph(trace, inputs, output, pruned=entry["pruned"])
     graph.plans = entry
+    # the structure only (the trace's lists but not its values)
+    _scratch.last = ((trace.primitives, trace.parents, trace.params, trace.shapes,
+                      trace.dtypes, list(inputs), output), entry)
     return graph
+
+
+def _same_structure(trace, inputs, output, last):
+    primitives, parents, params, shapes, dtypes, last_inputs, last_output = last
+    try:
+        return (output == last_output and inputs == last_inputs and shapes == trace.shapes
+                and primitives == trace.primitives and parents == trace.parents
+                and dtypes == trace.dtypes and params == trace.params)
+    except ValueError:  # array parameters of different shapes
+        return False
 
 
 def plan_for(graph, store_all=False, pooled=False):

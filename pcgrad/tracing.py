@@ -226,15 +226,25 @@ def bind(primitive, args, params):
                         "escaped, e.g. stored in a global). Compute with it inside the "
                         "function being differentiated.")
     parents = tuple([arg.node if type(arg) is Tracer else trace.constant(arg) for arg in args])
-    if not trace.keep_values and primitive.reads_inputs:
-        # keep the traced operands' values this node's error rule reads
-        # ("others": an operand's value is read only when another is traced)
-        traced = [arg for arg in args if type(arg) is Tracer]
-        if primitive.reads_inputs is True or len(traced) > 1:
-            for arg in traced:
-                trace.values[arg.node] = arg.value
-    keep = primitive.reads_output or primitive.keeps_value
-    return Tracer(value, trace.record(primitive, params, parents, value, keep), trace)
+    values = trace.values
+    if trace.keep_values:
+        values.append(value)
+    else:
+        if primitive.reads_inputs:
+            # keep the traced operands' values this node's error rule reads
+            # ("others": an operand's value is read only when another is traced)
+            traced = [arg for arg in args if type(arg) is Tracer]
+            if primitive.reads_inputs is True or len(traced) > 1:
+                for arg in traced:
+                    values[arg.node] = arg.value
+        values.append(value if primitive.reads_output or primitive.keeps_value else None)
+    # Trace.record, inlined
+    trace.primitives.append(primitive)
+    trace.params.append(params)
+    trace.parents.append(parents)
+    trace.shapes.append(value.shape)
+    trace.dtypes.append(value.dtype)
+    return Tracer(value, len(values) - 1, trace)
 
 
 def _mixed_traces():

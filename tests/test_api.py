@@ -605,3 +605,19 @@ def test_trace_keeps_every_value_for_inspection():
     values = nx.get_node_attributes(graph.nx, "value")
     assert all(v is not None for v in values.values())
     assert any(numpy.array_equal(v, onp.full(3, 1.0 + sum(range(10)))) for v in values.values())
+
+
+@pytest.mark.parametrize("index", [
+    lambda k: slice(k, k + 2),            # same shapes, different slice parameters
+    lambda k: onp.array([k, k + 1]),      # same shapes, different index arrays
+    lambda k: k,                          # an integer index
+])
+def test_calls_differing_only_in_parameters_get_their_own_gradients(index):
+    # consecutive calls whose traces have identical shapes and edges must not
+    # share a plan when a parameter (here the index) differs
+    x = onp.arange(1.0, 6.0)
+    g = pcgrad.grad(lambda x, k: np.sum(x[index(k)] ** 2))
+    for k in (0, 1, 2, 1, 0):
+        expected = onp.zeros(5)
+        numpy.add.at(expected, onp.arange(5)[index(k)], 2 * x[index(k)])
+        numpy.testing.assert_array_equal(g(x, k), expected)

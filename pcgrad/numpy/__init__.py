@@ -717,8 +717,11 @@ def take_along_axis(arr, indices, axis):
 
 def getitem(a, index):
     """a[index]: ints, slices (any step), None, ..., integer arrays and boolean masks."""
-    index = _normalize_index(index)
-    return _P["getitem"](a, index=index)
+    index = (index,) if type(index) is slice else _normalize_index(index)
+    return _bind(_GETITEM, (a,), {"index": index})
+
+
+_GETITEM = _P["getitem"]
 
 
 def _normalize_index(index):
