@@ -217,26 +217,38 @@ def bind(primitive, args, params):
     if trace is None:
         return np.asarray(primitive.forward(*args, **params))
     # the hot path of tracing: one numpy call and one recorded node
-    value = primitive.forward(*[arg.value if type(arg) is Tracer else arg for arg in args],
-                              **params)
+    if len(args) == 1:  # (no list building for the commonest case)
+        x = args[0]
+        value = primitive.forward(x.value, **params)
+        parents, traced = (x.node,), args
+    else:
+        operands, parents, traced = [], [], []
+        for arg in args:
+            if type(arg) is Tracer:
+                operands.append(arg.value)
+                parents.append(arg.node)
+                traced.append(arg)
+            else:
+                operands.append(arg)
+                parents.append(trace.constant(arg))
+        value = primitive.forward(*operands, **params)
+        parents = tuple(parents)
     if type(value) is not np.ndarray:
         value = np.asarray(value)
     if not trace.active:
         raise TypeError("A traced value was used after its function returned (a Tracer "
                         "escaped, e.g. stored in a global). Compute with it inside the "
                         "function being differentiated.")
-    parents = tuple([arg.node if type(arg) is Tracer else trace.constant(arg) for arg in args])
     values = trace.values
     if trace.keep_values:
         values.append(value)
     else:
-        if primitive.reads_inputs:
-            # keep the traced operands' values this node's error rule reads
-            # ("others": an operand's value is read only when another is traced)
-            traced = [arg for arg in args if type(arg) is Tracer]
-            if primitive.reads_inputs is True or len(traced) > 1:
-                for arg in traced:
-                    values[arg.node] = arg.value
+        reads = primitive.reads_inputs
+        # keep the traced operands' values this node's error rule reads
+        # ("others": an operand's value is read only when another is traced)
+        if reads is True or (reads and len(traced) > 1):
+            for arg in traced:
+                values[arg.node] = arg.value
         values.append(value if primitive.reads_output or primitive.keeps_value else None)
     # Trace.record, inlined
     trace.primitives.append(primitive)

@@ -717,8 +717,18 @@ def take_along_axis(arr, indices, axis):
 
 def getitem(a, index):
     """a[index]: ints, slices (any step), None, ..., integer arrays and boolean masks."""
-    index = (index,) if type(index) is slice else _normalize_index(index)
+    if type(index) is slice:
+        index = (index,)
+    elif not (type(index) is tuple and _all_slices(index)):
+        index = _normalize_index(index)
     return _bind(_GETITEM, (a,), {"index": index})
+
+
+def _all_slices(index):
+    for item in index:
+        if type(item) is not slice:
+            return False
+    return True
 
 
 _GETITEM = _P["getitem"]

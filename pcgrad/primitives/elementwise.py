@@ -302,6 +302,8 @@ def _nary_loop(code, k, forward, ints, xa, xb, xc, y, e, g):
         if forward:
             for i in range(row):
                 y[base + i] = nary_value(code, fa[q0 + i * s0], fb[q1 + i * s1], fc[q2 + i * s2])
+        elif unit and rows == 1:  # all of one shape (or absent): no views needed
+            _unit_rows(code, k, fa, fb, fc, y, e, g)
         elif unit:
             _unit_rows(code, k, fa[q0:q0 + row], fb[q1:q1 + row], fc[q2:q2 + row],
                        y[base:base + row], e[base:base + row], g[ok:ok + row])
