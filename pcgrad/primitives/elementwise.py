@@ -257,15 +257,6 @@ def _unit_rows(code, k, a, b, c, y, e, g):
 
 
 @njit(inline="always")
-def _reduced_row(code, k, a, b, c, q0, q1, q2, s0, s1, s2, y, e):
-    total = 0.0
-    for i in range(e.size):
-        total += nary_derivative(code, k, a[q0 + i * s0], b[q1 + i * s1], c[q2 + i * s2],
-                                 y[i]) * e[i]
-    return total
-
-
-@njit(inline="always")
 def _unit_reduced_row(code, k, a, b, c, y, e):
     total = 0.0
     for i in range(e.size):
@@ -273,50 +264,71 @@ def _unit_reduced_row(code, k, a, b, c, y, e):
     return total
 
 
+@njit(cache=True)
+def _strides(ints, xa, xb, xc):
+    """Steps along a row of operands 0, 1, 2 as read (an absent operand is
+    read from e, step 1) and as written (``ints``'s own)."""
+    nd = ints[0]
+    r0, r1, r2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
+    p0, p1, p2 = xa[1], xb[1], xc[1]
+    return (r0 * p0 + 1 - p0, r1 * p1 + 1 - p1, r2 * p2 + 1 - p2), (r0, r1, r2)
+
+
+@njit(cache=True)
+def _row_start(ints, r, xa, xb, xc):
+    """Row r's first element in each operand as read (absent: e's own row)."""
+    o0, o1, o2 = _row_offsets(ints, r)
+    base = r * ints[ints[0]]
+    p0, p1, p2 = xa[1], xb[1], xc[1]
+    return (o0 * p0 + base * (1 - p0), o1 * p1 + base * (1 - p1),
+            o2 * p2 + base * (1 - p2)), (o0, o1, o2), base
+
+
+@njit(inline="always")
+def _unit_vjp(code, k, ints, xa, xb, xc, y, e, g):
+    """The error rule when every operand read steps by 1 along a row: loops
+    over contiguous rows, which LLVM vectorizes (a stride in the index would
+    prevent that). The target either steps by 1 too, or broadcasts along the
+    row (its error is the row's sum)."""
+    row = ints[ints[0]]
+    rows = e.size // max(row, 1)
+    rk = _pick(k, ints[2 * ints[0]], ints[3 * ints[0]], ints[4 * ints[0]])
+    fa, fb, fc = xa[0], xb[0], xc[0]
+    if rk == 1 and rows == 1:  # all of one shape (or absent): no views needed
+        _unit_rows(code, k, fa, fb, fc, y, e, g)
+        return
+    for r in range(rows):
+        (q0, q1, q2), (o0, o1, o2), base = _row_start(ints, r, xa, xb, xc)
+        ok = _pick(k, o0, o1, o2)
+        if rk == 1:
+            _unit_rows(code, k, fa[q0:q0 + row], fb[q1:q1 + row], fc[q2:q2 + row],
+                       y[base:base + row], e[base:base + row], g[ok:ok + row])
+        else:
+            g[ok] += _unit_reduced_row(code, k, fa[q0:q0 + row], fb[q1:q1 + row],
+                                       fc[q2:q2 + row], y[base:base + row], e[base:base + row])
+
+
 @njit(inline="always")
 def _nary_loop(code, k, forward, ints, xa, xb, xc, y, e, g):
-    """forward: y = op(a, b, c); else g[operand k] += d op / d operand_k * e.
-
-    An operand that is absent (no rule reads it) is read from e instead, at
-    e's own positions, so the loops need no test per element. A row where
-    every operand and the target step by 1 gets a loop that LLVM vectorizes;
-    a stride in the index (0 for a broadcast operand) would prevent that.
-    """
-    nd = ints[0]
-    row = ints[nd]
-    fa, p0 = xa
-    fb, p1 = xb
-    fc, p2 = xc
-    r0, r1, r2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
-    s0, s1, s2 = r0 * p0 + 1 - p0, r1 * p1 + 1 - p1, r2 * p2 + 1 - p2
+    """forward: y = op(a, b, c); else g[operand k] += d op / d operand_k * e,
+    for any strides. An operand that is absent (no rule reads it) is read
+    from e instead, at e's own positions, so the loop needs no test per
+    element."""
+    row = ints[ints[0]]
+    (s0, s1, s2), (r0, r1, r2) = _strides(ints, xa, xb, xc)
     rk = _pick(k, r0, r1, r2)
-    reads_unit = s0 == 1 and s1 == 1 and s2 == 1
-    unit = reads_unit and rk == 1
+    fa, fb, fc = xa[0], xb[0], xc[0]
     rows = _pick(int(forward), e.size, y.size, 0) // max(row, 1)
     for r in range(rows):
-        o0, o1, o2 = _row_offsets(ints, r)
-        base = r * row
-        q0, q1, q2 = (o0 * p0 + base * (1 - p0), o1 * p1 + base * (1 - p1),
-                      o2 * p2 + base * (1 - p2))
+        (q0, q1, q2), (o0, o1, o2), base = _row_start(ints, r, xa, xb, xc)
         ok = _pick(k, o0, o1, o2)
         if forward:
             for i in range(row):
                 y[base + i] = nary_value(code, fa[q0 + i * s0], fb[q1 + i * s1], fc[q2 + i * s2])
-        elif unit and rows == 1:  # all of one shape (or absent): no views needed
-            _unit_rows(code, k, fa, fb, fc, y, e, g)
-        elif unit:
-            _unit_rows(code, k, fa[q0:q0 + row], fb[q1:q1 + row], fc[q2:q2 + row],
-                       y[base:base + row], e[base:base + row], g[ok:ok + row])
-        elif rk == 0 and reads_unit:  # the target broadcasts along the row: sum into it
-            g[ok] += _unit_reduced_row(code, k, fa[q0:q0 + row], fb[q1:q1 + row],
-                                       fc[q2:q2 + row], y[base:base + row], e[base:base + row])
-        elif rk == 0:
-            g[ok] += _reduced_row(code, k, fa, fb, fc, q0, q1, q2, s0, s1, s2,
-                                  y[base:base + row], e[base:base + row])
         else:
             for i in range(row):
-                g[ok + i] += nary_derivative(code, k, fa[q0 + i * s0], fb[q1 + i * s1],
-                                             fc[q2 + i * s2], y[base + i]) * e[base + i]
+                g[ok + i * rk] += nary_derivative(code, k, fa[q0 + i * s0], fb[q1 + i * s1],
+                                                  fc[q2 + i * s2], y[base + i]) * e[base + i]
 
 
 @njit(cache=True)
@@ -352,9 +364,12 @@ def nary_vjp(t, j, value, prediction, e, acc):
         if not sends(t, j, k):
             continue
         g = error_of(t, acc, parent(t, j, k))
-        for op in literal_unroll(DIFF_NARY_CODES):
-            if op == code:
-                _nary_loop(op, k, False, ints, xa, xb, xc, y, e, g)
+        if _strides(ints, xa, xb, xc)[0] == (1, 1, 1):
+            for op in literal_unroll(DIFF_NARY_CODES):
+                if op == code:
+                    _unit_vjp(op, k, ints, xa, xb, xc, y, e, g)
+        else:  # a broadcast operand: one loop for all codes
+            _nary_loop(code, k, False, ints, xa, xb, xc, y, e, g)
 
 
 def broadcast_rows(in_shapes, out_shape):
