@@ -350,6 +350,16 @@ def nary_forward(t, j, value, out):
     _nary_loop(t.code[j], 0, True, ints, xa, xb, xc, out, out, out)
 
 
+@njit(cache=True)
+def _read_for(x, code, k, m, e):
+    """Operand m as the error rule for operand k reads it: add and subtract
+    read no operand and multiply only the other one (so a broadcast operand
+    they do not read does not cost them the contiguous loop)."""
+    if code <= 1 or (code == 2 and m == k):
+        return e, 0
+    return x
+
+
 # eps_k[operand element of i] += d y_i / d x_k * eps_y[i]. Sums may be
 # reassociated so that a sum over a row vectorizes (it rounds differently).
 @njit(cache=True, fastmath={"reassoc"})
@@ -364,12 +374,14 @@ def nary_vjp(t, j, value, prediction, e, acc):
         if not sends(t, j, k):
             continue
         g = error_of(t, acc, parent(t, j, k))
-        if _strides(ints, xa, xb, xc)[0] == (1, 1, 1):
+        ra, rb, rc = (_read_for(xa, code, k, 0, e), _read_for(xb, code, k, 1, e),
+                      _read_for(xc, code, k, 2, e))
+        if _strides(ints, ra, rb, rc)[0] == (1, 1, 1):
             for op in literal_unroll(DIFF_NARY_CODES):
                 if op == code:
-                    _unit_vjp(op, k, ints, xa, xb, xc, y, e, g)
+                    _unit_vjp(op, k, ints, ra, rb, rc, y, e, g)
         else:  # a broadcast operand: one loop for all codes
-            _nary_loop(code, k, False, ints, xa, xb, xc, y, e, g)
+            _nary_loop(code, k, False, ints, ra, rb, rc, y, e, g)
 
 
 def broadcast_rows(in_shapes, out_shape):
