@@ -16,7 +16,9 @@ class Graph:
 
     ``graph.nx`` is the networkx DiGraph: node attributes ``primitive``,
     ``params``, ``parents`` (ordered ids), ``shape``, ``dtype``, ``value`` and
-    ``role`` ("input", "constant" or "node"); edges carry ``argnums``.
+    ``role`` ("input", "constant" or "node"); edges carry ``argnums``. The
+    graph of ``pcgrad.trace`` has every value; inside ``grad`` the trace keeps
+    only values an error rule reads, and ``value`` is None for the others.
     ``nodes`` lists the kept node ids in topological order, ``roles`` maps
     each to its role, ``inputs`` lists the input ids in argument order and
     ``output`` is the output id (None when the output is not traced).
