@@ -126,7 +126,7 @@ class _Linearized:
                            for v, name in zip(values, leaf_paths(args[n], f"args[{n}]"))]
                 leaves.append(tracers)
                 self.unflatten.append(unflatten)
-                self.dtypes.append([(v.dtype, type(leaf) is not np.ndarray and (
+                self.dtypes.append([(v.dtype, not isinstance(leaf, np.ndarray) and (
                     type(leaf) is float or np.ndim(leaf) == 0))
                     for leaf, v in zip(arg_leaves, values)])
                 traced_args[n] = unflatten(tracers)

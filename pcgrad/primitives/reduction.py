@@ -48,7 +48,7 @@ def scatter_vjp(t, j, value, prediction, e, acc):
 def _sum(x, axis, keepdims):
     """numpy.sum. numpy sums a short last axis slowly (one pairwise sum per
     row; 2x2 mean-pooling spends most of its time there), so when the last
-    axis is reduced along with others are kept, einsum adds the array up in
+    axis is reduced and some other axis is kept, einsum adds the array up in
     a single pass instead."""
     x = np.asarray(x)
     if (axis is None or x.ndim - 1 not in axis or len(set(axis)) == x.ndim
