@@ -122,12 +122,8 @@ class _Key(tuple):
     __eq__ = tuple.__eq__
 
 
-_HASHABLE = frozenset({int, float, bool, str, type(None)})
-
-
 def _freeze_params(params):
-    return tuple([(key, value if type(value) in _HASHABLE else _freeze(value))
-                  for key, value in params.items()])
+    return tuple([(key, _freeze(value)) for key, value in params.items()])
 
 
 def _freeze(value):
@@ -136,8 +132,7 @@ def _freeze(value):
     if kind is slice:
         return ("slice", value.start, value.stop, value.step)
     if kind is tuple or kind is list:
-        return (kind.__name__,) + tuple([v if type(v) in _HASHABLE else _freeze(v)
-                                         for v in value])
+        return (kind.__name__,) + tuple([_freeze(v) for v in value])
     if kind is np.ndarray:
         return ("array", value.shape, value.dtype.str, value.tobytes())
     if isinstance(value, np.generic):
