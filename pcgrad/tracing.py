@@ -239,24 +239,14 @@ def bind(primitive, args, params):
         raise TypeError("A traced value was used after its function returned (a Tracer "
                         "escaped, e.g. stored in a global). Compute with it inside the "
                         "function being differentiated.")
-    values = trace.values
-    if trace.keep_values:
-        values.append(value)
-    else:
-        reads = primitive.reads_inputs
+    reads = primitive.reads_inputs
+    if not trace.keep_values and (reads is True or (reads and len(traced) > 1)):
         # keep the traced operands' values this node's error rule reads
         # ("others": an operand's value is read only when another is traced)
-        if reads is True or (reads and len(traced) > 1):
-            for arg in traced:
-                values[arg.node] = arg.value
-        values.append(value if primitive.reads_output or primitive.keeps_value else None)
-    # Trace.record, inlined
-    trace.primitives.append(primitive)
-    trace.params.append(params)
-    trace.parents.append(parents)
-    trace.shapes.append(value.shape)
-    trace.dtypes.append(value.dtype)
-    return Tracer(value, len(values) - 1, trace)
+        for arg in traced:
+            trace.values[arg.node] = arg.value
+    keep = primitive.reads_output or primitive.keeps_value
+    return Tracer(value, trace.record(primitive, params, parents, value, keep), trace)
 
 
 def _mixed_traces():
