@@ -352,10 +352,11 @@ def nary_forward(t, j, value, out):
 
 @njit(cache=True)
 def _read_for(x, code, k, m, e):
-    """Operand m as the error rule for operand k reads it: add and subtract
-    read no operand and multiply only the other one (so a broadcast operand
-    they do not read does not cost them the contiguous loop)."""
-    if code <= 1 or (code == 2 and m == k):
+    """Operand m as the error rule for operand k reads it (READS_OPERANDS),
+    so that a broadcast operand the rule does not read does not cost it the
+    contiguous loop."""
+    reads = READS_OPERANDS[code]
+    if reads == 0 or (reads == 1 and m == k):
         return e, 0
     return x
 
@@ -419,6 +420,10 @@ def _lower_nary(code):
 _READS = {"add": (False, False), "subtract": (False, False), "multiply": ("others", False),
           "divide": (True, True), "power": (True, True), "hypot": (True, True),
           "logaddexp": (True, True), "maximum": (True, True), "minimum": (True, True)}
+
+# by sub-code, which operands an error rule reads: 0 none, 1 the others, 2 all
+READS_OPERANDS = tuple({False: 0, "others": 1, True: 2}[_READS.get(name, (True, False))[0]]
+                       for name, _ in NARY_TABLE)
 
 for _code, (_name, _fn) in enumerate(NARY_TABLE):
     _in, _out = _READS.get(_name, (True, False))
