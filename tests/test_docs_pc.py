@@ -1,15 +1,12 @@
 """The examples in docs/predictive-coding.md run, in order, in one namespace, and print
 what the page says they print."""
-import importlib.util
 import pathlib
 import re
 
-import pytest
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "predictive-coding.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
 NEEDS_MATPLOTLIB = [i for i, block in enumerate(BLOCKS) if "import matplotlib" in block]
-HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def run(blocks, tmp_path, monkeypatch):
@@ -35,8 +32,6 @@ def test_the_python_examples_without_matplotlib_run(tmp_path, monkeypatch, capsy
     assert namespace["info"].iterations + 1 == len(namespace["info"].node_errors["y1"])
 
 
-@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed (pip install "
-                    "pcgrad[viz]); the plotting example needs it")
 def test_the_plotting_example_runs_and_saves_the_figure(tmp_path, monkeypatch):
     first = NEEDS_MATPLOTLIB[0]
     run(BLOCKS[:first] + [BLOCKS[first]], tmp_path, monkeypatch)
