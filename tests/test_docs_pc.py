@@ -3,7 +3,6 @@ what the page says they print."""
 import pathlib
 import re
 
-
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "predictive-coding.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
 NEEDS_MATPLOTLIB = [i for i, block in enumerate(BLOCKS) if "import matplotlib" in block]
