@@ -1,0 +1,72 @@
+"""The examples a course can hand out run, in their quick mode, and say what they show."""
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(name, *args):
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", *args],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_every_example_has_a_quick_mode_test():
+    tested = {"gradient_vs_autograd.py", "jacobi_layers.py", "strict_beta.py", "precisions.py",
+              "digits_mlp.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_gradient_vs_autograd_agrees_with_autograd_and_the_hand_derivation():
+    out = run("gradient_vs_autograd.py")
+    assert re.search(r"args\[0\] +sweep +autograd .* yes", out)
+    assert re.search(r"args\[0\] +euler +by hand .* yes", out)
+    assert "all gradients agree" in out
+
+
+def test_jacobi_layers_settle_one_layer_per_iteration(tmp_path):
+    out = run("jacobi_layers.py", "--gif", str(tmp_path / "relax.gif"))
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert len(rows) == 5  # iterations 0..depth
+    # the output's error is there from the start; each iteration one more layer settles
+    settled = [sum(cell != "." for cell in row[1:]) for row in rows]
+    assert settled[0] == 1 and all(b > a for a, b in zip(settled, settled[1:]))
+    assert "the gradient (as a sweep computes it): True" in out
+    assert (tmp_path / "relax.gif").stat().st_size > 0
+
+
+def test_strict_beta_error_shrinks_with_beta_and_the_energy_falls():
+    out = run("strict_beta.py")
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s+[\d.]+\s+-", line)]
+    errors = [float(row[2]) for row in rows]
+    assert len(rows) == 3 and errors == sorted(errors, reverse=True)
+    assert rows[0][1] == "-3.413608"  # beta = 1: Millidge et al.'s standard PC
+    assert all(row[-1] == "True" for row in rows)
+
+
+def test_precisions_leave_the_fpa_gradient_and_learn_the_fisher():
+    out = run("precisions.py")
+    assert out.count("same gradient: True") == 3 and "diverged: True" in out
+    assert "equal: True" in out
+
+
+def test_digits_mlp_learns_with_a_progress_bar():
+    result = subprocess.run([sys.executable, str(EXAMPLES / "digits_mlp.py"), "--quick"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    before, after = map(float, re.findall(r"accuracy[^:]*: +([\d.]+)", result.stdout))
+    assert before < 0.3 and after > 0.8
+    assert "training" in result.stderr and "60/60" in result.stderr  # the tqdm bar
+
+
+@pytest.mark.parametrize("name", ["gradient_vs_autograd.py", "jacobi_layers.py",
+                                  "strict_beta.py", "precisions.py", "digits_mlp.py"])
+def test_each_example_explains_itself(name):
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--help"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "--quick" in result.stdout
