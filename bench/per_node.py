@@ -1,8 +1,10 @@
 """Per-node costs of pcgrad on a 1000-node graph (scalar_chain's 200 steps).
 
 Prints the tracing overhead per node (tracing time minus the plain numpy
-forward, divided by the number of traced nodes) and the time of one
-relaxation of the planned graph by the sweep and jacobi schedules.
+forward, divided by the number of traced nodes), the cost per node of a
+plan-cache miss (the structure key, the networkx graph pruned and measured,
+the plan) and the time of one relaxation of the planned graph by the sweep
+and jacobi schedules.
 Run pinned to one core: ``taskset -c 1 python bench/per_node.py``.
 """
 import time
@@ -11,6 +13,8 @@ import numpy
 
 import pcgrad.numpy as pnp
 from pcgrad.api import _Linearized
+from pcgrad.graph import Graph, structure_key
+from pcgrad.plan import Plan
 from pcgrad.relax import Relaxation
 
 
@@ -42,6 +46,13 @@ def main():
     forward = best_us(lambda: chain(numpy)(x))
     print(f"{nodes} traced nodes: tracing {tracing:.0f} µs, numpy forward {forward:.0f} µs, "
           f"overhead {(tracing - forward) / nodes:.2f} µs per node")
+    trace, inputs, output = traced.graph.trace, traced.graph.inputs, traced.graph.output
+
+    def miss():
+        structure_key(trace, inputs, output)
+        Plan(Graph(trace, inputs, output))
+    seconds = best_us(miss, calls=5)
+    print(f"plan-cache miss: {seconds:.0f} µs, {seconds / nodes:.2f} µs per node")
     for schedule in ("sweep", "jacobi"):
         relaxation = Relaxation(plan, schedule, max_iters=10_000)
         err, work = numpy.empty(relaxation.error_size), numpy.empty(2 * relaxation.error_size)

@@ -11,6 +11,7 @@ derivatives.
 array([ 0.72686198, -0.63970001])
 """
 from . import numpy  # noqa: F401  (attaches Tracer operators)
+from ._version import __version__
 from .api import elementwise_grad, grad, jacobian, trace, value_and_grad, vjp
 from .graph import Graph
 from .jit import jit
@@ -18,8 +19,9 @@ from .pc import PrecisionLearner, infer, pc_node
 from .plan import Plan
 from .relax import ConvergenceError, RelaxInfo, relax
 from .tracing import Tracer
-from . import optim, testing  # noqa: F401
+from .compare import compare
+from . import optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace", "jit",
-           "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing"]
-__version__ = "0.1.0"
+           "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
+           "compare", "viz"]

@@ -8,54 +8,22 @@ return a function that relaxes the plan's errors from an output error
 import math
 import functools
 import warnings
+from typing import Any, Callable, Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from .graph import Graph
+from .options import ENERGIES, check_energy, options_from, relaxation_options
 from .plan import cached_graph, plan_for
 from .pytree import flatten, leaf_paths, tree_map
-from .relax import ENERGIES, SCHEDULES, ConvergenceError, output_energy, relax
+from .relax import ConvergenceError, RelaxInfo, output_energy, relax
 from .tracing import Trace, Tracer
 
-DEFAULTS = {  # eta, tol, max_iters per schedule
-    "sweep": (1.0, 0.0, 1),
-    "jacobi": (1.0, 0.0, 1_000_000),
-    "euler": (0.5, 1e-10, 100_000),
-    "strict": (0.1, 1e-8, 100_000),
-}
-STRICT_BETA = 1e-3
+Argnums = int | tuple[int, ...] | list[int]  # which positional arguments to differentiate
 
 
-def _options(schedule="sweep", eta=None, tol=None, max_iters=None, units="all", beta=None,
-             precisions=None, on_nonconvergence="raise"):
-    """Validated relaxation options (grad's keyword arguments)."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"Unknown schedule {schedule!r}; choose one of "
-                         f"{', '.join(repr(s) for s in SCHEDULES)}.")
-    default_eta, default_tol, default_iters = DEFAULTS[schedule]
-    eta = default_eta if eta is None else float(eta)
-    if not 0.0 < eta <= 1.0:
-        raise ValueError(f"eta must be in (0, 1] for the {schedule!r} schedule; got {eta}.")
-    if schedule in ("jacobi", "sweep") and eta != 1.0:
-        raise ValueError(f"The {schedule!r} schedule takes unit steps (eta = 1); use "
-                         "schedule='euler' for a smaller step.")
-    if beta is not None and schedule != "strict":
-        raise ValueError("beta nudges the output in the 'strict' schedule only; the fixed "
-                         "prediction schedules are exact with beta = 1.")
-    beta = (STRICT_BETA if schedule == "strict" else 1.0) if beta is None else float(beta)
-    if not beta > 0:
-        raise ValueError(f"beta must be positive; got {beta}.")
-    if units not in ("all", "marked"):
-        raise ValueError(f"units must be 'all' or 'marked'; got {units!r}.")
-    if on_nonconvergence not in ("raise", "warn"):
-        raise ValueError("on_nonconvergence must be 'raise' or 'warn'; "
-                         f"got {on_nonconvergence!r}.")
-    return dict(schedule=schedule, eta=eta, beta=beta, units=units, precisions=precisions,
-                tol=default_tol if tol is None else float(tol),
-                max_iters=default_iters if max_iters is None else int(max_iters),
-                on_nonconvergence=on_nonconvergence)
-
-
-def _check_settled(info, on_nonconvergence, stacklevel):
+def _check_settled(info: RelaxInfo | None, on_nonconvergence: str, stacklevel: int) -> None:
     """Raise ConvergenceError for a diverged or (by default) unconverged
     relaxation, or warn; a None info means it converged."""
     if info is None or info.converged:
@@ -65,7 +33,7 @@ def _check_settled(info, on_nonconvergence, stacklevel):
     warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
-def _settle_message(info):
+def _settle_message(info: RelaxInfo) -> str:
     if info.diverged:
         return (f"The {info.schedule!r} relaxation diverged at iteration {info.iterations} "
                 f"(energy {info.energy[0]:.4g} -> {info.energy[-1]:.4g}, residual "
@@ -76,7 +44,7 @@ def _settle_message(info):
             "max_iters or eta, or loosen tol.")
 
 
-def _check_float(leaf, where):
+def _check_float(leaf: Any, where: str) -> NDArray[Any]:
     if isinstance(leaf, Tracer):
         raise NotImplementedError(
             "pcgrad transformations cannot be nested yet: an argument is already being "
@@ -92,45 +60,103 @@ def _check_float(leaf, where):
     return np.array(leaf, dtype=dtype)
 
 
-def _argnums(argnums, nargs):
+def _argnums(argnums: Any, nargs: int) -> tuple[tuple[int, ...], bool]:
+    """(argument positions, whether argnums is a tuple or list): validated, as in
+    JAX (Python or numpy integers, negative ones counting from the end)."""
     if type(argnums) is int and 0 <= argnums < nargs:
         return (argnums,), False
     many = isinstance(argnums, (tuple, list))
     nums = tuple(argnums) if many else (argnums,)
     for n in nums:
-        if not isinstance(n, int) or not -nargs <= n < nargs:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"argnums must be an int or a tuple of ints; got {n!r} of type "
+                            f"{type(n).__name__}.")
+        if not -nargs <= n < nargs:
             raise ValueError(f"argnums {argnums!r} is out of range for a function called "
                              f"with {nargs} positional arguments.")
-    return tuple(n % nargs for n in nums), many
+    return tuple(int(n) % nargs for n in nums), many
+
+
+def _differentiated(args: tuple[Any, ...],
+                    argnums: Any) -> tuple[list[list[Any]], list[list[str]], "Gradients"]:
+    """The differentiated arguments' leaves, checked to be floats: (leaves,
+    names, Gradients), leaves and names one list per argument of
+    ``Gradients.positions``."""
+    nums, many = _argnums(argnums, len(args))
+    positions = nums if len(nums) == 1 else tuple(dict.fromkeys(nums))  # each traced once
+    leaves, names, unflattens, kinds = [], [], [], []
+    for n in positions:
+        arg_leaves, unflatten = flatten(args[n])
+        values = [_check_float(leaf, f"argument {n}") for leaf in arg_leaves]
+        leaves.append(values)
+        names.append(leaf_paths(args[n], f"args[{n}]"))
+        unflattens.append(unflatten)
+        kinds.append([(v.dtype, not isinstance(leaf, np.ndarray) and (
+            type(leaf) is float or np.ndim(leaf) == 0)) for leaf, v in zip(arg_leaves, values)])
+    return leaves, names, Gradients(nums, many, positions, unflattens, kinds)
+
+
+class Gradients:
+    """How gradients take the form of the differentiated arguments.
+
+    ``positions`` lists each differentiated argument once (in argnums
+    order); ``build`` puts flat per-leaf gradients (the leaves of
+    ``positions`` in order) into each argument's pytree, each leaf in its
+    argument's dtype and type, and returns one pytree, or a tuple over
+    argnums when argnums is a tuple (a repeated argnum gets its gradient
+    again, as in JAX).
+    """
+
+    def __init__(self, argnums: tuple[int, ...], many: bool, positions: tuple[int, ...],
+                 unflattens: list[Callable[[list[Any]], Any]],
+                 kinds: list[list[tuple[np.dtype[Any], bool]]]) -> None:
+        self.argnums, self.many, self.positions = argnums, many, positions
+        self.unflattens, self.kinds = unflattens, kinds
+
+    def build(self, flat: list[Any], copy: bool) -> Any:
+        """The gradients from ``flat``, copied if ``copy`` (they live in a
+        borrowed buffer) and for a repeated argnum (each gets its own)."""
+        chunks, start = {}, 0
+        for n, unflatten, kinds in zip(self.positions, self.unflattens, self.kinds):
+            chunks[n] = unflatten, kinds, flat[start:start + len(kinds)]
+            start += len(kinds)
+        grads, done = [], set()
+        for n in self.argnums:
+            unflatten, kinds, chunk = chunks[n]
+            grads.append(unflatten([_like(g, dtype, scalar, copy or n in done)
+                                    for g, (dtype, scalar) in zip(chunk, kinds)]))
+            done.add(n)
+        return tuple(grads) if self.many else grads[0]
 
 
 class _Linearized:
     """A function traced at some arguments: its output, its graph, and relaxations
     from any output energy."""
 
-    def __init__(self, f, args, argnums, has_aux, kwargs=None, pooled=False,
-                 keep_values=False):
+    aux: Any
+    _plans: dict[bool, Any]
+
+    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any,
+                 has_aux: bool, kwargs: dict[str, Any] | None = None, pooled: bool = False,
+                 keep_values: bool = False) -> None:
         # pooled: one relaxation, its buffers borrowed from this thread and its
         # results copied out (grad, value_and_grad); otherwise owned buffers.
         # keep_values: keep every traced value (strict relaxation, trace()),
         # not only those an error rule reads.
         self.pooled = pooled
-        nums, self.many = _argnums(argnums, len(args))
-        leaves, self.unflatten, self.dtypes = [], [], []
+        leaves, names, self.gradients = _differentiated(args, argnums)
+        inputs = []
         with Trace(keep_values=keep_values) as trace:
             traced_args = list(args)
-            for n in nums:
-                arg_leaves, unflatten = flatten(args[n])
-                values = [_check_float(leaf, f"argument {n}") for leaf in arg_leaves]
-                tracers = [trace.leaf(v, name)
-                           for v, name in zip(values, leaf_paths(args[n], f"args[{n}]"))]
-                leaves.append(tracers)
-                self.unflatten.append(unflatten)
-                self.dtypes.append([(v.dtype, not isinstance(leaf, np.ndarray) and (
-                    type(leaf) is float or np.ndim(leaf) == 0))
-                    for leaf, v in zip(arg_leaves, values)])
+            for n, values, paths, unflatten in zip(self.gradients.positions, leaves, names,
+                                                   self.gradients.unflattens):
+                tracers = [trace.leaf(v, name) for v, name in zip(values, paths)]
+                inputs.extend([t.node for t in tracers])
                 traced_args[n] = unflatten(tracers)
             result = f(*traced_args, **(kwargs or {}))
+        if has_aux and not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise TypeError("has_aux=True expects the function to return a pair (out, aux); "
+                            f"got {_described(result)}. Return (out, aux), or drop has_aux.")
         out, self.aux = result if has_aux else (result, None)
         if not isinstance(out, Tracer) and not isinstance(out, (np.ndarray, np.generic, float, int)):
             raise TypeError(f"The differentiated function must return one array (or, with "
@@ -138,15 +164,13 @@ class _Linearized:
         if has_aux:
             self.aux = tree_map(lambda x: x.value if isinstance(x, Tracer) else x, self.aux)
         self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
-        inputs = [t.node for group in leaves for t in group]
         output = out.node if isinstance(out, Tracer) and out._trace is trace else None
         if output is not None:
             trace.values[output] = self.out  # the output energy reads it
         self.graph = cached_graph(trace, inputs, output)
-        self.counts = [len(group) for group in leaves]
         self._plans = {}
 
-    def plan(self, schedule):
+    def plan(self, schedule: str) -> Any:
         """The Plan for ``schedule`` (strict stores every value) and this trace's
         value buffer for it (in this thread's scratch buffer if ``pooled``)."""
         strict = schedule == "strict"
@@ -154,7 +178,8 @@ class _Linearized:
             self._plans[strict] = plan_for(self.graph, strict, self.pooled)
         return self._plans[strict]
 
-    def pullback(self, target, options, energy="linear", free=None, record=False):
+    def pullback(self, target: ArrayLike, options: dict[str, Any], energy: str = "linear",
+                 free: dict[int, Any] | None = None, record: bool = False) -> Any:
         """Relax from the output energy (``target``: the cotangent for "linear");
         returns (gradients per argument, RelaxInfo, final values buffer, E at the
         feed-forward output)."""
@@ -166,8 +191,8 @@ class _Linearized:
                 ENERGIES.index(energy), np.ascontiguousarray(self.out, float).ravel(),
                 target.ravel(), np.zeros(0), self.out.shape[-1] if self.out.ndim else 1,
                 np.empty(self.out.size))
-            return self._structure([np.zeros(self.graph.trace.values[n].shape)
-                                    for n in self.graph.inputs]), None, None, energy_value
+            zeros = [np.zeros(self.graph.trace.values[n].shape) for n in self.graph.inputs]
+            return self.gradients.build(zeros, False), None, None, energy_value
         plan, value = self.plan(options["schedule"])
         err, value, info, energy_value, relaxation = relax(
             plan, value, _broadcast(target, self.out.shape),
@@ -193,15 +218,15 @@ class _Linearized:
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
-        return self._structure(flat), info, value, energy_value
+        return self.gradients.build(flat, self.pooled), info, value, energy_value
 
-    def _named(self):
+    def _named(self) -> dict[str, int]:
         """Named pc_nodes of the whole trace (on the differentiable path or not)."""
         trace = self.graph.trace
         return {trace.params[n]["name"]: n for n in range(len(trace))
                 if trace.name(n) == "pc_node" and trace.params[n]["name"] is not None}
 
-    def _relaxed_precisions(self, plan, options):
+    def _relaxed_precisions(self, plan: Any, options: dict[str, Any]) -> Any:
         """The precisions= option restricted to named nodes the relaxation has
         (a named node off the differentiable path has no error to weight)."""
         given = options["precisions"]
@@ -215,23 +240,21 @@ class _Linearized:
                              f"{', '.join(sorted(named)) or 'none'}).")
         return {name: p for name, p in given.items() if name in plan.named}
 
-    def _structure(self, flat):
-        """Per-argument pytrees (dtype and type of each leaf) from flat leaf arrays."""
-        grads, start = [], 0
-        for unflatten, dtypes, count in zip(self.unflatten, self.dtypes, self.counts):
-            chunk = flat[start:start + count]
-            start += count
-            grads.append(unflatten([_like(g, dtype, scalar, self.pooled)
-                                    for g, (dtype, scalar) in zip(chunk, dtypes)]))
-        return tuple(grads) if self.many else grads[0]
+
+def _described(result: Any) -> str:
+    if isinstance(result, Tracer):
+        return f"one traced array of shape {result.shape}"
+    if isinstance(result, (tuple, list)):
+        return f"a {type(result).__name__} of length {len(result)}"
+    return f"one {type(result).__name__}"
 
 
-def _broadcast(target, shape):
+def _broadcast(target: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.float64]:
     target = np.asarray(target, np.float64)
     return target if target.shape == shape else np.broadcast_to(target, shape)
 
 
-def _like(g, dtype, scalar, copy):
+def _like(g: NDArray[Any], dtype: Any, scalar: bool, copy: bool) -> Any:
     """A gradient leaf in its argument's dtype: a Python-float-like scalar, or an
     array (a copy when it lives in a borrowed buffer; else a view of the
     relaxation's own error buffer, which nothing reuses)."""
@@ -239,7 +262,7 @@ def _like(g, dtype, scalar, copy):
     return g[()] if scalar else g
 
 
-def _check_scalar(out, name):
+def _check_scalar(out: Any, name: str) -> None:
     if type(out) is np.ndarray and out.ndim == 0 and out.dtype.kind == "f":
         return
     if np.ndim(out) != 0:
@@ -249,9 +272,13 @@ def _check_scalar(out, name):
         raise TypeError(f"{name} requires a float output; got dtype {np.asarray(out).dtype}.")
 
 
-def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
-                   max_iters=None, units="all", target=None, energy="squared", beta=None,
-                   precisions=None, return_info=False, on_nonconvergence="raise"):
+def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
+                   schedule: str = "sweep", eta: float | None = None, tol: float | None = None,
+                   max_iters: int | None = None, units: str = "all",
+                   target: ArrayLike | None = None, energy: str = "squared",
+                   beta: float | None = None, precisions: Mapping[str, ArrayLike] | None = None,
+                   return_info: bool = False,
+                   on_nonconvergence: str = "raise") -> Callable[..., Any]:
     """Like ``grad``, but the function returns ``(value, gradient)``.
 
     The value is f's output, or with ``target`` the output energy E. With
@@ -261,14 +288,12 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
     >>> pcgrad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
     (array(5.), array([2., 4.]))
     """
-    options = _options(schedule, eta, tol, max_iters, units, beta, precisions,
-                       on_nonconvergence)
-    if energy not in ENERGIES[1:]:
-        raise ValueError(f"energy must be 'squared' or 'cross_entropy' (the output energy "
-                         f"with target=); got {energy!r}.")
+    options = relaxation_options(schedule, eta, tol, max_iters, units, beta, precisions,
+                                 on_nonconvergence)
+    check_energy(energy)
 
     @functools.wraps(f)
-    def value_and_grad_f(*args, **kwargs):
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         lin = _Linearized(f, args, argnums, has_aux, kwargs, pooled=True,
                           keep_values=options["schedule"] == "strict")
         if target is None:
@@ -281,13 +306,13 @@ def value_and_grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, t
             value = np.float64(value)
         value = (value, lin.aux) if has_aux else value
         return (value, g, info) if return_info else (value, g)
-    value_and_grad_f._pcgrad_spec = dict(
+    value_and_grad_f._pcgrad_spec = dict(  # type: ignore[attr-defined]
         kind="value_and_grad", f=f, argnums=argnums, has_aux=has_aux, options=options,
         target=target, energy=energy, return_info=return_info)
     return value_and_grad_f
 
 
-def _check_target(out, target):
+def _check_target(out: Any, target: ArrayLike) -> NDArray[np.float64]:
     target = np.asarray(target, dtype=np.float64)
     if target.shape != np.shape(out):
         raise ValueError(f"The target has shape {target.shape}; the network's output has shape "
@@ -295,9 +320,12 @@ def _check_target(out, target):
     return target
 
 
-def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
-         max_iters=None, units="all", target=None, energy="squared", beta=None,
-         precisions=None, return_info=False, on_nonconvergence="raise"):
+def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
+         schedule: str = "sweep", eta: float | None = None, tol: float | None = None,
+         max_iters: int | None = None, units: str = "all", target: ArrayLike | None = None,
+         energy: str = "squared", beta: float | None = None,
+         precisions: Mapping[str, ArrayLike] | None = None, return_info: bool = False,
+         on_nonconvergence: str = "raise") -> Callable[..., Any]:
     """The gradient of scalar function ``f``, computed by relaxing prediction errors.
 
     ``argnums`` (int or tuple) picks the differentiated arguments; each may be
@@ -339,17 +367,18 @@ def grad(f, argnums=0, has_aux=False, *, schedule="sweep", eta=None, tol=None,
                         on_nonconvergence=on_nonconvergence)
 
     @functools.wraps(f)
-    def grad_f(*args, **kwargs):
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
         result = vg(*args, **kwargs)
         (value, g), rest = result[:2], result[2:]
         if has_aux:
             return (g, value[1]) + rest
         return (g,) + rest if rest else g
-    grad_f._pcgrad_spec = dict(vg._pcgrad_spec, kind="grad")
+    grad_f._pcgrad_spec = dict(vg._pcgrad_spec, kind="grad")  # type: ignore[attr-defined]
     return grad_f
 
 
-def vjp(f, *primals, has_aux=False, return_info=False, **options):
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, return_info: bool = False,
+        **options: Any) -> tuple[Any, ...]:
     """``(out, vjp_fn)``: ``vjp_fn(cotangent)`` returns a tuple with one gradient per primal.
 
     The function is traced once; every ``vjp_fn`` call is one relaxation from
@@ -363,11 +392,13 @@ def vjp(f, *primals, has_aux=False, return_info=False, **options):
     >>> vjp_fn(np.array([1.0, 10.0]))
     (array([ 3., 30.]),)
     """
-    options = _options(**options)
+    options = options_from(options)
     lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux,
                       keep_values=options["schedule"] == "strict")
+    if lin.graph.connected:  # copy the values now: the caller may change a constant in place
+        lin.plan(options["schedule"])
 
-    def vjp_fn(cotangent):
+    def vjp_fn(cotangent: ArrayLike) -> Any:
         if np.shape(cotangent) != np.shape(lin.out):
             raise ValueError(f"The cotangent has shape {np.shape(cotangent)}; the output has "
                              f"shape {np.shape(lin.out)}.")
@@ -376,7 +407,7 @@ def vjp(f, *primals, has_aux=False, return_info=False, **options):
     return (lin.out, vjp_fn, lin.aux) if has_aux else (lin.out, vjp_fn)
 
 
-def jacobian(f, argnums=0, **options):
+def jacobian(f: Callable[..., Any], argnums: Argnums = 0, **options: Any) -> Callable[..., Any]:
     """The Jacobian of ``f``: shape ``out.shape + arg.shape`` per differentiated leaf.
 
     One trace; one relaxation per output element (seeded with that one-hot
@@ -387,10 +418,10 @@ def jacobian(f, argnums=0, **options):
     array([[2., 0.],
            [0., 4.]])
     """
-    options = _options(**options)
+    options = options_from(options)
 
     @functools.wraps(f)
-    def jacobian_f(*args, **kwargs):
+    def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         lin = _Linearized(f, args, argnums, False, kwargs,
                           keep_values=options["schedule"] == "strict")
         shape = lin.out.shape
@@ -407,7 +438,8 @@ def jacobian(f, argnums=0, **options):
     return jacobian_f
 
 
-def elementwise_grad(f, argnums=0, **options):
+def elementwise_grad(f: Callable[..., Any], argnums: Argnums = 0,
+                     **options: Any) -> Callable[..., Any]:
     """The vector-Jacobian product with a cotangent of ones (autograd's
     ``elementwise_grad``): the derivative of each output element with respect
     to its own input element, for functions acting elementwise. ``options``
@@ -417,17 +449,17 @@ def elementwise_grad(f, argnums=0, **options):
     >>> pcgrad.elementwise_grad(np.tanh)(np.array([0.0, 1.0]))
     array([1.        , 0.41997434])
     """
-    options = _options(**options)
+    options = options_from(options)
 
     @functools.wraps(f)
-    def elementwise_grad_f(*args, **kwargs):
+    def elementwise_grad_f(*args: Any, **kwargs: Any) -> Any:
         lin = _Linearized(f, args, argnums, False, kwargs,
                           keep_values=options["schedule"] == "strict")
         return lin.pullback(np.ones(lin.out.shape), options)[0]
     return elementwise_grad_f
 
 
-def trace(f, *args, argnums=None):
+def trace(f: Callable[..., Any], *args: Any, argnums: Argnums | None = None) -> Graph:
     """Trace ``f`` at ``args`` into a pruned Graph (all arguments differentiated by default).
 
     >>> import pcgrad, pcgrad.numpy as np

@@ -11,10 +11,11 @@ the strict schedule uses) and relaxes the errors. No Python runs per node.
 import functools
 import threading
 from collections import OrderedDict
+from typing import Any, Callable
 
 import numpy as np
 
-from .api import _argnums, _check_float, _check_scalar, _check_settled, _check_target
+from .api import _check_scalar, _check_settled, _check_target, _differentiated
 from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths
@@ -24,7 +25,7 @@ from .tracing import Trace, Tracer
 CACHE_SIZE = 32
 
 
-def jit(fn):
+def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Compile ``fn`` = ``pcgrad.grad(f, ...)`` or ``pcgrad.value_and_grad(f, ...)``.
 
     The compiled function traces ``f`` once per signature and then replays
@@ -32,6 +33,13 @@ def jit(fn):
     control flow (``if x > 0:`` on a traced value) and indexing by traced
     values cannot be compiled: tracing them raises a TypeError that names
     ``pcgrad.grad`` (uncompiled) as the alternative.
+
+    As with ``jax.jit``, everything ``f`` reads other than its arguments
+    (closure constants, index arrays, masks, precisions) is frozen at trace
+    time: changing such an array afterwards, even in place, does not change
+    the compiled function. Pass it as an argument instead: float arguments
+    are refilled on every call, other arguments are part of the signature
+    (compared by content).
 
     >>> import numpy, pcgrad, pcgrad.numpy as np
     >>> fast = pcgrad.jit(pcgrad.grad(lambda w, x: np.sum(np.tanh(x @ w) ** 2)))
@@ -51,7 +59,7 @@ def jit(fn):
     return functools.wraps(spec["f"])(compiled)
 
 
-def _is_float_leaf(leaf):
+def _is_float_leaf(leaf: Any) -> bool:
     if isinstance(leaf, (bool, np.bool_)):
         return False
     if isinstance(leaf, float):
@@ -59,13 +67,13 @@ def _is_float_leaf(leaf):
     return isinstance(leaf, (np.ndarray, np.generic)) and np.issubdtype(leaf.dtype, np.floating)
 
 
-def _static_key(leaf):
+def _static_key(leaf: Any) -> tuple[Any, ...]:
     if isinstance(leaf, np.ndarray):
         return ("array", leaf.shape, leaf.dtype.str, leaf.tobytes())
     return (type(leaf).__name__, leaf)
 
 
-def _signature(tree, leaves):
+def _signature(tree: Any, leaves: list[Any]) -> Any:
     """The replay key of ``tree`` (containers, float shapes and dtypes, other
     values), appending its leaves in ``pytree.flatten`` order to ``leaves``."""
     kind = type(tree)
@@ -88,12 +96,14 @@ def _signature(tree, leaves):
 class _Compiled:
     """The compiled function: a bounded cache of replays, one per signature."""
 
-    def __init__(self, spec):
+    _replays: "OrderedDict[Any, _Replay]"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self._replays, self._lock = OrderedDict(), threading.Lock()
 
-    def __call__(self, *args, **kwargs):
-        leaves = []
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        leaves: list[Any] = []
         key = _signature((args, kwargs), leaves)
         with self._lock:
             replay = self._replays.get(key)
@@ -111,21 +121,25 @@ class _Compiled:
 class _Replay:
     """One traced signature: a plan whose values every call refills and replays."""
 
-    def __init__(self, spec, args, kwargs):
+    def __init__(self, spec: dict[str, Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
         self.spec = spec
-        nums, self.many = _argnums(spec["argnums"], len(args))
+        _, _, self.gradients = _differentiated(args, spec["argnums"])
         leaves, unflatten = flatten((args, kwargs))
-        names = leaf_paths((args, kwargs))
-        owner = [_argument_of(name) for name in names]
+        # each leaf's path and positional argument (None: a kwarg)
+        names: list[str] = []
+        owner: list[int | None] = []
+        for n, arg in enumerate(args):
+            paths = leaf_paths(arg, f"args[{n}]")
+            names += paths
+            owner += [n] * len(paths)
+        names += leaf_paths(kwargs, "kwargs")
+        owner += [None] * (len(leaves) - len(owner))
         self.float_leaves = [k for k, leaf in enumerate(leaves) if _is_float_leaf(leaf)]
-        for n in nums:
-            for leaf, o in zip(leaves, owner):
-                if o == n:
-                    _check_float(leaf, f"argument {n}")
         with Trace(compiling=True) as trace:
             traced = list(leaves)
             for k in self.float_leaves:
-                traced[k] = trace.leaf(np.array(leaves[k]), _readable(names[k]))
+                traced[k] = trace.leaf(np.array(leaves[k]), names[k])
             targs, tkwargs = unflatten(traced)
             try:
                 out = spec["f"](*targs, **tkwargs)
@@ -142,8 +156,9 @@ class _Replay:
             _check_scalar(out.value, "grad")
         else:
             _check_target(out.value, self.target)
-        self.inputs = [k for k in self.float_leaves if owner[k] in nums]
-        data = [k for k in self.float_leaves if owner[k] not in nums]
+        positions = self.gradients.positions
+        self.inputs = [k for n in positions for k in range(len(leaves)) if owner[k] == n]
+        data = [k for k in self.float_leaves if owner[k] not in positions]
         node = {k: traced[k].node for k in self.float_leaves}
         graph = Graph(trace, [node[k] for k in self.inputs], out.node,
                       data=[node[k] for k in data], recompute=True)
@@ -169,18 +184,14 @@ class _Replay:
         self.err = np.empty(self.relaxation.error_size)
         self.work = np.empty(2 * self.relaxation.error_size)
         eoff = self.relaxation.table.eoff
-        self.grads = [(k, eoff[plan.inputs[m]], t.size[plan.inputs[m]], np.shape(leaves[k]),
-                       np.result_type(leaves[k]), np.ndim(leaves[k]) == 0
-                       and not isinstance(leaves[k], np.ndarray))
-                      for m, k in enumerate(self.inputs)]
-        self.argument_leaves = [[k for k in self.inputs if owner[k] == n] for n in nums]
-        self.unflatten_argument = [flatten(args[n])[1] for n in nums]
+        self.grads = [(eoff[i], t.size[i], np.shape(leaves[k]))  # where each gradient is
+                      for i, k in zip(plan.inputs, self.inputs)]
         self.out_slice = (t.voff[plan.output], t.size[plan.output], out.value.shape)
         self.cotangent = np.ones(1) if self.target is None else \
             np.ascontiguousarray(self.target, np.float64).ravel()
         self._lock = threading.Lock()
 
-    def __call__(self, leaves):
+    def __call__(self, leaves: list[Any]) -> Any:
         spec = self.spec
         with self._lock:
             for k, view in self.slots:
@@ -189,29 +200,11 @@ class _Replay:
                 self.value, self.cotangent, forward=True, err=self.err, work=self.work,
                 want_info=spec["return_info"])
             _check_settled(info, spec["options"]["on_nonconvergence"], stacklevel=3)
-            by_leaf = {k: np.array(err[o:o + n].reshape(shape), dtype=dtype)
-                       if not scalar else dtype.type(err[o])
-                       for k, o, n, shape, dtype, scalar in self.grads}
+            g = self.gradients.build([err[o:o + n].reshape(shape)
+                                      for o, n, shape in self.grads], copy=True)
             o, n, shape = self.out_slice
             output = value[o:o + n].reshape(shape).copy()
-        grads = [unflatten([by_leaf[k] for k in group])
-                 for unflatten, group in zip(self.unflatten_argument, self.argument_leaves)]
-        g = tuple(grads) if self.many else grads[0]
         if spec["kind"] == "grad":
             return (g, info) if spec["return_info"] else g
         value_out = output if self.target is None else np.float64(energy)
         return (value_out, g, info) if spec["return_info"] else (value_out, g)
-
-
-def _argument_of(path):
-    """The positional argument number of a leaf path "[0][n]...", or None for kwargs."""
-    return int(path.split("]")[1].lstrip("[")) if path.startswith("[0]") else None
-
-
-def _readable(path):
-    """"[0][2][1]" -> "args[2][1]"; "[1]['k']" -> "kwargs['k']"."""
-    if path.startswith("[0]"):
-        rest = path[3:]
-        n, _, tail = rest[1:].partition("]")
-        return f"args[{n}]{tail}"
-    return "kwargs" + path[3:]

@@ -4,13 +4,17 @@ Each optimiser is an object with ``init(params) -> state`` and
 ``step(params, grads, state, ...) -> (params, state)``; params and grads are
 pytrees of the same structure.
 """
+from typing import Any, Mapping
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .pytree import flatten
+from .relax import RelaxInfo
 
 
 class _Optimizer:
-    def init(self, params):
+    def init(self, params: Any) -> dict[str, Any]:
         return {"count": 0}
 
 
@@ -24,10 +28,10 @@ class sgd(_Optimizer):
     array([0.9, 0.9])
     """
 
-    def __init__(self, lr):
+    def __init__(self, lr: float) -> None:
         self.lr = lr
 
-    def step(self, params, grads, state):
+    def step(self, params: Any, grads: Any, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         leaves, unflatten = flatten(params)
         return unflatten([p - self.lr * g for p, g in zip(leaves, flatten(grads)[0])]), \
             {"count": state["count"] + 1}
@@ -43,15 +47,15 @@ class adam(_Optimizer):
     array([0.9, 1.1])
     """
 
-    def __init__(self, lr, b1=0.9, b2=0.999, eps=1e-8):
+    def __init__(self, lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
         self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
 
-    def init(self, params):
+    def init(self, params: Any) -> dict[str, Any]:
         leaves = flatten(params)[0]
         return {"count": 0, "m": [np.zeros_like(p, dtype=float) for p in leaves],
                 "v": [np.zeros_like(p, dtype=float) for p in leaves]}
 
-    def step(self, params, grads, state):
+    def step(self, params: Any, grads: Any, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         leaves, unflatten = flatten(params)
         count = state["count"] + 1
         m = [self.b1 * m + (1 - self.b1) * g for m, g in zip(state["m"], flatten(grads)[0])]
@@ -62,7 +66,8 @@ class adam(_Optimizer):
         return unflatten(new), {"count": count, "m": m, "v": v}
 
 
-def precondition(grad_W, inputs, error_precision, damping):
+def precondition(grad_W: ArrayLike, inputs: ArrayLike, error_precision: ArrayLike,
+                 damping: float) -> NDArray[np.float64]:
     """(C_in + d I)^-1 grad_W (C_err + d I)^-1 for a dense layer y = x @ W.
 
     ``inputs`` are the presynaptic activities x (batch, in): C_in = x^T x / batch.
@@ -94,10 +99,12 @@ class natural_gradient(_Optimizer):
     ``params, state = opt.step(params, grads, state, info, precisions)``.
     """
 
-    def __init__(self, lr, layers, damping=1e-3):
+    def __init__(self, lr: float, layers: Mapping[int, tuple[str, str]],
+                 damping: float = 1e-3) -> None:
         self.lr, self.layers, self.damping = lr, dict(layers), damping
 
-    def step(self, params, grads, state, info, precisions=None):
+    def step(self, params: Any, grads: Any, state: dict[str, Any], info: RelaxInfo,
+             precisions: Mapping[str, ArrayLike] | None = None) -> tuple[Any, dict[str, Any]]:
         leaves, unflatten = flatten(params)
         new = []
         for k, (p, g) in enumerate(zip(leaves, flatten(grads)[0])):

@@ -1,13 +1,17 @@
 """Predictive-coding constructs used inside traced functions."""
+from typing import Any, Callable, Iterable, Mapping
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from .api import _Linearized, _check_target, _options
+from .api import _Linearized, _check_target
+from .options import check_energy, relaxation_options
 from .primitives import PRIMITIVES
-from .relax import ENERGIES
-from .tracing import lift
+from .relax import RelaxInfo
+from .tracing import bind_with_arrays, lift
 
 
-def pc_node(x, name=None, precision=None):
+def pc_node(x: ArrayLike, name: str | None = None, precision: ArrayLike | None = None) -> Any:
     """Mark ``x`` as a named predictive-coding unit (an identity in value).
 
     With ``units="marked"`` only inputs, the output and pc_nodes are units:
@@ -25,12 +29,18 @@ def pc_node(x, name=None, precision=None):
     >>> info.iterations
     2
     """
-    return PRIMITIVES["pc_node"](lift(x), name=name, precision=precision)
+    if precision is None or type(precision) in (int, float):
+        return PRIMITIVES["pc_node"](lift(x), name=name, precision=precision)
+    return bind_with_arrays(PRIMITIVES["pc_node"], (lift(x),),
+                            {"name": name, "precision": np.asarray(precision, dtype=float)})
 
 
-def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.1, tol=1e-10,
-          max_iters=100_000, units="marked", precisions=None, return_info=False,
-          on_nonconvergence="raise"):
+def infer(f: Callable[..., Any], free: Mapping[str, ArrayLike],
+          clamped: Mapping[str, Any] | None = None, *, target: ArrayLike,
+          energy: str = "squared", prior: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
+          eta: float = 0.1, tol: float = 1e-10, max_iters: int = 100_000, units: str = "marked",
+          precisions: Mapping[str, ArrayLike] | None = None, return_info: bool = False,
+          on_nonconvergence: str = "raise") -> Any:
     """Generative inference: relax free inputs (latents) to explain a clamped observation.
 
     ``f(**free, **clamped)`` returns the prediction of the observation
@@ -55,8 +65,7 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
     >>> numpy.allclose(z, numpy.linalg.solve(numpy.eye(2) + W.T @ W, W.T @ numpy.ones(3)))
     True
     """
-    if energy not in ENERGIES[1:]:
-        raise ValueError(f"energy must be 'squared' or 'cross_entropy'; got {energy!r}.")
+    check_energy(energy)
     names = list(free)
     unknown = set(prior or {}) - set(names)
     if unknown:
@@ -66,8 +75,8 @@ def infer(f, free, clamped=None, *, target, energy="squared", prior=None, eta=0.
     lin = _Linearized(lambda *latents: f(**dict(zip(names, latents)), **clamped),
                       tuple(free[name] for name in names), tuple(range(len(names))), False,
                       keep_values=True)
-    options = _options("strict", eta, tol, max_iters, units, 1.0, precisions,
-                       on_nonconvergence)
+    options = relaxation_options("strict", eta, tol, max_iters, units, 1.0, precisions,
+                                 on_nonconvergence)
     priors = {k: (prior or {}).get(name, (0.0, 0.0)) for k, name in enumerate(names)}
     _, info, value, _ = lin.pullback(_check_target(lin.out, target), options, energy,
                                   free=priors, record=return_info)
@@ -110,13 +119,14 @@ class PrecisionLearner:
     array([16., 16., 16.])
     """
 
-    def __init__(self, names, lr=0.1, damping=1e-8, batch_axis=0):
+    def __init__(self, names: Iterable[str], lr: float = 0.1, damping: float = 1e-8,
+                 batch_axis: int | None = 0) -> None:
         if not 0.0 < lr <= 1.0:
             raise ValueError(f"lr must be in (0, 1]; got {lr}.")
         self.names, self.lr, self.damping, self.batch_axis = list(names), lr, damping, batch_axis
-        self.precisions = {}
+        self.precisions: dict[str, NDArray[np.float64]] = {}
 
-    def update(self, info):
+    def update(self, info: RelaxInfo) -> dict[str, NDArray[np.float64]]:
         """Move each named node's precision toward its error statistics in ``info``."""
         missing = [name for name in self.names if name not in info.errors]
         if missing:

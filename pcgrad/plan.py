@@ -1,6 +1,8 @@
 """Plan: a Graph lowered to flat buffers and an op table for the Numba kernels.
 
-Nodes are renumbered 0..n-1 in topological order. Each node gets a row of
+Nodes are renumbered 0..n-1 in the topological order networkx gave the
+graph (see graph.Structure, which also decides the units and the depth
+under each ``units=`` option). Each node gets a row of
 the op table (opcode, sub-code, parents, integer parameters), a slice of the
 error buffer if it is a predictive-coding unit (an input or an interior
 node), and a slice of the value buffer if some kernel reads its value.
@@ -17,11 +19,15 @@ import numpy as np
 
 from .primitives import OpTable
 from .primitives.core import LEAF
-from .graph import Graph, structure_key
+from .graph import UNITS, Graph, same_params, structure_key
 from .tracing import COMPUTED, INPUT
 
-CACHE_SIZE = 128
-_cache, _cache_lock = OrderedDict(), threading.Lock()
+CACHE_SIZE = 128  # structures kept
+CACHE_BYTES = 1 << 28  # bytes of their plans' op tables kept (some hold an index per element)
+IDLE_BYTES = 1 << 24  # beyond this, structures idle for CACHE_WINDOW lookups are dropped
+CACHE_WINDOW = 32
+LAST_ARRAY_BYTES = 1 << 20  # array params the thread's last structure may hold
+SCRATCH_WINDOW = 32  # requests after which a scratch buffer may shrink
 _scratch = threading.local()
 
 
@@ -30,20 +36,91 @@ def scratch(name, size):
 
     Large buffers allocated fresh on every call cost the operating system's
     page faults each time; one-shot relaxations borrow these instead (their
-    results are copied out before the thread's next call).
+    results are copied out before the thread's next call). A buffer grows
+    by doubling, and after every SCRATCH_WINDOW requests it shrinks to the
+    largest of them if it is more than four times that: one huge call does
+    not hold its memory for the rest of the thread's life.
     """
     buffers = getattr(_scratch, "buffers", None)
     if buffers is None:
         buffers = _scratch.buffers = {}
-    buffer = buffers.get(name)
-    if buffer is None or buffer.size < size:
-        buffer = buffers[name] = np.empty(max(size, 2 * (0 if buffer is None else buffer.size)))
-    return buffer[:size]
+    held = buffers.get(name)  # [buffer, largest request in this window, requests in it]
+    if held is None:
+        held = buffers[name] = [np.empty(size), 0, 0]
+    if size > held[1]:
+        held[1] = size
+    held[2] += 1
+    if held[0].size < size:
+        held[0] = np.empty(max(size, 2 * held[0].size))
+    elif held[2] >= SCRATCH_WINDOW:
+        if held[0].size > 4 * held[1]:
+            held[0] = np.empty(held[1])
+        held[1] = held[2] = 0
+    return held[0][:size]
+
+
+class _Entry:
+    """A cached structure: its Structure (pruned DiGraph and what it decides)
+    and its plans by ``store_all``, with their size in bytes."""
+
+    def __init__(self, structure):
+        self.structure, self.plans, self.nbytes, self.cached = structure, {}, 0, True
+        self.used = 0  # the cache's lookup count when last looked up
+
+
+class _Cache:
+    """The structures of recent traces, least recently used first: at most
+    CACHE_SIZE of them and CACHE_BYTES of plans, and beyond IDLE_BYTES of
+    plans none unused for CACHE_WINDOW lookups (the most recent is kept
+    whatever its size). A huge call's plan thus goes once other
+    structures are in use again."""
+
+    def __init__(self):
+        self.entries, self.nbytes, self.lock = OrderedDict(), 0, threading.Lock()
+        self.lookups = 0
+
+    def get(self, key):
+        with self.lock:
+            self.lookups += 1
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)
+                entry.used = self.lookups
+                self._evict()
+            return entry
+
+    def put(self, key, entry):
+        with self.lock:
+            self.entries[key] = entry
+            entry.used = self.lookups
+            self._evict()
+
+    def grow(self, entry, nbytes):
+        """Count ``nbytes`` more of ``entry``'s plans."""
+        with self.lock:
+            entry.nbytes += nbytes
+            if entry.cached:
+                self.nbytes += nbytes
+                self._evict()
+
+    def _evict(self):
+        while len(self.entries) > 1:
+            oldest = next(iter(self.entries.values()))
+            idle = self.nbytes > IDLE_BYTES and self.lookups - oldest.used > CACHE_WINDOW
+            if not (idle or len(self.entries) > CACHE_SIZE or self.nbytes > CACHE_BYTES):
+                return
+            self.entries.popitem(last=False)
+            oldest.cached = False
+            self.nbytes -= oldest.nbytes
+
+
+_cache = _Cache()
 
 
 def cached_graph(trace, inputs, output):
-    """The pruned Graph of a trace, reusing the pruning (and later the plans) of
-    an earlier trace of the same structure from a bounded LRU cache.
+    """The pruned Graph of a trace, reusing the Structure (and later the plans)
+    of an earlier trace of the same structure from the bounded cache; only a
+    new structure builds a networkx graph.
 
     A training loop traces the same structure call after call, so the thread's
     previous trace is compared first, list by list, which costs less than
@@ -51,48 +128,63 @@ def cached_graph(trace, inputs, output):
     """
     last = getattr(_scratch, "last", None)
     if last is not None and _same_structure(trace, inputs, output, last[0]):
-        graph = Graph(trace, inputs, output, pruned=last[1]["pruned"])
+        graph = Graph(trace, inputs, output, structure=last[1].structure)
         graph.plans = last[1]
         return graph
     key = structure_key(trace, inputs, output)
-    with _cache_lock:
-        entry = _cache.get(key)
-        if entry is not None:
-            _cache.move_to_end(key)
+    entry = _cache.get(key)
     if entry is None:
         graph = Graph(trace, inputs, output)
-        entry = {"pruned": (graph.nodes, graph.roles)}
-        with _cache_lock:
-            _cache[key] = entry
-            if len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+        entry = _Entry(graph.structure)
+        _cache.put(key, entry)
     else:
-        graph = Graph(trace, inputs, output, pruned=entry["pruned"])
+        graph = Graph(trace, inputs, output, structure=entry.structure)
     graph.plans = entry
-    # the structure only (the trace's lists but not its values)
+    # the structure only: the trace's lists but not its values, nor large array params
+    held = sum([a.nbytes for node in trace.array_nodes for a in _arrays(trace.params[node])])
     _scratch.last = ((trace.primitives, trace.parents, trace.params, trace.shapes,
-                      trace.dtypes, list(inputs), output), entry)
+                      trace.dtypes, trace.array_nodes, list(inputs), output), entry) \
+        if held <= LAST_ARRAY_BYTES else None
     return graph
 
 
+def _arrays(params):
+    for value in params.values():
+        for item in value if type(value) is tuple else (value,):
+            if type(item) is np.ndarray:
+                yield item
+
+
 def _same_structure(trace, inputs, output, last):
-    primitives, parents, params, shapes, dtypes, last_inputs, last_output = last
-    try:
-        return (output == last_output and inputs == last_inputs and shapes == trace.shapes
-                and primitives == trace.primitives and parents == trace.parents
-                and dtypes == trace.dtypes and params == trace.params)
-    except ValueError:  # array parameters of different shapes
+    """Whether ``trace`` has the structure ``last`` of an earlier trace: list by
+    list, and the params that hold arrays (Trace.array_nodes) by content."""
+    primitives, parents, params, shapes, dtypes, array_nodes, last_inputs, last_output = last
+    if not (output == last_output and inputs == last_inputs and shapes == trace.shapes
+            and primitives == trace.primitives and parents == trace.parents
+            and dtypes == trace.dtypes and array_nodes == trace.array_nodes):
         return False
+    if not array_nodes:
+        return params == trace.params
+    start = 0
+    for node in array_nodes:
+        if (params[start:node] != trace.params[start:node]
+                or not same_params(params[node], trace.params[node])):
+            return False
+        start = node + 1
+    return params[start:] == trace.params[start:]
 
 
 def plan_for(graph, store_all=False, pooled=False):
     """(plan, value buffer) for ``graph``: its structure's plan, built once per
     cached structure; the buffer holds this graph's values (in this thread's
     scratch buffer when ``pooled``)."""
-    plans = getattr(graph, "plans", {})
-    plan = plans.get(store_all)
+    entry = graph.plans
+    plan = entry.plans.get(store_all)
     if plan is None:
-        plan = plans[store_all] = Plan(graph, store_all)
+        built = Plan(graph, store_all)
+        plan = entry.plans.setdefault(store_all, built)  # another thread's if it was first
+        if plan is built:
+            _cache.grow(entry, plan.nbytes)
     return plan, plan.values_from(graph, scratch("value", plan.value_size) if pooled else None)
 
 
@@ -115,9 +207,9 @@ class Plan:
         shapes = [trace.shapes[node] for node in nodes]
         n = len(nodes)
         op = np.zeros(n, np.int64)
-        code = np.zeros(n, np.int64)
+        subcode = np.zeros(n, np.int64)
         size = np.array([math.prod(shape) for shape in shapes], np.int64)
-        unit = np.array([roles[node] in (INPUT, "node") for node in nodes])
+        has_error = np.array([roles[node] in (INPUT, "node") for node in nodes])
         stored = np.full(n, store_all)
         self._writes_sole_parent = np.zeros(n, bool)
         pptr = np.zeros(n + 1, np.int64)
@@ -134,13 +226,13 @@ class Plan:
             pptr[i + 1] = len(par)
             op[i] = primitive.opcode
             self._writes_sole_parent[i] = primitive.writes_sole_parent
-            code[i], row = primitive.lower(trace.params[node],
-                                           [shapes[p] for p in parents], shapes[i])
+            subcode[i], row = primitive.lower(trace.params[node],
+                                              [shapes[p] for p in parents], shapes[i])
             ints.append(row)
             iptr[i + 1] += len(row)
             if primitive.reads_inputs == "others":
                 for k, p in enumerate(parents):
-                    stored[p] |= any(unit[q] for m, q in enumerate(parents) if m != k)
+                    stored[p] |= any(has_error[q] for m, q in enumerate(parents) if m != k)
             elif primitive.reads_inputs:
                 stored[parents] = True
             if primitive.reads_output:
@@ -148,16 +240,16 @@ class Plan:
         stored[index[graph.output]] = True  # the output energy reads it
         par = np.array(par, np.int64)
         voff = _offsets(size, stored)
-        eoff = _offsets(size, unit)
+        eoff = _offsets(size, has_error)
         self.table = OpTable(
-            op=op, code=code, size=size, voff=voff, eoff=eoff, pptr=pptr, par=par,
-            psend=unit[par].astype(np.int64), iptr=iptr,
+            op=op, code=subcode, size=size, voff=voff, eoff=eoff, pptr=pptr, par=par,
+            psend=has_error[par].astype(np.int64), iptr=iptr,
             ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
         self.stored = np.flatnonzero(stored)
         self.value_size = int(size[stored].sum())
         self.nodes = list(nodes)
         self._stored_nodes = [self.nodes[i] for i in self.stored]
-        self.error_size = int(size[unit].sum())
+        self.error_size = int(size[has_error].sum())
         self._leaf = op == LEAF
         self._marked = np.array([trace.name(node) == "pc_node" for node in nodes])
         self.named = {trace.params[node]["name"]: i for i, node in enumerate(nodes)
@@ -166,8 +258,12 @@ class Plan:
                            if self._marked[i] and trace.params[node]["precision"] is not None}
         self.output_shape = shapes[index[graph.output]]
         self.shapes = shapes
-        self._pptr, self._par = pptr, par
-        self._units = {}
+        self._units = {}  # units= option -> (unit mask, depth), as the graph decided them
+        for mode in UNITS:
+            unit_nodes, depth = graph.structure.units[mode]
+            mask = np.zeros(n, bool)
+            mask[[index[node] for node in unit_nodes]] = True
+            self._units[mode] = mask, depth
         self._sweep = None
         self.relaxations = {}  # prepared Relaxations by options (relax.py)
         self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
@@ -190,25 +286,17 @@ class Plan:
 
         Units carry relaxing errors; other nodes pass errors on at once. The
         depth counts units on the longest input-to-output path, the input
-        excluded: the number of synchronous steps an exact relaxation takes.
+        excluded: the number of synchronous steps an exact relaxation takes
+        (both come from the graph, see graph.Structure).
         """
-        if units in self._units:
-            return self._units[units]
-        if units == "all":
-            unit = self.table.eoff >= 0
-        elif units == "marked":
-            unit = self._marked | (self._leaf & (self.table.eoff >= 0))
-            unit[self.output] = True
-        else:
+        if units not in self._units:
             raise ValueError(f"units must be 'all' or 'marked'; got {units!r}.")
-        steps = np.zeros(len(self), np.int64)
-        for j in range(len(self)):
-            if not self._leaf[j] and self.table.eoff[j] >= 0:
-                parents = self._par[self._pptr[j]:self._pptr[j + 1]]
-                live = parents[self.table.eoff[parents] >= 0]
-                steps[j] = steps[live].max() + int(unit[j])
-        self._units[units] = unit, int(steps[self.output])
         return self._units[units]
+
+    @property
+    def nbytes(self):
+        """Bytes of the op table (what a cached plan holds per element)."""
+        return sum(array.nbytes for array in self.table)
 
     def sweep_layout(self):
         """(table, opens, error_size) for the sweep, whose errors live briefly.

@@ -1,14 +1,15 @@
 """Pytrees: nested tuples, lists and dicts whose leaves are arrays or numbers."""
+from typing import Any, Callable, Iterator
 
 
-def flatten(tree):
+def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     """Leaves of ``tree`` in a fixed order, and a function rebuilding it from them."""
-    leaves = []
+    leaves: list[Any] = []
 
-    def walk(node):
+    def walk(node: Any) -> Callable[[Iterator[Any]], Any]:
         if isinstance(node, (tuple, list)):
-            kids = [walk(child) for child in node]
-            kind = type(node)
+            kids: Any = [walk(child) for child in node]  # a dict below
+            kind: Any = type(node)
             if hasattr(node, "_fields"):  # namedtuple
                 return lambda it: kind(*(k(it) for k in kids))
             return lambda it: kind(k(it) for k in kids)
@@ -25,12 +26,12 @@ def flatten(tree):
     return leaves, lambda new_leaves: build(iter(new_leaves))
 
 
-def tree_map(fn, tree):
+def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
     leaves, unflatten = flatten(tree)
     return unflatten([fn(leaf) for leaf in leaves])
 
 
-def leaf_paths(tree, prefix=""):
+def leaf_paths(tree: Any, prefix: str = "") -> list[str]:
     """Names of the leaves of ``tree`` in ``flatten`` order, e.g. "[0]['W']"."""
     paths, stack = [], [(tree, prefix)]
     while stack:

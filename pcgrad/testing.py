@@ -1,12 +1,16 @@
 """Gradient checking against central finite differences."""
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
-from .api import grad
+from .api import Argnums, grad
 from .pytree import flatten
 
 
-def check_grads(f, *args, argnums=0, rtol=1e-6, atol=1e-9, eps=1e-6, directions=3,
-                schedules=("sweep", "jacobi", "euler"), seed=0):
+def check_grads(f: Callable[..., Any], *args: Any, argnums: Argnums = 0, rtol: float = 1e-6,
+                atol: float = 1e-9, eps: float = 1e-6, directions: int = 3,
+                schedules: Sequence[str] = ("sweep", "jacobi", "euler"),
+                seed: int | None = 0) -> None:
     """Check pcgrad's gradient of scalar ``f`` at ``args`` by finite differences.
 
     For each schedule, the directional derivative along ``directions`` random
@@ -20,7 +24,7 @@ def check_grads(f, *args, argnums=0, rtol=1e-6, atol=1e-9, eps=1e-6, directions=
     nums = argnums if isinstance(argnums, (tuple, list)) else (argnums,)
     rng = np.random.default_rng(seed)
 
-    def perturbed(direction, scale):
+    def perturbed(direction: list[list[Any]], scale: float) -> float:
         new = list(args)
         for n, d in zip(nums, direction):
             leaves, unflatten = flatten(args[n])

@@ -3,7 +3,8 @@
 A Tracer carries a concrete numpy value (so Python control flow on values
 works, as in autograd) and the id of the node that produced it. Each
 primitive call computes its numpy forward value and records one node of the
-computation graph (a ``networkx.DiGraph`` on request). Each Trace belongs to
+computation graph in flat lists (``to_networkx`` turns them into a networkx
+DiGraph when a new structure is planned). Each Trace belongs to
 one call; the only shared state, the stack of active traces, is
 thread-local, so threads trace independently. This module knows nothing
 about derivatives or predictive coding; it only builds the graph.
@@ -46,7 +47,8 @@ class Trace:
     ``params[i]`` (dict), ``parents[i]`` (ordered tuple of node ids),
     ``shapes[i]``, ``dtypes[i]`` and ``values[i]`` (its numpy value). Recording
     appends to these lists, which costs far less per node than a networkx
-    graph; ``nx`` builds the graph.
+    graph; ``nx`` builds the graph. ``array_nodes`` lists the nodes whose
+    params hold arrays (see ``bind_with_arrays``).
 
     Unless ``keep_values``, a value is kept only if an error rule may read it
     (the node's own rule or a child's, see Primitive.reads_inputs and
@@ -58,7 +60,7 @@ class Trace:
 
     def __init__(self, compiling=False, keep_values=False):
         self.primitives, self.params, self.parents, self.values = [], [], [], []
-        self.shapes, self.dtypes = [], []
+        self.shapes, self.dtypes, self.array_nodes = [], [], []
         self.compiling = compiling  # True under pcgrad.jit: the graph is replayed later
         self.keep_values = keep_values or compiling
         self.active = False
@@ -111,33 +113,47 @@ class Trace:
         return to_networkx(self, range(len(self)))
 
 
-def to_networkx(trace, nodes, roles=None):
-    """A DiGraph of ``nodes`` of ``trace``.
+def to_networkx(trace, nodes):
+    """A DiGraph of ``nodes`` of ``trace`` (described by ``describe``)."""
+    graph = skeleton(trace, nodes)
+    describe(trace, graph)
+    return graph
+
+
+def skeleton(trace, nodes):
+    """A DiGraph of ``nodes`` of ``trace`` and the edges from their parents,
+    without attributes (pruning needs no more)."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    parents = trace.parents
+    graph.add_edges_from([(parent, node) for node in nodes for parent in parents[node]])
+    return graph
+
+
+def describe(trace, graph):
+    """Set the attributes of ``graph``'s nodes and edges from ``trace``.
 
     Node attributes: ``primitive`` (name), ``params``, ``parents`` (ordered
-    ids), ``shape``, ``dtype``, ``value`` (None if the trace did not keep it),
-    and ``role`` ("input", "constant"
-    or "node"; ``roles`` maps nodes to roles that override it, and a node
-    made a constant keeps its primitive name as ``origin``). Edges carry
-    ``argnums``: the argument positions at which the parent enters the child.
+    ids), ``shape``, ``dtype`` and ``role`` ("input", "constant" or "node").
+    Each parent's edge carries ``argnums``: the argument positions at which
+    it enters the child. Values are no attributes: they belong to one call
+    (``trace.values``), the graph to every call of the same structure.
     """
-    graph = nx.DiGraph()
-    roles = roles or {}
-    for node in nodes:
-        name = trace.name(node)
-        role = roles.get(node, name if name in (INPUT, CONSTANT) else "node")
-        attrs = dict(primitive=name, params=trace.params[node], parents=trace.parents[node],
-                     shape=trace.shapes[node], dtype=trace.dtypes[node],
-                     value=trace.values[node], role=role)
-        if role == CONSTANT and name != CONSTANT:
-            attrs.update(primitive=CONSTANT, params={}, parents=(), origin=name)
-        graph.add_node(node, **attrs)
-        for position, parent in enumerate(attrs["parents"]):
-            if graph.has_edge(parent, node):
-                graph.edges[parent, node]["argnums"] += (position,)
-            else:
-                graph.add_edge(parent, node, argnums=(position,))
-    return graph
+    primitives, parents, params = trace.primitives, trace.parents, trace.params
+    shapes, dtypes = trace.shapes, trace.dtypes
+    for node, attributes in graph.nodes(data=True):
+        primitive = primitives[node]
+        if type(primitive) is str:
+            name = role = primitive
+        else:
+            name, role = primitive.name, "node"
+        attributes.update(primitive=name, params=params[node], parents=parents[node],
+                          shape=shapes[node], dtype=dtypes[node], role=role)
+        edges = graph.pred[node]
+        for position, parent in enumerate(parents[node]):
+            edge = edges.get(parent)
+            if edge is not None:
+                edge["argnums"] = edge.get("argnums", ()) + (position,)
 
 
 class Tracer:
@@ -173,14 +189,6 @@ class Tracer:
                 "Call pcgrad.grad without jit, or use pcgrad.numpy.where.")
         return bool(self.value)
 
-    def __float__(self):
-        raise TypeError(
-            "float() or int() of a traced value would drop its derivative. Keep it as a "
-            "pcgrad.numpy array; Python control flow works on comparisons "
-            "(if x > 0: ...).")
-
-    __int__ = __index__ = __complex__ = __float__
-
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
             "A traced array cannot be converted to a numpy array: its derivative "
@@ -215,7 +223,7 @@ def bind(primitive, args, params):
             elif arg._trace is not trace:
                 _mixed_traces()
     if trace is None:
-        return np.asarray(primitive.forward(*args, **params))
+        return _untraced(primitive, args, params)
     # the hot path of tracing: one numpy call and one recorded node
     if len(args) == 1:  # (no list building for the commonest case)
         x = args[0]
@@ -247,6 +255,62 @@ def bind(primitive, args, params):
             trace.values[arg.node] = arg.value
     keep = primitive.reads_output or primitive.keeps_value
     return Tracer(value, trace.record(primitive, params, parents, value, keep), trace)
+
+
+def bind_with_arrays(primitive, args, params):
+    """``bind`` for params that hold arrays (an index, a mask, a precision),
+    possibly inside tuples.
+
+    The node records copies of them, so that changing the caller's arrays
+    after the call cannot change what was traced, and ``Trace.array_nodes``
+    lists it: comparisons of structure compare its params by content (an
+    array is ``==`` to itself even after an in-place change).
+    """
+    for arg in args:
+        if type(arg) is Tracer:
+            break
+    else:  # plain numpy: nothing is recorded
+        return bind(primitive, args, params)
+    result = bind(primitive, args, {key: _copied(value) for key, value in params.items()})
+    result._trace.array_nodes.append(result.node)
+    return result
+
+
+def _copied(value):
+    if type(value) is np.ndarray:
+        return value.copy()
+    if type(value) is tuple:
+        return tuple([_copied(item) for item in value])
+    return value
+
+
+def _untraced(primitive, args, params):
+    """The plain numpy forward; another engine's traced value (an autograd box,
+    a JAX tracer) is refused, since numpy would compute with it as an opaque
+    object (or not at all) and its derivative would be lost without a word."""
+    try:
+        value = np.asarray(primitive.forward(*args, **params))
+    except TypeError:
+        _refuse_foreign(primitive, args)
+        raise
+    if value.dtype == object:
+        _refuse_foreign(primitive, args)
+    return value
+
+
+def _refuse_foreign(primitive, args):
+    for arg in args:
+        if isinstance(arg, (list, tuple)):
+            _refuse_foreign(primitive, arg)
+        elif not isinstance(arg, (np.ndarray, np.generic)) and \
+                type(arg).__module__ != "builtins":
+            kind = type(arg)
+            raise TypeError(
+                f"pcgrad.numpy ({primitive.name}) cannot compute with a value of type "
+                f"{kind.__module__}.{kind.__qualname__} (another engine's traced value?): "
+                "numpy would drop its derivative. Call the function with that engine's numpy "
+                "module (autograd.numpy, jax.numpy) or differentiate it with pcgrad.grad; "
+                "pcgrad.compare runs one function under several engines.")
 
 
 def _mixed_traces():

@@ -152,9 +152,12 @@ def test_value_and_grad_with_has_aux_returns_value_aux_pair_and_gradient():
 
 
 def test_value_and_grad_with_return_info_appends_the_info():
-    value, g, info = pcgrad.value_and_grad(lambda x: np.sum(x ** 2), return_info=True)(X)
-    assert isinstance(info, pcgrad.RelaxInfo)
+    value, g, info = pcgrad.value_and_grad(lambda x: np.sum(x ** 2), schedule="jacobi",
+                                           return_info=True)(X)
     assert value == pytest.approx(onp.sum(X ** 2))
+    onp.testing.assert_allclose(g, 2 * X)
+    # x -> square -> sum: two synchronous steps
+    assert (info.schedule, info.iterations, info.depth, info.converged) == ("jacobi", 2, 2, True)
 
 
 # --- vjp, jacobian, elementwise_grad ---------------------------------------------------------
@@ -318,10 +321,10 @@ def test_graph_listing_reads_like_a_program():
 def test_graph_nx_is_a_networkx_digraph_with_documented_node_attributes():
     graph = pcgrad.trace(lambda x: np.sum(np.exp(x) * 2.0), X)
     assert isinstance(graph.nx, nx.DiGraph)
-    for _, a in graph.nx.nodes(data=True):
-        assert {"primitive", "params", "parents", "shape", "dtype", "value", "role"} <= set(a)
+    for node, a in graph.nx.nodes(data=True):
+        assert {"primitive", "params", "parents", "shape", "dtype", "role", "unit"} <= set(a)
         assert a["role"] in ("input", "constant", "node")
-        assert onp.shape(a["value"]) == a["shape"]
+        assert onp.shape(graph.trace.values[node]) == a["shape"]
 
 
 def test_graph_node_parents_agree_with_its_in_edges():
@@ -346,7 +349,7 @@ def test_graph_edge_argnums_distinguish_operand_order():
 
 def test_graph_node_values_are_the_forward_values():
     graph = pcgrad.trace(lambda x: np.sum(np.exp(x)), X)
-    onp.testing.assert_allclose(graph.nx.nodes[graph.output]["value"], onp.sum(onp.exp(X)))
+    onp.testing.assert_allclose(graph.trace.values[graph.output], onp.sum(onp.exp(X)))
 
 
 def test_pruning_drops_an_unused_branch():
@@ -365,7 +368,7 @@ def test_pruning_keeps_a_computation_on_constants_only_as_one_constant():
     constants = [n for n, r in graph.nx.nodes(data="role") if r == "constant"]
     assert len(constants) == 1
     assert "cos" not in {p for _, p in graph.nx.nodes(data="primitive")}
-    onp.testing.assert_allclose(graph.nx.nodes[constants[0]]["value"],
+    onp.testing.assert_allclose(graph.trace.values[constants[0]],
                                 onp.cos(onp.arange(3.0)) * 2.0)
 
 
@@ -552,7 +555,7 @@ def test_numpy_asarray_of_a_tracer_raises_type_error():
 
 
 def test_float_of_a_tracer_raises_type_error():
-    with pytest.raises(TypeError, match=r"float\(\) or int\(\) of a traced value would drop its derivative"):
+    with pytest.raises(TypeError, match=r"float\(\) of a traced value would drop its derivative"):
         pcgrad.grad(lambda x: float(np.sum(x)))(X)
 
 
@@ -602,9 +605,9 @@ def test_grad_frees_intermediates_no_error_rule_reads(schedule):
 
 def test_trace_keeps_every_value_for_inspection():
     graph = pcgrad.trace(_chain_of_adds, onp.ones(3))
-    values = nx.get_node_attributes(graph.nx, "value")
-    assert all(v is not None for v in values.values())
-    assert any(numpy.array_equal(v, onp.full(3, 1.0 + sum(range(10)))) for v in values.values())
+    values = [graph.trace.values[node] for node in graph.nx]
+    assert all(v is not None for v in values)
+    assert any(numpy.array_equal(v, onp.full(3, 1.0 + sum(range(10)))) for v in values)
 
 
 @pytest.mark.parametrize("index", [

@@ -79,7 +79,36 @@ def test_casting_a_tracer_to_int_raises_type_error():
 
 def test_float_error_message_points_at_control_flow_on_comparisons():
     with pytest.raises(TypeError, match=r"control flow works on comparisons"):
-        pcgrad.grad(lambda x: np.sum(x) * float(np.stop_gradient(np.sum(x))))(X)
+        pcgrad.grad(lambda x: np.sum(x) * float(np.sum(x)))(X)
+
+
+@pytest.mark.parametrize("convert", [lambda s: s.item(), float, int],
+                         ids=["item", "float", "int"])
+def test_converting_a_differentiable_traced_value_to_a_number_raises_type_error(convert):
+    with pytest.raises(TypeError, match=r"of a traced value would drop its derivative.*"
+                                        r"stop_gradient"):
+        pcgrad.grad(lambda x: np.sum(x) * convert(np.sum(x)))(X)
+
+
+def test_item_of_an_input_element_raises_type_error_naming_item():
+    with pytest.raises(TypeError, match=r"x\.item\(\) of a traced value would drop"):
+        pcgrad.grad(lambda x: np.sum(x) * x[0].item())(X)
+
+
+def test_item_of_a_stop_gradient_value_is_its_number_and_the_rest_is_differentiated():
+    g = pcgrad.grad(lambda x: np.sum(x ** 2) * np.stop_gradient(np.sum(x)).item())(X)
+    onp.testing.assert_allclose(g, 2.0 * X * onp.sum(X), rtol=1e-14)
+
+
+def test_int_of_a_comparison_can_steer_python_code():
+    g = pcgrad.grad(lambda x: np.sum(x[:int(np.sum(x) > 0) + 1] ** 2))(X)
+    onp.testing.assert_allclose(g, [2 * X[0], 2 * X[1], 0.0], rtol=1e-14)
+
+
+def test_item_under_jit_raises_type_error_pointing_to_grad():
+    f = lambda x: np.sum(x) * np.stop_gradient(np.sum(x)).item()
+    with pytest.raises(TypeError, match=r"pcgrad\.jit would freeze.*pcgrad\.grad without"):
+        pcgrad.jit(pcgrad.grad(f))(X)
 
 
 # --- options ----------------------------------------------------------------------------
@@ -128,6 +157,38 @@ def test_units_other_than_all_or_marked_raises_value_error(schedule):
 def test_on_nonconvergence_other_than_raise_or_warn_raises_value_error():
     with pytest.raises(ValueError, match="on_nonconvergence must be 'raise' or 'warn'"):
         pcgrad.grad(deep, schedule="euler", on_nonconvergence="ignore")
+
+
+@pytest.mark.parametrize("schedule", ["jacobi", "euler", "strict"])
+def test_negative_tol_raises_value_error(schedule):
+    with pytest.raises(ValueError, match=r"tol must be a non-negative number; got -1e-06"):
+        pcgrad.grad(deep, schedule=schedule, tol=-1e-6)
+
+
+@pytest.mark.parametrize("given, named", [({"tol": 1e-8}, "tol"), ({"max_iters": 10}, "max_iters"),
+                                          ({"tol": 0.0, "max_iters": 1}, "tol and max_iters")])
+def test_tol_or_max_iters_given_to_sweep_raises_value_error_saying_it_is_exact(given, named):
+    with pytest.raises(ValueError, match=rf"'sweep' schedule is exact in one pass, so it takes "
+                                         rf"no {named}\..*'jacobi', 'euler' or 'strict'"):
+        pcgrad.grad(deep, **given)
+
+
+@pytest.mark.parametrize("max_iters", [0, -3, 2.5, True], ids=["zero", "negative", "fraction",
+                                                               "bool"])
+def test_max_iters_that_is_not_a_positive_integer_raises_value_error(max_iters):
+    with pytest.raises(ValueError, match="max_iters must be a positive integer"):
+        pcgrad.grad(deep, schedule="euler", max_iters=max_iters)
+
+
+def test_unknown_option_to_vjp_raises_type_error_listing_the_options():
+    with pytest.raises(TypeError, match=r"Unknown option 'step'; the relaxation options are "
+                                        r"schedule, eta, tol"):
+        pcgrad.vjp(lambda x: x * 2.0, X, step=0.1)
+
+
+def test_precisions_that_are_not_a_dict_raise_type_error():
+    with pytest.raises(TypeError, match="precisions must be a dict mapping pc_node names"):
+        pcgrad.grad(deep, precisions=[1.0])
 
 
 # --- non-convergence ----------------------------------------------------------------------
@@ -199,6 +260,63 @@ def test_hasattr_on_pcgrad_numpy_is_false_for_missing_names():
     assert not hasattr(np, "fft")
 
 
+def test_missing_pcgrad_numpy_linalg_function_raises_attribute_error_naming_the_docs():
+    with pytest.raises(AttributeError, match=r"pcgrad\.numpy\.linalg has no 'inv'.*"
+                                             r"docs/numpy-support\.md"):
+        np.linalg.inv
+
+
+def test_hasattr_on_pcgrad_numpy_linalg_is_false_for_missing_names():
+    assert hasattr(np.linalg, "norm") and not hasattr(np.linalg, "inv")
+
+
+@pytest.mark.parametrize("name", ["gammaln", "expit"])
+def test_scipy_special_ufunc_on_a_traced_array_names_its_pcgrad_counterpart(name):
+    import importlib
+    import scipy.special
+    try:
+        available = hasattr(importlib.import_module("pcgrad.scipy.special"), name)
+    except ImportError:
+        available = False
+    fn = getattr(scipy.special, name)
+    advice = (rf"Use pcgrad\.scipy\.special\.{name}" if available else
+              rf"pcgrad\.scipy\.special\.{name} is not available yet")
+    with pytest.raises(TypeError, match=rf"^scipy\.special\.{name} was called on a traced "
+                                        rf"array.*{advice}") as caught:
+        pcgrad.grad(lambda x: np.sum(fn(x)))(X + 2.0)
+    assert "numpy." + name not in str(caught.value)
+
+
+def test_numpy_sum_with_where_on_a_traced_array_gives_the_masked_sum_and_gradient():
+    mask = onp.array([True, False, True])
+    value, g = pcgrad.value_and_grad(lambda x: onp.sum(x ** 2, where=mask))(X)
+    assert value == pytest.approx(onp.sum(X ** 2, where=mask), rel=1e-15)
+    onp.testing.assert_allclose(g, onp.where(mask, 2.0 * X, 0.0), rtol=1e-15)
+
+
+def test_numpy_max_with_initial_on_a_traced_array_follows_numpy():
+    grad = pcgrad.grad(lambda x: onp.max(x, initial=1.0))
+    onp.testing.assert_allclose(grad(X), [0.0, 0.0, 1.0], rtol=1e-15)   # 2.0 beats 1.0
+    onp.testing.assert_allclose(grad(X - 3.0), onp.zeros(3), rtol=1e-15)  # initial wins
+
+
+def test_numpy_reduction_with_an_unsupported_keyword_raises_type_error_naming_pcgrad():
+    with pytest.raises(TypeError, match=r"numpy\.sum was called on a traced array with "
+                                        r"out=, which pcgrad\.numpy\.sum does not support"):
+        pcgrad.grad(lambda x: onp.sum(x, out=onp.zeros(())))(X)
+
+
+def test_numpy_max_with_where_but_no_initial_raises_value_error_like_numpy():
+    with pytest.raises(ValueError, match=r"numpy\.max with where= needs initial="):
+        pcgrad.grad(lambda x: np.max(x, where=onp.array([True, False, True])))(X)
+
+
+def test_numpy_ufunc_with_keywords_raises_type_error_naming_them():
+    with pytest.raises(TypeError, match=r"numpy\.exp was called on a traced array with "
+                                        r"where=, which pcgrad\.numpy\.exp does not support"):
+        pcgrad.grad(lambda x: np.sum(onp.exp(x, where=onp.array([True, False, True]))))(X)
+
+
 # --- arguments ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argnums", [1, -2, (0, 1)], ids=["past-end", "negative", "in-tuple"])
@@ -207,9 +325,29 @@ def test_argnums_out_of_range_raises_value_error(argnums):
         pcgrad.grad(lambda x: np.sum(x), argnums=argnums)(X)
 
 
-def test_non_integer_argnums_raises_value_error():
-    with pytest.raises(ValueError, match="argnums"):
-        pcgrad.grad(lambda x: np.sum(x), argnums=0.0)(X)
+@pytest.mark.parametrize("argnums, kind", [("0", "str"), (True, "bool"), (0.0, "float"),
+                                           ((0, False), "bool"), (onp.bool_(True), "bool")])
+def test_argnums_that_are_not_integers_raise_type_error_naming_the_type(argnums, kind):
+    with pytest.raises(TypeError, match=rf"argnums must be an int or a tuple of ints; got .* "
+                                        rf"of type {kind}"):
+        pcgrad.grad(lambda x, y: np.sum(x * y), argnums=argnums)(X, X)
+
+
+def test_has_aux_with_a_function_returning_one_scalar_says_it_expects_a_pair():
+    with pytest.raises(TypeError, match=r"has_aux=True expects the function to return a pair "
+                                        r"\(out, aux\); got one traced array of shape \(\)"):
+        pcgrad.grad(lambda x: np.sum(x), has_aux=True)(X)
+
+
+def test_has_aux_with_a_function_returning_a_vector_is_not_unpacked_silently():
+    with pytest.raises(TypeError, match=r"pair \(out, aux\); got one traced array of shape "
+                                        r"\(2,\)"):
+        pcgrad.grad(lambda x: x[:2], has_aux=True)(X)
+
+
+def test_has_aux_with_a_triple_names_its_length():
+    with pytest.raises(TypeError, match=r"pair \(out, aux\); got a tuple of length 3"):
+        pcgrad.grad(lambda x: (np.sum(x), 1, 2), has_aux=True)(X)
 
 
 def test_jacobian_argnums_out_of_range_raises_value_error():
@@ -238,14 +376,14 @@ def test_grad_of_a_traced_argument_raises_not_implemented_mentioning_higher_orde
         pcgrad.grad(f)(X)
 
 
-def test_none_leaf_in_a_pytree_is_never_traced_as_a_nan_float():
+@pytest.mark.parametrize("transform", [pcgrad.grad, lambda f: pcgrad.jit(pcgrad.grad(f))],
+                         ids=["grad", "jit"])
+def test_none_leaf_in_a_pytree_is_passed_as_none_and_gets_a_none_gradient(transform):
     seen = []
 
     def f(p):
         seen.append(p[1])
         return p[0] * p[0]
-    try:
-        pcgrad.grad(f)((2.0, None))
-    except TypeError:
-        return
-    assert seen[0] is None
+    g = transform(f)((2.0, None))
+    assert seen == [None]
+    assert g[1] is None and g[0] == 4.0

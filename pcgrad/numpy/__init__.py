@@ -16,6 +16,7 @@ from ..primitives import PRIMITIVES as _P
 from ..primitives.linalg import batched_matmul_dims as _matmul_dims
 from ..tracing import Tracer as _Tracer
 from ..tracing import bind as _bind
+from ..tracing import bind_with_arrays as _bind_with_arrays
 from . import linalg  # noqa: F401
 
 # --- constants and pass-through names (no derivative involved) ---------------
@@ -115,6 +116,9 @@ around = round
 def where(condition, x, y):
     """numpy.where(condition, x, y) with broadcasting; condition has no derivative."""
     return _P["where"](condition, x, y)
+
+
+_select = where  # reductions take a where= argument that hides the function
 
 
 def clip(a, a_min, a_max):
@@ -265,19 +269,44 @@ def _reduce(name, a, axis, keepdims):
     return _P[name](a, axis=axis, keepdims=bool(keepdims))
 
 
-def sum(a, axis=None, dtype=None, keepdims=False):
-    """numpy.sum over ``axis`` (int, tuple or None)."""
+def _kept(a, where, fill):
+    """a where ``where`` holds, else the constant ``fill``: the elements a
+    reduction with numpy's ``where=`` reads."""
+    shape = _shape(a)
+    if _np.broadcast_shapes(_shape(where), shape) != shape:
+        raise ValueError(f"where= of shape {_shape(where)} does not broadcast to the "
+                         f"reduced array's shape {shape}.")
+    return _select(where, a, fill)
+
+
+def sum(a, axis=None, dtype=None, keepdims=False, where=True):
+    """numpy.sum over ``axis`` (int, tuple or None); ``where`` (a boolean array
+    broadcasting to a's shape) leaves elements out."""
+    if where is not True:
+        a = _kept(a, where, 0.0)
     return _reduce("sum", a, axis, keepdims)
 
 
-def max(a, axis=None, keepdims=False):
-    """numpy.max; tied maxima share the derivative equally."""
-    return _reduce("max", a, axis, keepdims)
+def _extremum(name, pairwise, a, axis, keepdims, initial, where):
+    if where is not True:
+        if initial is None:
+            raise ValueError(f"numpy.{name} with where= needs initial= (the result where "
+                             "every element is left out).")
+        a = _kept(a, where, initial)
+    result = _reduce(name, a, axis, keepdims)
+    return result if initial is None else pairwise(result, initial)
 
 
-def min(a, axis=None, keepdims=False):
-    """numpy.min; tied minima share the derivative equally."""
-    return _reduce("min", a, axis, keepdims)
+def max(a, axis=None, keepdims=False, initial=None, where=True):
+    """numpy.max; tied maxima share the derivative equally. ``initial`` is
+    compared too; ``where`` leaves elements out (it needs ``initial``)."""
+    return _extremum("max", maximum, a, axis, keepdims, initial, where)
+
+
+def min(a, axis=None, keepdims=False, initial=None, where=True):
+    """numpy.min; tied minima share the derivative equally. ``initial`` is
+    compared too; ``where`` leaves elements out (it needs ``initial``)."""
+    return _extremum("min", minimum, a, axis, keepdims, initial, where)
 
 
 amax, amin = max, min
@@ -296,20 +325,29 @@ def _count(a, axis):
     return math.prod([shape[i] for i in axis])
 
 
-def mean(a, axis=None, dtype=None, keepdims=False):
-    """numpy.mean."""
-    return sum(a, axis, keepdims=keepdims) / float(_count(a, axis))
+def _kept_count(a, axis, keepdims, where):
+    """How many elements a reduction with ``where=`` reads (a traced mask's
+    count is traced, so that compiled replay recomputes it)."""
+    if where is True:
+        return float(_count(a, axis))
+    return sum(_kept(_np.ones(_shape(a)), where, 0.0), axis, keepdims=keepdims)
 
 
-def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    """numpy.var."""
-    centered = a - mean(a, axis, keepdims=True)
-    return sum(square(centered), axis, keepdims=keepdims) / float(_count(a, axis) - ddof)
+def mean(a, axis=None, dtype=None, keepdims=False, where=True):
+    """numpy.mean; ``where`` leaves elements out."""
+    return sum(a, axis, keepdims=keepdims, where=where) / _kept_count(a, axis, keepdims, where)
 
 
-def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    """numpy.std."""
-    return sqrt(var(a, axis, ddof=ddof, keepdims=keepdims))
+def var(a, axis=None, dtype=None, ddof=0, keepdims=False, where=True):
+    """numpy.var; ``where`` leaves elements out."""
+    centered = a - mean(a, axis, keepdims=True, where=where)
+    return sum(square(centered), axis, keepdims=keepdims, where=where) / (
+        _kept_count(a, axis, keepdims, where) - ddof)
+
+
+def std(a, axis=None, dtype=None, ddof=0, keepdims=False, where=True):
+    """numpy.std; ``where`` leaves elements out."""
+    return sqrt(var(a, axis, ddof=ddof, keepdims=keepdims, where=where))
 
 
 def cumsum(a, axis=None):
@@ -664,6 +702,8 @@ def flipud(m):
 
 def roll(a, shift, axis=None):
     """numpy.roll (axis None rolls the flattened array)."""
+    shift = int(shift) if _np.ndim(shift) == 0 else tuple(int(s) for s in shift)
+    axis = axis if _np.ndim(axis) == 0 else tuple(int(a) for a in axis)
     if axis is None:
         return reshape(_P["roll"](ravel(a), shift=shift, axis=0), _shape(a))
     return _P["roll"](a, shift=shift, axis=axis)
@@ -679,7 +719,7 @@ def repeat(a, repeats, axis=None):
     """numpy.repeat (an int or one count per element; axis None flattens first)."""
     if axis is None:
         a, axis = ravel(a), 0
-    repeats = repeats if _np.ndim(repeats) == 0 else tuple(_np.asarray(repeats).tolist())
+    repeats = int(repeats) if _np.ndim(repeats) == 0 else tuple(_np.asarray(repeats).tolist())
     return _P["repeat"](a, repeats=repeats, axis=_normalize_axis(axis, len(_shape(a)))[0])
 
 
@@ -703,7 +743,7 @@ def take(a, indices, axis=None):
         a, axis = ravel(a), 0
     axis = _normalize_axis(axis, len(_shape(a)))[0]
     indices = _np.where(indices < 0, indices + _shape(a)[axis], indices)
-    return _P["take"](a, indices=indices, axis=axis)
+    return _bind_with_arrays(_P["take"], (a,), {"indices": indices, "axis": axis})
 
 
 def take_along_axis(arr, indices, axis):
@@ -720,7 +760,9 @@ def getitem(a, index):
     if type(index) is slice:
         index = (index,)
     elif not (type(index) is tuple and _all_slices(index)):
-        index = _normalize_index(index)
+        index, holds_arrays = _normalize_index(index)
+        if holds_arrays:
+            return _bind_with_arrays(_GETITEM, (a,), {"index": index})
     return _bind(_GETITEM, (a,), {"index": index})
 
 
@@ -735,19 +777,21 @@ _GETITEM = _P["getitem"]
 
 
 def _normalize_index(index):
+    """(index as a tuple of ints, slices, None, ... and arrays, whether it holds arrays)."""
     if not isinstance(index, tuple):
         index = (index,)
-    out = []
+    out, holds_arrays = [], False
     for item in index:
         item = _constant(item, "Indexing")
         if isinstance(item, (list, _np.ndarray)) and not isinstance(item, slice):
             item = _np.asarray(item)
             if item.dtype != bool and not _np.issubdtype(item.dtype, _np.integer):
                 raise IndexError("arrays used as indices must be of integer or boolean type")
+            holds_arrays = True
         elif isinstance(item, _np.generic):
             item = item.item()
         out.append(item)
-    return tuple(out)
+    return tuple(out), holds_arrays
 
 
 # --- constructors: plain numpy constants ---------------------------------------------
@@ -810,9 +854,14 @@ def size(a):
 
 # --- what is not here ------------------------------------------------------------------
 def __getattr__(name):
-    raise AttributeError(
-        f"pcgrad.numpy has no {name!r}. The supported functions are listed in "
-        "docs/numpy-support.md (and pcgrad.numpy.__all__); compose others from them, "
+    raise _missing("pcgrad.numpy", name)
+
+
+def _missing(namespace, name):
+    """The AttributeError for a name a pcgrad namespace does not provide."""
+    return AttributeError(
+        f"{namespace} has no {name!r}. The supported functions are listed in "
+        f"docs/numpy-support.md (and {namespace}.__all__); compose others from them, "
         "or open an issue.")
 
 

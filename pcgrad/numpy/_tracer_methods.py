@@ -5,10 +5,15 @@ functions that pcgrad.numpy provides run as pcgrad primitives; any other
 raises a TypeError naming the function and where to look, never returning a
 silently wrong derivative.
 """
+import functools
+import importlib
+import inspect
+import sys
+
 import numpy as _np
 
 from .. import numpy as pnp
-from ..tracing import Tracer
+from ..tracing import INPUT, Tracer
 
 
 def _swap(fn):
@@ -59,6 +64,33 @@ def _astype(self, dtype):
                     "derivative; use pcgrad.numpy.stop_gradient first if you mean that.")
 
 
+def _concrete(self, conversion):
+    """The value for ``conversion`` (e.g. "float()") of a traced array: allowed
+    only where it drops no derivative (the value of stop_gradient, of a
+    comparison, of a constant) and nothing is compiled."""
+    if self._trace.compiling:
+        raise TypeError(
+            f"{conversion} of a traced value makes it a Python number, which pcgrad.jit "
+            "would freeze at trace time; keep it a pcgrad.numpy array.")
+    primitive = self._trace.primitives[self.node]
+    if primitive == INPUT or getattr(primitive, "differentiable", False):
+        raise TypeError(
+            f"{conversion} of a traced value would drop its derivative. Keep it as a "
+            "pcgrad.numpy array; Python control flow works on comparisons "
+            "(if x > 0: ...); use pcgrad.numpy.stop_gradient(x) first if you mean to "
+            "drop the derivative.")
+    return self.value
+
+
+def _item(self, *index):
+    return _concrete(self, "x.item()").item(*index)
+
+
+Tracer.__float__ = lambda self: float(_concrete(self, "float()"))
+Tracer.__int__ = lambda self: int(_concrete(self, "int()"))
+Tracer.__index__ = lambda self: _concrete(self, "index()").__index__()
+Tracer.__complex__ = lambda self: complex(_concrete(self, "complex()"))
+Tracer.item = _item
 Tracer.reshape = _reshape
 Tracer.transpose = _transpose
 Tracer.T = property(lambda self: pnp.transpose(self))
@@ -75,11 +107,60 @@ def _dispatch_error(qualified, replacement):
         f"docs/numpy-support.md.")
 
 
+# Modules whose ufuncs (not numpy's) may reach a traced array, each of which
+# pcgrad means to mirror as pcgrad.<module>.
+_FOREIGN_UFUNC_MODULES = ("scipy.special",)
+
+
+def _foreign_ufunc_error(ufunc):
+    """The TypeError for a ufunc that is not numpy's, naming its pcgrad
+    counterpart and whether that exists yet."""
+    name = ufunc.__name__
+    home = next((module for module in _FOREIGN_UFUNC_MODULES
+                 if getattr(sys.modules.get(module), name, None) is ufunc), None)
+    if home is None:
+        return TypeError(f"The ufunc {name!r}, which is not numpy's, was called on a traced "
+                         "array; pcgrad cannot differentiate it. Compose it from the functions "
+                         "of pcgrad.numpy (docs/numpy-support.md).")
+    replacement = f"pcgrad.{home}.{name}"
+    try:
+        available = hasattr(importlib.import_module(f"pcgrad.{home}"), name)
+    except ImportError:
+        available = False
+    advice = (f"Use {replacement} (import pcgrad.{home})." if available else
+              f"{replacement} is not available yet; compose it from the functions of "
+              "pcgrad.numpy (docs/numpy-support.md).")
+    return TypeError(f"{home}.{name} was called on a traced array; pcgrad cannot "
+                     f"differentiate through it. {advice}")
+
+
+def _keywords_error(qualified, replacement, keywords):
+    given = ", ".join(f"{k}=" for k in keywords)
+    return TypeError(
+        f"{qualified} was called on a traced array with {given}, which {replacement} does "
+        f"not support. Call {replacement} without {'it' if len(keywords) == 1 else 'them'}; "
+        "the supported functions and arguments are listed in docs/numpy-support.md.")
+
+
+@functools.lru_cache(maxsize=None)
+def _keywords(fn):
+    """The keyword arguments ``fn`` takes (None: any)."""
+    parameters = inspect.signature(fn).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(p.name for p in parameters)
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    if getattr(_np, ufunc.__name__, None) is not ufunc:
+        raise _foreign_ufunc_error(ufunc)
     fn = getattr(pnp, ufunc.__name__, None) if method == "__call__" else None
-    if fn is None or kwargs:
+    if fn is None:
         where = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
         raise _dispatch_error(f"numpy.{where}", f"pcgrad.numpy.{ufunc.__name__}")
+    if kwargs:
+        raise _keywords_error(f"numpy.{ufunc.__name__}", f"pcgrad.numpy.{ufunc.__name__}",
+                              list(kwargs))
     return fn(*inputs)
 
 
@@ -88,9 +169,13 @@ def _array_function(self, func, types, args, kwargs):
     linalg = module.endswith("linalg")
     namespace = pnp.linalg if linalg else pnp
     fn = getattr(namespace, func.__name__, None) if func.__name__ in dir(namespace) else None
+    public = module if module.count(".") < 2 else "numpy"
     if fn is None or (module not in ("numpy", "numpy.linalg") and not linalg):
-        public = module if module.count(".") < 2 else "numpy"
         raise _dispatch_error(f"{public}.{func.__name__}", f"pcgrad.{public}.{func.__name__}")
+    accepted = _keywords(fn) if kwargs else None
+    if accepted is not None and not accepted.issuperset(kwargs):
+        raise _keywords_error(f"{public}.{func.__name__}", f"pcgrad.{public}.{func.__name__}",
+                              sorted(set(kwargs) - accepted))
     return fn(*args, **kwargs)
 
 

@@ -1,6 +1,8 @@
 """pcgrad.numpy.linalg: norms composed from pcgrad primitives."""
 import numpy as _np
 
+__all__ = ["norm"]
+
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """numpy.linalg.norm: vector p-norms (any p, inf, -inf) and the Frobenius norm."""
@@ -28,3 +30,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if ord == 0:
         raise NotImplementedError("norm with ord=0 counts nonzeros: it has no derivative.")
     return power(sum(power(abs(x), float(ord)), axis=axis, keepdims=keepdims), 1.0 / ord)
+
+
+def __getattr__(name):
+    from . import _missing
+    raise _missing("pcgrad.numpy.linalg", name)
