@@ -16,10 +16,12 @@ from .graph import Graph
 from .jit import jit
 from .pc import PrecisionLearner, infer, pc_node
 from .plan import Plan
+from .precompile import precompile
 from .relax import ConvergenceError, RelaxInfo, relax
 from .tracing import Tracer
 from . import optim, testing  # noqa: F401
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace", "jit",
-           "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing"]
+           "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
+           "precompile"]
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ import numpy as np
 
 from .plan import cached_graph, plan_for
 from .pytree import flatten, leaf_paths, tree_map
-from .relax import ENERGIES, SCHEDULES, ConvergenceError, output_energy, relax
+from .relax import ENERGIES, SCHEDULES, ConvergenceError, convergence_message, output_energy, relax
 from .tracing import Trace, Tracer
 
 DEFAULTS = {  # eta, tol, max_iters per schedule
@@ -61,19 +61,8 @@ def _check_settled(info, on_nonconvergence, stacklevel):
     if info is None or info.converged:
         return
     if on_nonconvergence == "raise" or info.diverged:
-        raise ConvergenceError(_settle_message(info), info)
-    warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
-
-
-def _settle_message(info):
-    if info.diverged:
-        return (f"The {info.schedule!r} relaxation diverged at iteration {info.iterations} "
-                f"(energy {info.energy[0]:.4g} -> {info.energy[-1]:.4g}, residual "
-                f"{info.residual[-1]:.3g}): eta={info.eta:g} is too large for this graph "
-                f"and its precisions. Try eta={info.eta / 4:g}.")
-    return (f"The {info.schedule!r} relaxation did not converge in {info.iterations} "
-            f"iterations (residual {info.residual[-1]:.3g}, tol {info.tol:g}). Raise "
-            "max_iters or eta, or loosen tol.")
+        raise ConvergenceError(convergence_message(info), info)
+    warnings.warn(convergence_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 def _check_float(leaf, where):
@@ -175,7 +164,7 @@ class _Linearized:
             tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
-            free=free, record=sorted(plan.named) if record else ())
+            free=free, named=sorted(plan.named) if record else ())
         _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
         flat = [relaxation.error_of(err, i).reshape(
