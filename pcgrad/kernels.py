@@ -214,6 +214,11 @@ def get(kind, opcode, code):
     return found
 
 
+def compiled():
+    """(kind, name) of every kernel compiled (or loaded) in this process."""
+    return sorted((k.kind, k.name) for k in _kernels.values() if k.compiled)
+
+
 def every_kernel():
     """Every kernel of every registered family and sub-code."""
     return [get(kind, opcode, code) for (kind, opcode), (_, codes, _) in _factories.items()

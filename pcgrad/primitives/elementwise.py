@@ -351,20 +351,30 @@ def _operands(t, value, j, fallback):
             _operand(t, value, parent(t, j, 2) if n > 2 else -1, fallback))
 
 
-def _nary_forward(code):
-    f = NARY_TABLE[code][2]
+# Each n-ary function has two kernels of each kind: one for operands of the
+# output's own shape (a plain loop), and one that walks broadcast rows. A
+# plan uses (and so compiles) the second only where operands broadcast. The
+# sub-code is 2 * row number + 1 for the broadcasting kernels.
+def _nary_forward(subcode):
+    f = NARY_TABLE[subcode // 2][2]
+    if subcode % 2 == 0:
+        @kernel
+        def forward(t, j, value, out):
+            n = t.pptr[j + 1] - t.pptr[j]
+            a = value_of(t, value, parent(t, j, 0))
+            b = value_of(t, value, parent(t, j, 1)) if n > 1 else out
+            c = value_of(t, value, parent(t, j, 2)) if n > 2 else out
+            for i in range(out.size):
+                out[i] = f(a[i], b[i], c[i])
+        return forward
 
     @kernel
     def forward(t, j, value, out):
         ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
-        (a, ha), (b, hb), (c, hc) = _operands(t, value, j, out)
+        (a, _), (b, _), (c, _) = _operands(t, value, j, out)
         nd = ints[0]
         row = ints[nd]
         s0, s1, s2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
-        if out.size == row and s0 == 1 and (s1 == 1 or not hb) and (s2 == 1 or not hc):
-            for i in range(out.size):  # operands of one shape: a loop LLVM vectorizes
-                out[i] = f(a[i], b[i], c[i])
-            return
         for r in range(out.size // max(row, 1)):
             o0, o1, o2 = _row_offsets(ints, r)
             base = r * row
@@ -377,9 +387,25 @@ def _nary_forward(code):
 # rule does not read is read from e instead, at e's own positions, so that a
 # broadcast operand nobody reads does not cost the contiguous loop. Sums may
 # be reassociated so that a sum over a row vectorizes (it rounds differently).
-def _nary_rule(code):
+def _nary_rule(subcode):
+    code = subcode // 2
     d = NARY_TABLE[code][3] or zero_nary_d
     reads = ("none", "others", "all").index(NARY_TABLE[code][4])  # an int constant: 0, 1, 2
+    if subcode % 2 == 0:
+        @kernel(fastmath={"reassoc"})
+        def rule(t, j, value, prediction, e, acc):
+            (a, ha), (b, hb), (c, hc) = _operands(t, value, j, e)
+            y, _ = _operand(t, prediction, j, e)
+            for k in range(t.pptr[j + 1] - t.pptr[j]):
+                if not sends(t, j, k):
+                    continue
+                g = error_of(t, acc, parent(t, j, k))
+                x0 = a if ha and (reads == 2 or (reads == 1 and k != 0)) else e
+                x1 = b if hb and (reads == 2 or (reads == 1 and k != 1)) else e
+                x2 = c if hc and (reads == 2 or (reads == 1 and k != 2)) else e
+                for i in range(e.size):
+                    g[i] += d(k, x0[i], x1[i], x2[i], y[i]) * e[i]
+        return rule
 
     @kernel(fastmath={"reassoc"})
     def rule(t, j, value, prediction, e, acc):
@@ -402,10 +428,6 @@ def _nary_rule(code):
             s1 = ints[3 * nd] if rb else 1
             s2 = ints[4 * nd] if rc else 1
             sk = ints[(2 + k) * nd]
-            if rows == 1 and sk == 1 and s0 == 1 and s1 == 1 and s2 == 1:
-                for i in range(e.size):  # all of one shape: no views needed
-                    g[i] += d(k, x0[i], x1[i], x2[i], y[i]) * e[i]
-                continue
             for r in range(rows):
                 o0, o1, o2 = _row_offsets(ints, r)
                 base = r * row
@@ -458,11 +480,14 @@ def broadcast_rows(in_shapes, out_shape):
 
 def _lower_nary(code):
     def lower(params, in_shapes, out_shape):
-        return code, broadcast_rows(in_shapes, out_shape)
+        broadcasts = any(tuple(shape) != tuple(out_shape) for shape in in_shapes)
+        return 2 * code + broadcasts, broadcast_rows(in_shapes, out_shape)
     return lower
 
 
-family(NARY, _nary_rule, _nary_forward, range(len(NARY_TABLE)), [row[0] for row in NARY_TABLE])
+family(NARY, _nary_rule, _nary_forward, range(2 * len(NARY_TABLE)),
+       [NARY_TABLE[code // 2][0] + (" (broadcast)" if code % 2 else "")
+        for code in range(2 * len(NARY_TABLE))])
 _READS_INPUTS = {"all": True, "others": "others", "none": False}
 for _code, (_name, _fn, _f, _d, _reads, _reads_output) in enumerate(NARY_TABLE):
     register(_name, NARY, _fn, _lower_nary(_code), reads_inputs=_READS_INPUTS[_reads],
