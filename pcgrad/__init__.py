@@ -17,11 +17,12 @@ from .graph import Graph
 from .jit import jit
 from .pc import PrecisionLearner, infer, pc_node
 from .plan import Plan
-from .relax import ConvergenceError, RelaxInfo, relax
+from .precompile import precompile
+from .relax import ConvergenceError, RelaxInfo, RelaxRecord, relax
 from .tracing import Tracer
 from .compare import compare
 from . import optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace", "jit",
            "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
-           "compare", "viz"]
+           "compare", "viz", "precompile", "RelaxRecord"]

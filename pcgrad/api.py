@@ -14,10 +14,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .graph import Graph
-from .options import ENERGIES, check_energy, options_from, relaxation_options
+from .options import ENERGIES, check_energy, check_record, options_from, relaxation_options
 from .plan import cached_graph, plan_for
 from .pytree import flatten, leaf_paths, tree_map
-from .relax import ConvergenceError, RelaxInfo, output_energy, relax
+from .relax import ConvergenceError, RelaxInfo, convergence_message, output_energy, relax
 from .tracing import Trace, Tracer
 
 Argnums = int | tuple[int, ...] | list[int]  # which positional arguments to differentiate
@@ -29,19 +29,8 @@ def _check_settled(info: RelaxInfo | None, on_nonconvergence: str, stacklevel: i
     if info is None or info.converged:
         return
     if on_nonconvergence == "raise" or info.diverged:
-        raise ConvergenceError(_settle_message(info), info)
-    warnings.warn(_settle_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
-
-
-def _settle_message(info: RelaxInfo) -> str:
-    if info.diverged:
-        return (f"The {info.schedule!r} relaxation diverged at iteration {info.iterations} "
-                f"(energy {info.energy[0]:.4g} -> {info.energy[-1]:.4g}, residual "
-                f"{info.residual[-1]:.3g}): eta={info.eta:g} is too large for this graph "
-                f"and its precisions. Try eta={info.eta / 4:g}.")
-    return (f"The {info.schedule!r} relaxation did not converge in {info.iterations} "
-            f"iterations (residual {info.residual[-1]:.3g}, tol {info.tol:g}). Raise "
-            "max_iters or eta, or loosen tol.")
+        raise ConvergenceError(convergence_message(info), info)
+    warnings.warn(convergence_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 def _check_float(leaf: Any, where: str) -> NDArray[Any]:
@@ -179,7 +168,7 @@ class _Linearized:
         return self._plans[strict]
 
     def pullback(self, target: ArrayLike, options: dict[str, Any], energy: str = "linear",
-                 free: dict[int, Any] | None = None, record: bool = False) -> Any:
+                 free: dict[int, Any] | None = None, want_info: bool = False) -> Any:
         """Relax from the output energy (``target``: the cotangent for "linear");
         returns (gradients per argument, RelaxInfo, final values buffer, E at the
         feed-forward output)."""
@@ -196,17 +185,18 @@ class _Linearized:
         plan, value = self.plan(options["schedule"])
         err, value, info, energy_value, relaxation = relax(
             plan, value, _broadcast(target, self.out.shape),
-            options["schedule"], pooled=self.pooled, want_info=record, eta=options["eta"],
+            options["schedule"], pooled=self.pooled, want_info=want_info, eta=options["eta"],
             tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
-            free=free, record=sorted(plan.named) if record else ())
+            free=free, named=sorted(plan.named) if want_info else (),
+            record=options["record"] if want_info else None)
         _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
         flat = [relaxation.error_of(err, i).reshape(
             self.graph.trace.values[self.graph.inputs[k]].shape)
             for k, i in enumerate(plan.inputs)]
-        if record:
+        if want_info:
             for name, node in self._named().items():
                 i, trace_value = plan.index.get(node), self.graph.trace.values[node]
                 if i is None or t.eoff[i] < 0:  # off the differentiable path: a constant
@@ -277,8 +267,8 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = 
                    max_iters: int | None = None, units: str = "all",
                    target: ArrayLike | None = None, energy: str = "squared",
                    beta: float | None = None, precisions: Mapping[str, ArrayLike] | None = None,
-                   return_info: bool = False,
-                   on_nonconvergence: str = "raise") -> Callable[..., Any]:
+                   return_info: bool = False, on_nonconvergence: str = "raise",
+                   record: str | None = None) -> Callable[..., Any]:
     """Like ``grad``, but the function returns ``(value, gradient)``.
 
     The value is f's output, or with ``target`` the output energy E. With
@@ -289,8 +279,9 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = 
     (array(5.), array([2., 4.]))
     """
     options = relaxation_options(schedule, eta, tol, max_iters, units, beta, precisions,
-                                 on_nonconvergence)
+                                 on_nonconvergence, record)
     check_energy(energy)
+    check_record(options, return_info)
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -298,11 +289,11 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = 
                           keep_values=options["schedule"] == "strict")
         if target is None:
             _check_scalar(lin.out, "grad")
-            g, info, _, _ = lin.pullback(1.0, options, record=return_info)
+            g, info, _, _ = lin.pullback(1.0, options, want_info=return_info)
             value = lin.out
         else:
             clamped = _check_target(lin.out, target)
-            g, info, _, value = lin.pullback(clamped, options, energy, record=return_info)
+            g, info, _, value = lin.pullback(clamped, options, energy, want_info=return_info)
             value = np.float64(value)
         value = (value, lin.aux) if has_aux else value
         return (value, g, info) if return_info else (value, g)
@@ -325,7 +316,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
          max_iters: int | None = None, units: str = "all", target: ArrayLike | None = None,
          energy: str = "squared", beta: float | None = None,
          precisions: Mapping[str, ArrayLike] | None = None, return_info: bool = False,
-         on_nonconvergence: str = "raise") -> Callable[..., Any]:
+         on_nonconvergence: str = "raise", record: str | None = None) -> Callable[..., Any]:
     """The gradient of scalar function ``f``, computed by relaxing prediction errors.
 
     ``argnums`` (int or tuple) picks the differentiated arguments; each may be
@@ -335,8 +326,10 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
     ``schedule``:
       * "sweep" (default): reverse topological order, unit step; exact in one pass.
       * "jacobi": all units at once; exact after depth(graph) steps.
-      * "euler": step ``eta`` in (0, 1] until the residual max|dF/dv| is below
-        ``tol`` times the output error (at most ``max_iters`` steps).
+      * "euler": step ``eta`` in (0, 1] until every unit has settled: its
+        residual max|dF/dv| is at most ``tol`` times the size (max-norm) of its
+        own error, so small gradients are as accurate as large ones (at most
+        ``max_iters`` steps).
       * "strict": no fixed prediction assumption: values relax and every
         prediction and Jacobian is recomputed from them; the output is nudged
         by ``beta`` (default 1e-3) and the result is eps/beta, within O(beta)
@@ -355,7 +348,9 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
     logits), and the result is the gradient of that energy.
 
     With ``return_info`` the function returns ``(gradient, RelaxInfo)``; with
-    ``has_aux`` it returns ``(gradient, aux)``.
+    ``has_aux`` it returns ``(gradient, aux)``. ``record="errors"`` (with
+    ``return_info``) also keeps every unit's error at every iteration and the
+    gradient estimate at each input in ``info.record`` (a RelaxRecord).
 
     >>> import pcgrad, pcgrad.numpy as np
     >>> pcgrad.grad(lambda x: np.sum(np.sin(x)))(np.array([0.0, np.pi]))
@@ -364,7 +359,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
     vg = value_and_grad(f, argnums, has_aux, schedule=schedule, eta=eta, tol=tol,
                         max_iters=max_iters, units=units, target=target, energy=energy,
                         beta=beta, precisions=precisions, return_info=return_info,
-                        on_nonconvergence=on_nonconvergence)
+                        on_nonconvergence=on_nonconvergence, record=record)
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -393,6 +388,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, return_info
     (array([ 3., 30.]),)
     """
     options = options_from(options)
+    check_record(options, return_info)
     lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux,
                       keep_values=options["schedule"] == "strict")
     if lin.graph.connected:  # copy the values now: the caller may change a constant in place
@@ -402,7 +398,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, return_info
         if np.shape(cotangent) != np.shape(lin.out):
             raise ValueError(f"The cotangent has shape {np.shape(cotangent)}; the output has "
                              f"shape {np.shape(lin.out)}.")
-        g, info, _, _ = lin.pullback(cotangent, options, record=return_info)
+        g, info, _, _ = lin.pullback(cotangent, options, want_info=return_info)
         return (g, info) if return_info else g
     return (lin.out, vjp_fn, lin.aux) if has_aux else (lin.out, vjp_fn)
 

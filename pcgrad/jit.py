@@ -179,8 +179,8 @@ class _Replay:
             plan, options["schedule"], eta=options["eta"], tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"],
             energy="linear" if self.target is None else spec["energy"], beta=options["beta"],
-            precisions=options["precisions"], record=sorted(plan.named)
-            if spec["return_info"] else ())
+            precisions=options["precisions"], named=sorted(plan.named)
+            if spec["return_info"] else (), record=options["record"])
         self.err = np.empty(self.relaxation.error_size)
         self.work = np.empty(2 * self.relaxation.error_size)
         eoff = self.relaxation.table.eoff

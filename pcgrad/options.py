@@ -12,6 +12,7 @@ SCHEDULES = ("sweep", "jacobi", "euler", "strict")
 UNITS = ("all", "marked")
 ENERGIES = ("linear", "squared", "cross_entropy")  # linear: the cotangent's, without target
 ON_NONCONVERGENCE = ("raise", "warn")
+RECORDS = (None, "errors")  # what a relaxation keeps of every iteration (RelaxRecord)
 
 Defaults = namedtuple("Defaults", "eta tol max_iters beta")
 DEFAULTS = {
@@ -21,11 +22,11 @@ DEFAULTS = {
     "strict": Defaults(eta=0.1, tol=1e-8, max_iters=100_000, beta=1e-3),
 }
 NAMES = ("schedule", "eta", "tol", "max_iters", "units", "beta", "precisions",
-         "on_nonconvergence")
+         "on_nonconvergence", "record")
 
 
 def relaxation_options(schedule="sweep", eta=None, tol=None, max_iters=None, units="all",
-                       beta=None, precisions=None, on_nonconvergence="raise"):
+                       beta=None, precisions=None, on_nonconvergence="raise", record=None):
     """Validated relaxation options, the schedule's defaults filled in: a dict
     with the keys of ``NAMES``.
 
@@ -69,8 +70,19 @@ def relaxation_options(schedule="sweep", eta=None, tol=None, max_iters=None, uni
     if on_nonconvergence not in ON_NONCONVERGENCE:
         raise ValueError("on_nonconvergence must be 'raise' or 'warn'; "
                          f"got {on_nonconvergence!r}.")
+    if record not in RECORDS:
+        raise ValueError(f"record must be None or 'errors' (every unit's error at every "
+                         f"iteration, in info.record); got {record!r}.")
     return dict(schedule=schedule, eta=eta, tol=tol, max_iters=int(max_iters), units=units,
-                beta=beta, precisions=precisions, on_nonconvergence=on_nonconvergence)
+                beta=beta, precisions=precisions, on_nonconvergence=on_nonconvergence,
+                record=record)
+
+
+def check_record(options, return_info):
+    """A record is read from the RelaxInfo: it needs ``return_info``."""
+    if options["record"] is not None and not return_info:
+        raise ValueError(f"record={options['record']!r} keeps the relaxation in info.record; "
+                         "pass return_info=True too.")
 
 
 def options_from(given):

@@ -79,7 +79,7 @@ def infer(f: Callable[..., Any], free: Mapping[str, ArrayLike],
                                  on_nonconvergence)
     priors = {k: (prior or {}).get(name, (0.0, 0.0)) for k, name in enumerate(names)}
     _, info, value, _ = lin.pullback(_check_target(lin.out, target), options, energy,
-                                  free=priors, record=return_info)
+                                  free=priors, want_info=return_info)
     plan, inferred = lin.plan("strict")[0], {}
     for k, name in enumerate(names):
         i = plan.inputs[k]

@@ -9,56 +9,31 @@ cotangent) and every other unit relaxes toward
 which is the backprop recursion; at an input this sum is the read-out
 gradient. Strict relaxation instead moves the values v down the energy
 gradient and recomputes every prediction and Jacobian from them.
-``send_errors`` computes J^T eps for one node and ``predict`` its prediction,
-both by dispatching on its opcode to the family kernels; the schedules differ
-only in the order of updates and their step.
+A node's error rule (J^T eps) and its prediction are kernels called by
+address (``rules[j]``, ``forwards[j]``; see kernels.py), so the loops here
+compile once, whatever primitives a graph uses; the schedules differ only in
+the order of updates and their step.
 """
-import hashlib
 import math
-import pathlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
+from . import kernels
+from .kernels import OpTable, call_forward, call_hook, call_rule
+from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import scratch
-from .primitives.core import (COPY, CUMSUM, EXTREMUM, GATHER, LEAF, MATMUL, NARY, PROD,
-                              SCATTER, UNARY, OpTable, error_of, value_of)
-from .primitives.elementwise import nary_forward, nary_vjp, unary_forward, unary_vjp
-from .primitives.linalg import matmul_forward, matmul_vjp
-from .primitives.reduction import (cumsum_forward, cumsum_vjp, extremum_forward, extremum_vjp,
-                                   prod_forward, prod_vjp, scatter_forward, scatter_vjp)
-from .primitives.structural import copy_forward, copy_vjp, gather_forward, gather_vjp
+from .primitives.core import LEAF, error_of, value_of
 
-def _drop_stale_compiled_code():
-    """Numba's on-disk cache keys a function by its own file only, but the
-    functions here compile the kernels of pcgrad/primitives into themselves:
-    when a kernel file changes, their cached code must go too."""
-    here = pathlib.Path(__file__).parent
-    sources = sorted(here.glob("primitives/*.py")) + [pathlib.Path(__file__)]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-    cache = here / "__pycache__"
-    stamp = cache / "relax.kernels.sha256"
-    try:
-        if stamp.read_text() == digest:
-            return
-    except OSError:
-        pass
-    try:
-        for old in cache.glob("relax.*.nb[ic]"):
-            old.unlink()
-        cache.mkdir(exist_ok=True)
-        stamp.write_text(digest)
-    except OSError:  # a read-only install: numba then compiles in memory
-        pass
-
-
-_drop_stale_compiled_code()
-
-SCHEDULES = ("sweep", "jacobi", "euler", "strict")
-SWEEP, JACOBI, EULER, STRICT = range(4)
-ENERGIES = ("linear", "squared", "cross_entropy")
+SWEEP, JACOBI, EULER, STRICT = range(4)  # indices of options.SCHEDULES
 CONVERGED, MAX_ITERS, DIVERGED = range(3)
+# Columns of the per-iteration history: the squared prediction-error sum, the
+# residual, the free energy F (strict only), then the error norm of each
+# named pc_node.
+SQUARED, RESIDUAL, ENERGY, NAMED = range(4)
+RECORD_CAP = 10_000_000  # floats a relaxation record keeps at most (record="errors")
 
 
 class ConvergenceError(RuntimeError):
@@ -70,110 +45,127 @@ class ConvergenceError(RuntimeError):
 
 
 @dataclass
+class RelaxRecord:
+    """The relaxation iteration by iteration (``record="errors"``).
+
+    ``nodes``: trace node ids of the units, in topological order;
+    ``iterations``: the iteration each row holds (0: before the first
+    update, where only the output carries error; the last: the settled
+    state). Every iteration is kept while the record holds at most
+    RECORD_CAP floats; a longer relaxation keeps every 2nd, 4th, ...
+    iteration (always the first and the last).
+    ``norms``: (rows, units) the 2-norm of each unit's error;
+    ``errors``: per unit, (rows,) + its shape, its error (None when the whole
+    graph's errors would not fit in RECORD_CAP floats for 64 rows);
+    ``values``: likewise the units' values, under ``strict`` only (None
+    otherwise); ``inputs``: trace node ids of the differentiated inputs;
+    ``gradients``: per input, (rows,) + its shape, the gradient estimate read
+    out at that input (the last row is the returned gradient).
+    """
+    nodes: list
+    iterations: np.ndarray
+    norms: np.ndarray
+    errors: list | None
+    values: list | None
+    inputs: list
+    gradients: list
+
+
+@dataclass
 class RelaxInfo:
     """What a relaxation did.
 
-    ``iterations``: synchronous updates (1 for ``sweep``); ``energy`` and
-    ``residual``: the energy F and max|dF/dv| over units, recorded before
-    each update and after the last (length iterations + 1, or 1 for
-    ``sweep``). Under the FPA, F is the prediction-error energy
-    1/2 sum eps^T Pi^-1 eps; in ``strict`` it adds the output energy beta E.
-    ``converged``: whether the residual fell to ``tol`` times the output
-    error scale; ``diverged``: whether the relaxation blew up (strict, or a
-    precision too large for eta). ``depth``: the units on the longest
-    input-to-output path, the number of steps ``jacobi`` takes;
-    ``node_updates``: node updates performed (a sweep is one per node;
-    jacobi and euler update only what changed). ``node_errors``: for each
-    named ``pc_node``, the norm of its error at each recorded iteration;
-    ``errors`` and ``values``: its settled error eps and value.
+    ``iterations``: synchronous updates (1 for ``sweep``). Per iteration
+    (length iterations + 1, recorded before each update and after the last;
+    1 for ``sweep``):
+      * ``residual``: max |dF/dv| over units, i.e. how far the errors are
+        from their equilibrium eps_i = sum_c J_ci^T eps_c;
+      * ``squared_errors``: 1/2 sum_j eps_j^T Pi_j^-1 eps_j over non-input units;
+      * ``energy``: under ``strict``, the free energy F (squared_errors plus
+        beta times the output energy), which the relaxation descends; None
+        under the fixed prediction assumption (sweep, jacobi, euler), whose
+        error dynamics descend no fixed energy (see the documentation).
+    ``converged``: whether every unit settled (see ``tol``); ``diverged``:
+    whether a strict relaxation blew up. ``nonfinite``: some gradient
+    element is inf or nan (an infinite slope, e.g. sqrt at 0).
+    ``depth``: units on the longest input-to-output path, the number of
+    steps ``jacobi`` takes; ``node_updates``: node updates performed.
+    ``node_errors``: for each named ``pc_node``, the norm of its error at
+    each recorded iteration; ``errors`` and ``values``: its settled error
+    eps and value. ``record``: the RelaxRecord with ``record="errors"``.
     """
     schedule: str
     iterations: int
     converged: bool
-    energy: np.ndarray
     residual: np.ndarray
+    squared_errors: np.ndarray
+    energy: np.ndarray | None
     depth: int
     node_updates: int
     eta: float = 1.0
     tol: float = 0.0
     beta: float = 1.0
+    max_iters: int = 1
     diverged: bool = False
+    nonfinite: bool = False
+    threshold: float = 0.0
     node_errors: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
+    record: RelaxRecord | None = None
+
+
+# Small loops instead of numpy array expressions, which take Numba seconds to compile.
+@njit(cache=True)
+def _fill(x, v):
+    for i in range(x.size):
+        x[i] = v
 
 
 @njit(cache=True)
-def send_errors(t, j, value, prediction, e, acc):
-    """acc[parents of j] += J_j^T e: node j's error rule, its Jacobian taken at
-    the parents' values and its own prediction."""
-    op = t.op[j]
-    if op == UNARY:
-        unary_vjp(t, j, value, prediction, e, acc)
-    elif op == NARY:
-        nary_vjp(t, j, value, prediction, e, acc)
-    elif op == GATHER:
-        gather_vjp(t, j, value, prediction, e, acc)
-    elif op == COPY:
-        copy_vjp(t, j, value, prediction, e, acc)
-    elif op == SCATTER:
-        scatter_vjp(t, j, value, prediction, e, acc)
-    elif op == EXTREMUM:
-        extremum_vjp(t, j, value, prediction, e, acc)
-    elif op == PROD:
-        prod_vjp(t, j, value, prediction, e, acc)
-    elif op == CUMSUM:
-        cumsum_vjp(t, j, value, prediction, e, acc)
-    elif op == MATMUL:
-        matmul_vjp(t, j, value, prediction, e, acc)
+def _copy(dst, src):
+    for i in range(dst.size):
+        dst[i] = src[i]
 
 
 @njit(cache=True)
-def predict(t, j, value, out):
-    """out = f_j(values of j's parents): node j's prediction."""
-    op = t.op[j]
-    if op == UNARY:
-        unary_forward(t, j, value, out)
-    elif op == NARY:
-        nary_forward(t, j, value, out)
-    elif op == GATHER:
-        gather_forward(t, j, value, out)
-    elif op == COPY:
-        copy_forward(t, j, value, out)
-    elif op == SCATTER:
-        scatter_forward(t, j, value, out)
-    elif op == EXTREMUM:
-        extremum_forward(t, j, value, out)
-    elif op == PROD:
-        prod_forward(t, j, value, out)
-    elif op == CUMSUM:
-        cumsum_forward(t, j, value, out)
-    elif op == MATMUL:
-        matmul_forward(t, j, value, out)
+def _norm(x):
+    total = 0.0
+    for i in range(x.size):
+        total += x[i] * x[i]
+    return math.sqrt(total)
 
 
 @njit(cache=True)
-def forward_pass(t, value):
+def _max_abs(x):
+    top = 0.0
+    for i in range(x.size):
+        top = max(top, abs(x[i]))
+    return top
+
+
+@njit(cache=True)
+def forward_pass(t, value, forwards):
     """Recompute every node's value from the leaves with the forward kernels."""
     for j in range(len(t.op)):
         if t.op[j] != LEAF:
-            predict(t, j, value, value_of(t, value, j))
+            call_forward(forwards[j], t, j, value, value_of(t, value, j))
 
 
 @njit(cache=True)
-def output_energy(code, mu, target, precision, row, grad):
-    """E(mu) of the output, writing dE/dmu into ``grad``.
+def output_energy(kind, mu, target, precision, row, grad):
+    """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes ENERGIES.
 
     linear:        E = g . mu                      (target holds the cotangent g)
     squared:       E = 1/2 (mu - y)^T Pi (mu - y)
     cross_entropy: E = -sum_rows y . log softmax(mu)  (softmax over rows of ``row``)
     """
     total = 0.0
-    if code == 0:
+    if kind == 0:
         for i in range(mu.size):
             grad[i] = target[i]
             total += target[i] * mu[i]
-    elif code == 1:
+    elif kind == 1:
         for i in range(mu.size):
             d = mu[i] - target[i]
             p = precision[i] if precision.size else 1.0
@@ -204,87 +196,151 @@ def _precision(t, precision, j, i):
 
 
 @njit(cache=True)
-def _log(history, it, energy, residual, t, err, record):
-    """history[it] = (energy, residual, error norms of the recorded nodes),
-    doubling history when it is full; returns history."""
-    if it >= history.shape[0]:
-        bigger = np.empty((2 * history.shape[0], history.shape[1]))
-        bigger[:history.shape[0]] = history
+def _log(history, width, it, squared, residual, energy, t, err, named):
+    """Row ``it`` of ``history`` (flat, rows of ``width``) = (squared errors,
+    residual, energy, error norms of the named nodes), doubling history when
+    it is full; returns history."""
+    if (it + 1) * width > history.size:
+        bigger = np.empty(2 * history.size)
+        _copy(bigger[:history.size], history)
         history = bigger
-    history[it, 0] = energy
-    history[it, 1] = residual
-    for r in range(record.size):
-        e = error_of(t, err, record[r])
-        history[it, 2 + r] = math.sqrt(np.sum(e * e))
+    row = history[it * width:(it + 1) * width]
+    row[SQUARED] = squared
+    row[RESIDUAL] = residual
+    row[ENERGY] = energy
+    for r in range(named.size):
+        row[NAMED + r] = _norm(error_of(t, err, named[r]))
     return history
+
+
+@njit(cache=True)
+def _keep(trail, kept, state, it, final, t, err, value, units, segments):
+    """Record iteration ``it`` as a row of ``trail`` (flat, one row per entry
+    of ``kept``; see RelaxRecord): the error norm of each of ``units``, then
+    the ``segments`` (rows of (0 for err or 1 for value, offset, length))
+    copied. ``state`` = (rows used, stride): when ``trail`` is full every
+    other row is dropped and the stride doubles, so it keeps every
+    stride-th iteration and the last."""
+    rows = kept.size
+    if rows == 0:
+        return
+    width = trail.size // rows
+    count, stride = state[0], state[1]
+    if count > 0 and kept[count - 1] == it:
+        count -= 1  # the same iteration again (the last): overwrite it
+    elif it % stride != 0 and not final:
+        return
+    if count == rows:
+        half = count // 2
+        for r in range(1, half):
+            _copy(trail[r * width:(r + 1) * width], trail[2 * r * width:(2 * r + 1) * width])
+            kept[r] = kept[2 * r]
+        count, stride = half, 2 * stride
+        state[1] = stride
+        if it % stride != 0 and not final:
+            state[0] = count
+            return
+    row = trail[count * width:(count + 1) * width]
+    for u in range(units.size):
+        row[u] = _norm(error_of(t, err, units[u]))
+    c = units.size
+    for s in range(segments.size // 3):
+        source = err if segments[3 * s] == 0 else value
+        n = segments[3 * s + 2]
+        _copy(row[c:c + n], source[segments[3 * s + 1]:segments[3 * s + 1] + n])
+        c += n
+    kept[count] = it
+    state[0] = count + 1
+
+
+@njit(cache=True)
+def _nonfinite(t, err, inputs):
+    """Whether any read-out gradient element is inf or nan."""
+    for k in range(inputs.size):
+        g = error_of(t, err, inputs[k])
+        for i in range(g.size):
+            if not math.isfinite(g[i]):
+                return True
+    return False
+
+
+@njit(cache=True)
+def relax_sweep(t, ts, value, err, seed, out, precision, opens_ptr, opens, rules, hook, trail,
+                kept, state, units, segments):
+    """The sweep: reverse topological Gauss-Seidel with unit steps under the
+    FPA, exact in one pass (reverse-mode AD). Each error is complete when its
+    node is reached, so it is summed in place. ``ts`` is the op table of
+    Plan.sweep_layout, whose error buffers are reused once read and zeroed
+    when opened (``opens``). Returns the squared prediction-error sum."""
+    n = len(t.op)
+    total = 0.0
+    for j in range(n, -1, -1):
+        for q in range(opens_ptr[j], opens_ptr[j + 1]):
+            _fill(error_of(ts, err, opens[q]), 0.0)
+        if j == n:
+            _copy(error_of(ts, err, out), seed)
+        elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
+            e = error_of(ts, err, j)
+            call_rule(rules[j], ts, j, value, value, e, err)
+            for i in range(e.size):
+                total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
+        if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass
+            call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
+                      units, segments)
+    return total
 
 
 @njit(inline="always")
 def _differ(a, b):
-    return not (a == b or (a != a and b != b))  # NaN on both sides counts as settled
+    """Whether an error ``b`` still differs from its target ``a``. Within a
+    few rounding units counts as settled (else a step of eta Pi near 2 can
+    cycle between the two neighbours of a target forever), and so does NaN
+    on both sides."""
+    return not (a == b or abs(a - b) <= 8.9e-16 * max(abs(a), abs(b)) or (a != a and b != b))
 
 
 @njit(cache=True)
 def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                history, record, ts, opens_ptr, opens, work):
-    """Relax errors under the FPA into ``err``.
+                history, named, work, rules, hook, trail, kept, state, units, segments):
+    """Relax errors under the FPA into ``err`` (jacobi or euler).
 
     Returns (iterations, node_updates, status, history), history holding
-    (energy, residual, recorded error norms) per step (see ``_log``).
+    one row per step (see ``_log``).
 
-    sweep:  reverse topological Gauss-Seidel, unit step: exact in one pass.
     jacobi: eps <- sum_c J^T eps_c for all units at once, from the last step.
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
-    The sweep uses ``ts``, the op table of Plan.sweep_layout, whose error
-    buffers are reused once read and zeroed when opened (``opens``); the
-    other schedules keep every error in ``t``'s layout (``err`` zeroed) and
-    use ``work`` (twice err's size) for their running sums.
+    Every error has its place in ``t``'s layout (``err`` zeroed); ``work``
+    (twice err's size) holds the running sums.
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
     keep ``acc`` = sum_c J^T eps_c up to date incrementally, since the errors
     enter linearly: each step only units whose error differs from ``acc``
     update, and only their changes propagate (through non-units in reverse
     topological order). A step therefore costs what changed, not the graph.
+
+    A unit has settled when its residual max|acc - eps| is at most ``tol``
+    times the size of its error (max(|acc|, |eps|), its max-norm): the test
+    is relative per unit, so small gradients are as accurate as large ones.
     """
     n = len(t.op)
-    if schedule == SWEEP:  # each error is complete when reached: sum in place
-        total = 0.0
-        for j in range(n, -1, -1):
-            for q in range(opens_ptr[j], opens_ptr[j + 1]):
-                error_of(ts, err, opens[q])[:] = 0.0
-            if j == n:
-                error_of(ts, err, out)[:] = seed
-            elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
-                e = error_of(ts, err, j)
-                send_errors(ts, j, value, value, e, err)
-                if precision.size:
-                    for i in range(e.size):
-                        total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
-                else:
-                    total += 0.5 * np.dot(e, e)
-        history = _log(history, 0, total, 0.0, ts, err, record)
-        return 1, n, CONVERGED, history
-    err[:] = 0.0
-    error_of(t, err, out)[:] = seed
+    _fill(err, 0.0)
+    _copy(error_of(t, err, out), seed)
 
     # acc: for a unit, sum_c J^T eps_c; for a non-unit, the change arriving
     # at it this step (it passes that change on and forgets it)
     acc = work[:err.size]
-    acc[:] = 0.0
+    _fill(acc, 0.0)
     outgoing = work[err.size:2 * err.size]  # this step's change of each updated unit
     pending = np.zeros(n, np.bool_)
     touched = np.zeros(n, np.bool_)
     candidates = np.empty(n, np.int64)
     ncand = 0
     updated = 0
-    scale = np.max(np.abs(seed)) if seed.size else 0.0
-    threshold = tol * (scale if scale > 0 else 1.0)
-    lowest = np.inf
     total_energy = 0.0
     for i in range(seed.size):
         total_energy += 0.5 * seed[i] * seed[i] / _precision(t, precision, out, i)
-    error_of(t, outgoing, out)[:] = seed
+    _copy(error_of(t, outgoing, out), seed)
     pending[out] = True
     hi = out
     for it in range(max_iters + 1):
@@ -324,18 +380,15 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
             if pending[j]:
                 pending[j] = False
                 if unit[j]:
-                    send_errors(t, j, value, value, error_of(t, outgoing, j), acc)
+                    call_rule(rules[j], t, j, value, value, error_of(t, outgoing, j), acc)
                 else:
                     d, e = error_of(t, acc, j), error_of(t, err, j)
-                    if precision.size:
-                        for i in range(e.size):
-                            total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / \
-                                _precision(t, precision, j, i)
-                    else:
-                        total_energy += np.dot(e, d) + 0.5 * np.dot(d, d)
-                    e += d
-                    send_errors(t, j, value, value, d, acc)
-                    d[:] = 0.0
+                    for i in range(e.size):
+                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / \
+                            _precision(t, precision, j, i)
+                        e[i] += d[i]
+                    call_rule(rules[j], t, j, value, value, d, acc)
+                    _fill(d, 0.0)
                     updated += 1
                 for q in range(t.pptr[j], t.pptr[j + 1]):
                     p = t.par[q]
@@ -350,31 +403,38 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                         pending[p] = True
             j -= 1
         # the changes reach the units; measure the residual
-        worst, unsettled = 0.0, False
+        worst, settled = 0.0, True
         for c in range(ncand):
             p = candidates[c]
             touched[p] = False
             a, e = error_of(t, acc, p), error_of(t, err, p)
             if p != out:
+                gap, size = 0.0, 0.0
                 for i in range(a.size):
                     if _differ(a[i], e[i]):
-                        gap = abs(a[i] - e[i])
-                        if gap == gap:
-                            worst = max(worst, gap)
+                        difference = abs(a[i] - e[i])
+                        if difference == difference:
+                            gap = max(gap, difference)
                         else:  # NaN on one side only (NaN input): settles next step
-                            unsettled = True
-        history = _log(history, it, total_energy, worst, t, err, record)
-        if worst <= threshold and not unsettled:
+                            settled = False
+                    size = max(size, abs(a[i]), abs(e[i]))
+                worst = max(worst, gap)
+                if gap > tol * size:
+                    settled = False
+        history = _log(history, NAMED + named.size, it, total_energy, worst, math.nan, t, err,
+                       named)
+        if hook != 0:
+            call_hook(hook, trail, kept, state, it, settled or it == max_iters, t, err, value,
+                      units, segments)
+        if settled:
             return it, updated, CONVERGED, history
-        lowest = min(lowest, worst) if worst > 0 else lowest
-        if worst == np.inf or worst > 1e8 * lowest:  # eta * precision too large
-            return it, updated, DIVERGED, history
     return max_iters, updated, MAX_ITERS, history
 
 
 @njit(cache=True)
-def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_code, target,
-                 row, beta, eta, tol, max_iters, history, record):
+def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_kind, target,
+                 row, beta, eta, tol, max_iters, history, named, rules, forwards, hook, trail,
+                 kept, state, units, segments):
     """Strict predictive coding: values relax, predictions are recomputed.
 
     State: the values of units (other than the output, whose value is its
@@ -384,27 +444,32 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
     beta dE/dmu_out, sends the errors through the Jacobians at the current
     values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
     At a clamped input, sum_c J^T eps_c / beta estimates the gradient.
-    Returns (iterations, node_updates, status, history), as relax_fixed.
+    Converged when max |dF/dv| <= tol times the first output error's max-norm
+    (history's threshold). Returns (iterations, node_updates, status,
+    history, threshold, E), E the output energy at the feed-forward pass.
     """
     n = len(t.op)
     acc = np.zeros_like(err)
     out_error = error_of(t, err, out)
     out_precision = error_of(t, precision, out) if precision.size else precision
-    scale = 0.0
+    threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
     for it in range(max_iters + 1):
         for j in range(n):
             if t.op[j] != LEAF:
                 mu = value_of(t, prediction, j)
-                predict(t, j, value, mu)
+                call_forward(forwards[j], t, j, value, mu)
                 if not unit[j] or j == out:
-                    value_of(t, value, j)[:] = mu
-        total = beta * output_energy(energy_code, value_of(t, prediction, out), target,
-                                     out_precision, row, out_error)
-        out_error *= beta
+                    _copy(value_of(t, value, j), mu)
+        output = beta * output_energy(energy_kind, value_of(t, prediction, out), target,
+                                      out_precision, row, out_error)
+        for i in range(out_error.size):
+            out_error[i] *= beta
         if it == 0:
-            scale = np.max(np.abs(out_error)) if out_error.size else 0.0
-            scale = scale if scale > 0 else 1.0
+            scale = _max_abs(out_error)
+            threshold = tol * (scale if scale > 0 else 1.0)
+            first_output = output / beta
+        squared = 0.0
         for j in range(n):
             if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
                 e = error_of(t, err, j)
@@ -413,85 +478,105 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_c
                     gap = mu[i] - v[i]
                     pi = _precision(t, precision, j, i)
                     e[i] = pi * gap
-                    total += 0.5 * pi * gap * gap
-        acc[:] = 0.0
+                    squared += 0.5 * pi * gap * gap
+        _fill(acc, 0.0)
         for j in range(n - 1, -1, -1):
             if t.eoff[j] < 0:
                 continue  # a constant, or a node recomputed without an error
             if t.op[j] == LEAF:
                 if not free[j]:
-                    error_of(t, err, j)[:] = error_of(t, acc, j)
+                    _copy(error_of(t, err, j), error_of(t, acc, j))
                 continue
             e = error_of(t, err, j)
             if not unit[j]:
-                e[:] = error_of(t, acc, j)
-            send_errors(t, j, value, prediction, e, acc)
+                _copy(e, error_of(t, acc, j))
+            call_rule(rules[j], t, j, value, prediction, e, acc)
         worst = 0.0
         for j in range(n):
             if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
                 e, a = error_of(t, err, j), error_of(t, acc, j)
                 for i in range(e.size):
                     worst = max(worst, abs(a[i] - e[i]))
-        history = _log(history, it, total, worst, t, err, record)
-        if not (math.isfinite(total) and math.isfinite(worst)):
-            return it, it * n, DIVERGED, history
+        total = squared + output
+        history = _log(history, NAMED + named.size, it, squared, worst, total, t, err, named)
+        finite = math.isfinite(total) and math.isfinite(worst)
         # gradient descent on F with a small enough step never rises: a blow-up
         # raises both F (beyond rounding) and the residual, step after step
         margin = 1e-12 * max(abs(total), abs(previous)) if previous < np.inf else 0.0
         grew = total > previous + margin and worst > previous_worst
         rising = rising + 1 if grew else 0
         previous, previous_worst = total, worst
-        if rising >= 5:
-            return it, it * n, DIVERGED, history
-        if worst <= tol * scale:
-            return it, it * n, CONVERGED, history
+        done = not finite or rising >= 5 or worst <= threshold or it == max_iters
+        if hook != 0:
+            call_hook(hook, trail, kept, state, it, done, t, err, value, units, segments)
+        if not finite or rising >= 5:
+            return it, it * n, DIVERGED, history, threshold, first_output
+        if worst <= threshold:
+            return it, it * n, CONVERGED, history, threshold, first_output
         if it == max_iters:
             break
         for j in range(n):
             if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
                 v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
-                v += eta * (e - a)
-    return max_iters, max_iters * n, MAX_ITERS, history
+                for i in range(v.size):
+                    v[i] += eta * (e[i] - a[i])
+    return max_iters, max_iters * n, MAX_ITERS, history, threshold, first_output
+
+
+# Three entry points, one per kind of relaxation, so that a first gradient
+# compiles only the loop it runs. The fixed-prediction ones start from the
+# output error ``seed`` (dE/dmu at the feed-forward output); each also
+# reports whether a read-out gradient holds inf or nan.
+@njit(cache=True)
+def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr,
+                 opens, rules, inputs, hook, trail, kept, state, units, segments):
+    """The sweep; returns (squared errors, nonfinite). Its op table is ``t``
+    with its own error offsets and psend (Plan.sweep_layout), put together
+    here because every array passed in costs time on each call."""
+    ts = OpTable(t.op, t.code, t.size, t.voff, sweep_eoff, t.pptr, t.par, sweep_psend, t.iptr,
+                 t.ints)
+    squared = relax_sweep(t, ts, value, err, seed, out, precision, opens_ptr, opens, rules,
+                          hook, trail, kept, state, units, segments)
+    return squared, _nonfinite(ts, err, inputs)
 
 
 @njit(cache=True)
-def settle(t, value, err, target, energy_code, row, out, unit, free, readout, precision,
-           prior_mean, schedule, beta, eta, tol, max_iters, history, record, forward,
-           sweep_eoff, sweep_psend, opens_ptr, opens, work):
-    """One relaxation from a value buffer, in one compiled call.
+def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
+                 history, named, work, rules, inputs, hook, trail, kept, state, units,
+                 segments):
+    """jacobi or euler (``schedule``); returns (iterations, node_updates,
+    status, history, nonfinite)."""
+    iterations, updates, status, history = relax_fixed(
+        t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, history,
+        named, work, rules, hook, trail, kept, state, units, segments)
+    return iterations, updates, status, history, _nonfinite(t, err, inputs)
 
-    With ``forward`` the values are first recomputed from the leaves
-    (compiled replay). The sweep's op table is ``t`` with its own error
-    offsets and psend (Plan.sweep_layout); it is put together here because
-    every array passed in costs time on each call. Returns (iterations,
-    node_updates, status, history, E), E the output energy at the
-    feed-forward output.
-    """
-    ts = OpTable(t.op, t.code, t.size, t.voff, sweep_eoff, t.pptr, t.par, sweep_psend, t.iptr,
-                 t.ints)
-    if forward:
-        forward_pass(t, value)
-    mu_out = value_of(t, value, out)
-    seed = np.zeros(mu_out.size)
-    out_precision = error_of(t, precision, out) if precision.size else precision
-    output = output_energy(energy_code, mu_out, target, out_precision, row, seed)
-    if schedule != STRICT:
-        iterations, updates, status, history = relax_fixed(
-            t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, history,
-            record, ts, opens_ptr, opens, work)
-        return iterations, updates, status, history, output
-    err[:] = 0.0
+
+@njit(cache=True)
+def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
+                  precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
+                  forwards, inputs, hook, trail, kept, state, units, segments):
+    """Strict predictive coding (relaxes ``value`` itself); returns
+    (iterations, node_updates, status, history, E, nonfinite, threshold)."""
+    _fill(err, 0.0)
     prediction = value.copy()
     for i in range(len(t.op)):
         if free[i]:  # a latent: predicted by its prior mean
-            value_of(t, prediction, i)[:] = value_of(t, prior_mean, i)
-    iterations, updates, status, history = relax_strict(
-        t, value, prediction, err, out, unit, free, precision, energy_code, target, row, beta,
-        eta, tol, max_iters, history, record)
+            _copy(value_of(t, prediction, i), value_of(t, prior_mean, i))
+    iterations, updates, status, history, threshold, output = relax_strict(
+        t, value, prediction, err, out, unit, free, precision, energy_kind, target, row, beta,
+        eta, tol, max_iters, history, named, rules, forwards, hook, trail, kept, state, units,
+        segments)
     for i in range(len(t.op)):
         if readout[i]:
-            error_of(t, err, i)[:] /= beta
-    return iterations, updates, status, history, output
+            g = error_of(t, err, i)
+            for k in range(g.size):
+                g[k] /= beta
+    return (iterations, updates, status, history, output, _nonfinite(t, err, inputs),
+            threshold)
+
+
+RECORDER = kernels.Kernel("record", "hook", _keep)
 
 
 class Relaxation:
@@ -505,20 +590,21 @@ class Relaxation:
     "all" or "marked" (only inputs, the output and ``pc_node``s are units).
     ``precisions`` maps pc_node names to precisions (else the node's own);
     ``free`` maps input numbers relaxed as latents (strict only) to their
-    prior (mean, precision); ``record`` lists pc_node names whose error
-    norms are recorded.
+    prior (mean, precision); ``named`` lists pc_node names whose error norms
+    are recorded; ``record="errors"`` keeps the whole relaxation (RelaxRecord).
     """
 
-    def __init__(self, plan, schedule="sweep", eta=1.0, tol=0.0, max_iters=10_000,
-                 units="all", energy="linear", beta=1.0, precisions=None, free=None,
-                 record=()):
-        if schedule not in SCHEDULES:
-            raise ValueError(f"Unknown schedule {schedule!r}; choose one of "
-                             f"{', '.join(SCHEDULES)}.")
+    def __init__(self, plan, schedule="sweep", eta=None, tol=None, max_iters=None,
+                 units="all", energy="linear", beta=None, precisions=None, free=None,
+                 named=(), record=None):
+        # the options come validated (options.relaxation_options); None: the default
+        defaults = DEFAULTS[schedule]
         self.plan, self.schedule = plan, schedule
-        self.code = SCHEDULES.index(schedule)
-        self.eta, self.tol, self.max_iters, self.beta = float(eta), float(tol), int(max_iters), \
-            float(beta)
+        self.schedule_id = SCHEDULES.index(schedule)
+        self.eta = float(defaults.eta if eta is None else eta)
+        self.tol = float(defaults.tol if tol is None else tol)
+        self.max_iters = int(defaults.max_iters if max_iters is None else max_iters)
+        self.beta = float(defaults.beta if beta is None else beta)
         t = plan.table
         self.unit, self.depth = plan.units_for(units)
         self.precision = plan.precision_buffer(precisions)
@@ -533,52 +619,246 @@ class Relaxation:
                 mean, plan.shapes[i]).ravel()
             self.precision[t.eoff[i]:t.eoff[i] + t.size[i]] = np.broadcast_to(
                 prior_precision, plan.shapes[i]).ravel()
+        if self.schedule_id == EULER:
+            self._check_euler_step()
         self.readout = np.zeros(len(t.op), np.bool_)
         self.readout[plan.inputs] = ~self.free[plan.inputs]
-        self.record = list(record)
-        self.record_index = np.array([plan.named[name] for name in record], np.int64)
+        self.named = list(named)
+        self.named_index = np.array([plan.named[name] for name in named], np.int64)
         self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
-        self.energy_code = ENERGIES.index(energy)
-        if self.code == SWEEP:
+        self.energy_kind = ENERGIES.index(energy)
+        self.recording = record == "errors"
+        if self.schedule_id == SWEEP and not self.recording:
             self.table, (self.opens_ptr, self.opens), self.error_size = plan.sweep_layout()
-        else:
+        else:  # every error keeps its own place (a recorded sweep opens them all at once)
             self.table, self.error_size = t, plan.error_size
-            self.opens_ptr = self.opens = np.zeros(0, np.int64)
+            self.opens = np.flatnonzero(t.eoff >= 0).astype(np.int64)
+            self.opens_ptr = np.zeros(len(t.op) + 2, np.int64)
+            self.opens_ptr[-1] = self.opens.size
+        self._record_layout()
+
+    def _check_euler_step(self):
+        """Euler's error dynamics are linear with rates 1 - eta Pi: they
+        converge exactly when every eta Pi lies in (0, 2)."""
+        largest = float(self.precision.max()) if self.precision.size else 1.0
+        if self.eta * largest >= 2.0:
+            raise ValueError(
+                f"schedule='euler' diverges when eta times a unit's precision is 2 or more "
+                f"(each step multiplies that unit's distance from equilibrium by "
+                f"|1 - eta Pi|); got eta={self.eta:g} and a precision of {largest:g}. Use "
+                f"eta < {2.0 / largest:g}, or smaller precisions.")
+
+    def _record_layout(self):
+        """What ``record="errors"`` copies each iteration: the error norm of
+        every unit, then its error (and under strict its value) when the
+        whole record fits in RECORD_CAP floats for 64 rows, else only the
+        inputs' read-out."""
+        t = self.table
+        self.record_units = np.flatnonzero(t.eoff >= 0).astype(np.int64)
+        if not self.recording:
+            self.segments, self.record_full = np.zeros(0, np.int64), False
+            return
+        strict = self.schedule_id == STRICT
+        full = [(0, t.eoff[u], t.size[u]) for u in self.record_units]
+        if strict:
+            full += [(1, t.voff[u], t.size[u]) for u in self.record_units if t.voff[u] >= 0]
+        width = self.record_units.size + sum(n for _, _, n in full)
+        self.record_full = 64 * width <= RECORD_CAP
+        chosen = full if self.record_full else [(0, t.eoff[i], t.size[i])
+                                                 for i in self.plan.inputs]
+        self.segments = np.array(chosen, np.int64).ravel()  # (buffer, offset, length) each
 
     def error_of(self, err, i):
         """Node i's settled error in a buffer ``run`` returned (None if it has none)."""
         o = self.table.eoff[i]
         return err[o:o + self.table.size[i]] if o >= 0 else None
 
-    def run(self, value, target, forward=False, err=None, work=None, want_info=True):
+    def _trail(self):
+        """(trail, kept, state) buffers for the record (empty when not recording)."""
+        if not self.recording:
+            return np.zeros(0), np.zeros(0, np.int64), np.zeros(2, np.int64)
+        width = self.record_units.size + int(self.segments[2::3].sum())
+        rows = max(4, RECORD_CAP // max(width, 1)) // 2 * 2
+        needed = 2 if self.schedule_id == SWEEP else self.max_iters + 1
+        rows = min(rows, needed + needed % 2)
+        return np.empty(rows * width), np.zeros(rows, np.int64), np.array([0, 1], np.int64)
+
+    def run(self, value, target, forward=False, err=None, work=None, want_info=True,
+            warn_nonfinite=True):
         """Relax from ``value`` (strict relaxes a copy; replay with ``forward``
         recomputes it first). Returns (errors, values, RelaxInfo, E); the
-        RelaxInfo is None when not ``want_info`` and the relaxation converged.
+        RelaxInfo is None when not ``want_info`` and the relaxation converged
+        with finite gradients.
 
         ``errors`` is the flat error buffer (read it with ``error_of``); at
         clamped inputs it holds the read-out gradient (already divided by
         beta). E is the output energy at the feed-forward output.
         """
-        t = self.plan.table
+        t, plan = self.plan.table, self.plan
         err = np.empty(self.error_size) if err is None else err
-        work_size = 2 * self.error_size if self.code in (JACOBI, EULER) else 0
-        work = np.empty(work_size) if work is None else work[:work_size]
         target = np.ascontiguousarray(target, dtype=np.float64).ravel()
-        relaxed = value if self.code != STRICT or forward else value.copy()
-        history = np.empty((64, 2 + self.record_index.size))
-        iterations, updates, status, history, output = settle(
-            t, relaxed, err, target, self.energy_code, self.row, self.plan.output, self.unit,
-            self.free, self.readout, self.precision, self.prior_mean, self.code, self.beta,
-            self.eta, self.tol, self.max_iters, history, self.record_index, forward,
-            self.table.eoff, self.table.psend, self.opens_ptr, self.opens, work)
-        if not want_info and status == CONVERGED:
+        width = NAMED + self.named_index.size
+        history = np.empty(64 * width)
+        rules = kernel_addresses(plan, "rule")
+        if forward or self.schedule_id == STRICT:
+            forwards = kernel_addresses(plan, "forward")
+            if forward:
+                forward_pass(t, value, forwards)
+        trail, kept, state = self._trail()
+        hook = RECORDER.address() if self.recording else 0
+        record = (hook, trail, kept, state, self.record_units, self.segments)
+        relaxed, threshold, output = value, self.tol, None
+        if self.schedule_id == STRICT:
+            relaxed = value if forward else value.copy()
+            (iterations, updates, status, history, output, nonfinite,
+             threshold) = settle_strict(
+                t, relaxed, err, target, self.energy_kind, self.row, plan.output, self.unit,
+                self.free, self.readout, self.precision, self.prior_mean, self.beta, self.eta,
+                self.tol, self.max_iters, history, self.named_index, rules, forwards,
+                plan.inputs, *record)
+        else:
+            seed, output = self._seed(value, target)
+            if self.schedule_id == SWEEP:
+                squared, nonfinite = settle_sweep(
+                    t, value, err, seed, plan.output, self.precision, self.table.eoff,
+                    self.table.psend, self.opens_ptr, self.opens, rules, plan.inputs, *record)
+                iterations, updates, status = 1, len(plan), CONVERGED
+                history[:width] = (squared, 0.0, np.nan) + tuple(
+                    np.linalg.norm(self.error_of(err, i)) for i in self.named_index)
+            else:
+                work = np.empty(2 * self.error_size) if work is None else \
+                    work[:2 * self.error_size]
+                iterations, updates, status, history, nonfinite = settle_fixed(
+                    t, value, err, seed, plan.output, self.unit, self.precision,
+                    self.schedule_id, self.eta, self.tol, self.max_iters, history,
+                    self.named_index, work, rules, plan.inputs, *record)
+        if nonfinite and warn_nonfinite:
+            self._warn_nonfinite(value, target)
+        if not want_info and status == CONVERGED and not nonfinite:
             return err, relaxed, None, output
-        history = history[:1 if self.code == SWEEP else iterations + 1]
-        info = RelaxInfo(self.schedule, iterations, status == CONVERGED, history[:, 0].copy(),
-                         history[:, 1].copy(), self.depth, updates, self.eta, self.tol,
-                         self.beta, status == DIVERGED,
-                         {name: history[:, 2 + r].copy() for r, name in enumerate(self.record)})
+        history = history.reshape(-1, width)[:1 if self.schedule_id == SWEEP else iterations + 1]
+        info = RelaxInfo(
+            self.schedule, iterations, status == CONVERGED, history[:, RESIDUAL].copy(),
+            history[:, SQUARED].copy(),
+            history[:, ENERGY].copy() if self.schedule_id == STRICT else None, self.depth,
+            updates, self.eta, self.tol, self.beta, self.max_iters, status == DIVERGED,
+            nonfinite, threshold,
+            {name: history[:, NAMED + r].copy() for r, name in enumerate(self.named)})
+        if self.recording:
+            info.record = self._record(trail, kept, state)
         return err, relaxed, info, output
+
+    def _seed(self, value, target):
+        """(dE/dmu at the feed-forward output, E there; None for the linear
+        energy, whose gradient is the cotangent ``target`` itself)."""
+        t, out = self.plan.table, self.plan.output
+        if self.energy_kind == 0:
+            return target, None
+        mu = value[t.voff[out]:t.voff[out] + t.size[out]]
+        precision = self.precision[t.eoff[out]:t.eoff[out] + t.size[out]] if \
+            self.precision.size else self.precision
+        seed = np.empty(mu.size)
+        return seed, output_energy(self.energy_kind, mu, target, precision, self.row, seed)
+
+    def _record(self, trail, kept, state):
+        """The RelaxRecord from the rows ``_keep`` wrote."""
+        plan, t = self.plan, self.table
+        rows, units = int(state[0]), self.record_units
+        trail = trail.reshape(kept.size, -1)[:rows]
+        shapes = [plan.shapes[u] for u in units]
+        columns, start = [], units.size
+        for n in self.segments[2::3]:
+            columns.append(trail[:, start:start + n])
+            start += n
+        errors = values = None
+        if self.record_full:
+            errors = [c.reshape((rows,) + s) for c, s in zip(columns, shapes)]
+            if self.schedule_id == STRICT:
+                stored = [s for u, s in zip(units, shapes) if t.voff[u] >= 0]
+                values = [c.reshape((rows,) + s) for c, s in zip(columns[units.size:], stored)]
+            position = {u: k for k, u in enumerate(units)}
+            gradients = [errors[position[i]] for i in plan.inputs]
+        else:
+            gradients = [c.reshape((rows,) + plan.shapes[i])
+                         for c, i in zip(columns, plan.inputs)]
+        gradients = [g / self.beta for g in gradients]
+        return RelaxRecord([plan.nodes[u] for u in units], kept[:rows].copy(),
+                           trail[:, :units.size].copy(), errors, values,
+                           [plan.nodes[i] for i in plan.inputs], gradients)
+
+    def _warn_nonfinite(self, value, target):
+        """Warn once, naming the primitives whose error rule turned finite
+        errors into inf or nan (an infinite slope: sqrt or log at 0, ...)."""
+        t = self.plan.table
+        names = sorted({kernels.get("rule", int(t.op[j]), int(t.code[j])).name
+                        for j in self._nonfinite_sources(value, target)})
+        if not names:  # non-finite values came in (a nan input): nothing to blame
+            return
+        which = " and ".join(names)
+        warnings.warn(
+            f"The derivative of {which} is infinite or undefined at some elements of its "
+            f"input, so the gradient holds inf or nan there (as numpy and autograd give).",
+            RuntimeWarning, stacklevel=5)
+
+    def _nonfinite_sources(self, value, target):
+        """Nodes whose error rule, given finite errors and finite parent
+        values, sends a non-finite error."""
+        plan, t = self.plan, self.plan.table
+        exact = Relaxation(plan, "sweep", energy=ENERGIES[self.energy_kind], record="errors")
+        err, values, _, _ = exact.run(value, target, warn_nonfinite=False)
+        rules = kernel_addresses(plan, "rule")
+        found = []
+        for j in np.flatnonzero((t.op != LEAF) & (t.eoff >= 0)):
+            e = exact.error_of(err, j)
+            parents = t.par[t.pptr[j]:t.pptr[j + 1]]
+            if not np.all(np.isfinite(e)) or not all(
+                    np.all(np.isfinite(values[t.voff[p]:t.voff[p] + t.size[p]]))
+                    for p in parents if t.voff[p] >= 0):
+                continue
+            probe = np.zeros_like(err)
+            kernels.get("rule", int(t.op[j]), int(t.code[j])).dispatcher(
+                t, j, values, values, np.ascontiguousarray(e), probe)
+            if rules[j] and not np.all(np.isfinite(probe)):
+                found.append(j)
+        return found
+
+
+def convergence_message(info):
+    """Why a relaxation did not settle, and what to do, for its schedule."""
+    first, last = info.residual[0], info.residual[-1]
+    if info.schedule == "strict" and info.diverged:
+        return (f"The 'strict' relaxation diverged at iteration {info.iterations} (energy F "
+                f"{info.energy[0]:.4g} -> {info.energy[-1]:.4g}, residual max|dF/dv| "
+                f"{last:.3g}): eta={info.eta:g} is too large for this graph and its "
+                f"precisions. Try eta={info.eta / 4:g}.")
+    if info.schedule == "strict":
+        return (f"The 'strict' relaxation did not converge in {info.iterations} iterations: the "
+                f"residual max|dF/dv| is {last:.3g}, above tol times the first output error "
+                f"({info.threshold:.3g}). Raise max_iters or loosen tol; a larger eta is faster "
+                f"if it does not diverge (eta={info.eta:g}).")
+    if info.schedule == "jacobi":
+        return (f"The 'jacobi' relaxation did not converge in {info.iterations} iterations: it "
+                f"takes depth(graph) = {info.depth} steps to settle; raise max_iters to at "
+                f"least {info.depth}.")
+    faster = "" if info.eta >= 1.0 else f", raise eta (now {info.eta:g}, at most 1)"
+    return (f"The 'euler' relaxation did not converge in {info.iterations} iterations: the "
+            f"residual max|dF/dv| fell from {first:.3g} to {last:.3g}, and every unit's "
+            f"residual must reach tol={info.tol:g} times the size of its own error. Raise "
+            f"max_iters{faster}, or loosen tol.")
+
+
+def kernel_addresses(plan, kind):
+    """The addresses of the ``kind`` ("rule" or "forward") kernels of every
+    node of ``plan`` (0 where none is needed), compiling kernels on first use;
+    kept on the plan. Rules are needed by nodes that carry an error, forward
+    kernels by every non-leaf node."""
+    key = ("kernels", kind)
+    found = plan.relaxations.get(key)
+    if found is None:
+        t = plan.table
+        needed = (t.op != LEAF) & ((t.eoff >= 0) if kind == "rule" else True)
+        found = plan.relaxations[key] = kernels.addresses(kind, t.op, t.code, needed)
+    return found
 
 
 def _relaxation(plan, schedule, options):

@@ -221,7 +221,8 @@ def test_nonconvergence_with_warn_gives_a_runtime_warning_and_a_result():
 
 
 def test_nonconvergence_warning_points_at_the_remedies():
-    with pytest.warns(RuntimeWarning, match="Raise max_iters or eta, or loosen tol"):
+    with pytest.warns(RuntimeWarning, match=r"Raise max_iters, raise eta \(now 0.1, at most 1\), "
+                      "or loosen tol"):
         pcgrad.grad(deep, schedule="euler", eta=0.1, max_iters=5, on_nonconvergence="warn")(X)
 
 

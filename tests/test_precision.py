@@ -92,17 +92,22 @@ def test_precisions_argument_overrides_the_pc_nodes_own_precision():
 
 
 @pytest.mark.parametrize("precision", [4.0, 5.0, 8.0])
-def test_euler_with_eta_times_precision_at_least_2_diverges(precision):
-    with pytest.raises(pcgrad.ConvergenceError, match="diverged") as caught:
+def test_euler_with_eta_times_precision_at_least_2_is_rejected_before_relaxing(precision):
+    # each step multiplies a unit's distance from equilibrium by |1 - eta Pi| >= 1
+    with pytest.raises(ValueError, match="eta times a unit's precision is 2 or more"):
         pcgrad.grad(lambda x: chain(x, precision), schedule="euler", eta=0.5,
                     units="marked")(X)
-    assert caught.value.info.diverged
 
 
-def test_euler_divergence_from_a_large_precision_names_eta_and_precisions():
-    with pytest.raises(pcgrad.ConvergenceError, match="eta=0.5 is too large for this graph "
-                       "and its precisions"):
+def test_euler_rejection_of_a_large_precision_says_which_eta_would_converge():
+    with pytest.raises(ValueError, match=r"got eta=0.5 and a precision of 5\. Use eta < 0.4"):
         pcgrad.grad(lambda x: chain(x, 5.0), schedule="euler", eta=0.5, units="marked")(X)
+
+
+def test_euler_with_eta_times_precision_between_1_and_2_oscillates_but_converges():
+    # each step multiplies a unit's distance from equilibrium by 1 - 0.5 * 3.5 = -0.75
+    g = pcgrad.grad(lambda x: chain(x, 3.5), schedule="euler", eta=0.5, units="marked")(X)
+    onp.testing.assert_allclose(g, pcgrad.grad(lambda x: chain(x, 3.5))(X), rtol=1e-8)
 
 
 def test_the_same_large_precision_converges_with_a_smaller_eta():

@@ -7,26 +7,20 @@ table (its sub-code and integer parameters), and which values its error rule
 reads. The scheduler dispatches on opcodes and never on names.
 """
 import math
-from collections import namedtuple
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from numba import njit
 
+from ..kernels import OpTable, register_family  # noqa: F401  (OpTable: the families' table)
 from ..tracing import bind
 
 # Opcodes: one per kernel family.
 LEAF, UNARY, NARY, GATHER, SCATTER, EXTREMUM, PROD, CUMSUM, MATMUL, COPY = range(10)
 
-# The op table: flat int64 arrays over the plan's nodes (in topological order).
-#   op, code     family and sub-code of node j
-#   size         number of elements of node j
-#   voff, eoff   offset of node j in the value and error buffers (-1: not stored)
-#   pptr, par    parents of j are par[pptr[j]:pptr[j+1]] (node indices)
-#   psend        1 where the error rule must send error to that parent
-#   iptr, ints   integer parameters of j are ints[iptr[j]:iptr[j+1]]
-OpTable = namedtuple("OpTable", "op code size voff eoff pptr par psend iptr ints")
+# The op table (OpTable, see kernels.py) has one row per node: its family,
+# sub-code, sizes, buffer offsets, parents and integer parameters.
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +64,21 @@ def register(name, opcode, forward, lower, **flags):
     return primitive
 
 
+def family(opcode, rule, forward, codes=(0,), names=None):
+    """Register the kernels of family ``opcode``: ``rule(code)`` and
+    ``forward(code)`` make its error-rule and forward kernels for a sub-code
+    (families that read the sub-code at run time return one kernel for all);
+    ``names[code]`` names them in compile notices."""
+    label = (lambda code: names[code]) if names else (lambda code: FAMILY_NAMES[opcode])
+    register_family("rule", opcode, rule, codes, label)
+    register_family("forward", opcode, forward, codes, label)
+
+
+FAMILY_NAMES = {UNARY: "unary", NARY: "n-ary", GATHER: "gather", SCATTER: "sum",
+                EXTREMUM: "max/min", PROD: "prod", CUMSUM: "cumsum", MATMUL: "matmul",
+                COPY: "copy"}
+
+
 def no_ints(code=0):
     """A lowering for primitives that need no integer parameters."""
     empty = np.zeros(0, np.int64)
@@ -102,11 +111,3 @@ def broadcast_map(in_shape, out_shape):
     size = math.prod(in_shape)
     return np.broadcast_to(np.arange(size, dtype=np.int64).reshape(in_shape),
                            out_shape).ravel()
-
-
-@njit(inline="always")
-def stored_value(t, value, i):
-    """Value of node i, or an empty array when the plan did not store it."""
-    if t.voff[i] < 0:
-        return value[:0]
-    return value[t.voff[i]:t.voff[i] + t.size[i]]

@@ -4,10 +4,12 @@ The operands keep their own shapes; the lowering reads them as these 3-D
 blocks (pcgrad.numpy.matmul broadcasts other batch shapes explicitly first).
 """
 import math
+
 import numpy as np
 from numba import njit
 
-from .core import MATMUL, error_of, parent, register, sends, value_of
+from ..kernels import blas_dgemm, gemm, kernel
+from .core import MATMUL, error_of, family, parent, register, sends, value_of
 
 
 def batched_matmul_dims(a_shape, b_shape):
@@ -30,54 +32,61 @@ def batched_matmul_dims(a_shape, b_shape):
 
 
 def _lower_matmul(params, in_shapes, out_shape):
-    return 0, np.array(batched_matmul_dims(*in_shapes), np.int64)
+    return 0, np.array(batched_matmul_dims(*in_shapes) + (blas_dgemm(),), np.int64)
 
 
 @njit(cache=True)
 def _dims(t, j):
     i = t.iptr[j]
-    return t.ints[i], t.ints[i + 1], t.ints[i + 2], t.ints[i + 3], t.ints[i + 4]
+    return (t.ints[i], t.ints[i + 1], t.ints[i + 2], t.ints[i + 3], t.ints[i + 4],
+            t.ints[i + 5])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def product(dgemm, ta, tb, m, n, k, a, b, c, beta):
+    """c = op(a) @ op(b) + beta c (see kernels.gemm), for any sizes."""
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        for i in range(m * n):
+            c[i] *= beta
+        return
+    gemm(dgemm, ta, tb, m, n, k, a, b, c, beta)
+
+
+@kernel
 def matmul_forward(t, j, value, out):
-    Ba, Bb, M, K, N = _dims(t, j)
-    B = max(Ba, Bb)
-    a = value_of(t, value, parent(t, j, 0)).reshape(Ba, M, K)
-    b = value_of(t, value, parent(t, j, 1)).reshape(Bb, K, N)
-    y = out.reshape(B, M, N)
-    for n in range(B):
-        y[n] = np.dot(a[n % Ba], b[n % Bb])
+    Ba, Bb, M, K, N, dgemm = _dims(t, j)
+    a = value_of(t, value, parent(t, j, 0))
+    b = value_of(t, value, parent(t, j, 1))
+    for n in range(max(Ba, Bb)):
+        product(dgemm, False, False, M, N, K, a[(n % Ba) * M * K:], b[(n % Bb) * K * N:],
+             out[n * M * N:], 0.0)
 
 
 # eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch).
 # Where this node is the only sender to a parent (psend 2, in the sweep's
 # layout) the parent's buffer is not zeroed: the first product is written
 # straight into it, sparing a temporary and a pass over memory.
-@njit(cache=True)
+@kernel
 def matmul_vjp(t, j, value, prediction, e, acc):
-    Ba, Bb, M, K, N = _dims(t, j)
-    B = max(Ba, Bb)
-    ey = e.reshape(B, M, N)
+    Ba, Bb, M, K, N, dgemm = _dims(t, j)
     if sends(t, j, 0):
-        b = value_of(t, value, parent(t, j, 1)).reshape(Bb, K, N)
-        ga = error_of(t, acc, parent(t, j, 0)).reshape(Ba, M, K)
+        b = value_of(t, value, parent(t, j, 1))
+        ga = error_of(t, acc, parent(t, j, 0))
         sole = t.psend[t.pptr[j]] == 2
-        for n in range(B):
-            if sole and n < Ba:
-                np.dot(ey[n], b[n % Bb].T, ga[n])
-            else:
-                ga[n % Ba] += np.dot(ey[n], b[n % Bb].T)
+        for n in range(max(Ba, Bb)):
+            product(dgemm, False, True, M, K, N, e[n * M * N:], b[(n % Bb) * K * N:],
+                 ga[(n % Ba) * M * K:], 0.0 if sole and n < Ba else 1.0)
     if sends(t, j, 1):
-        a = value_of(t, value, parent(t, j, 0)).reshape(Ba, M, K)
-        gb = error_of(t, acc, parent(t, j, 1)).reshape(Bb, K, N)
+        a = value_of(t, value, parent(t, j, 0))
+        gb = error_of(t, acc, parent(t, j, 1))
         sole = t.psend[t.pptr[j] + 1] == 2
-        for n in range(B):
-            if sole and n < Bb:
-                np.dot(a[n % Ba].T, ey[n], gb[n])
-            else:
-                gb[n % Bb] += np.dot(a[n % Ba].T, ey[n])
+        for n in range(max(Ba, Bb)):
+            product(dgemm, True, False, K, N, M, a[(n % Ba) * M * K:], e[n * M * N:],
+                 gb[(n % Bb) * K * N:], 0.0 if sole and n < Bb else 1.0)
 
 
+family(MATMUL, lambda code: matmul_vjp, lambda code: matmul_forward)
 register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others",
          writes_sole_parent=True)

@@ -7,9 +7,9 @@ output's flat indices back over the input's shape).
 import math
 
 import numpy as np
-from numba import njit
 
-from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, parent,
+from ..kernels import kernel
+from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, family, parent,
                    register, sends, value_of)
 
 
@@ -25,7 +25,7 @@ def _index(t, j):
 
 
 # --- sum ---------------------------------------------------------------------
-@njit(cache=True)
+@kernel
 def scatter_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
@@ -35,7 +35,7 @@ def scatter_forward(t, j, value, out):
 
 
 # eps_x[i] += eps_y[map(i)]
-@njit(cache=True)
+@kernel
 def scatter_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
@@ -62,11 +62,12 @@ def _sum(x, axis, keepdims):
     return out
 
 
+family(SCATTER, lambda code: scatter_vjp, lambda code: scatter_forward)
 register("sum", SCATTER, _sum, _reduction_lowering(0))
 
 
 # --- max and min (code 0, 1) ---------------------------------------------------
-@njit(cache=True)
+@kernel
 def extremum_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
@@ -81,7 +82,7 @@ def extremum_forward(t, j, value, out):
 
 
 # ties share the error equally: eps_x[i] += [x_i == y_m] eps_y[m] / #ties(m)
-@njit(cache=True)
+@kernel
 def extremum_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
@@ -99,6 +100,7 @@ def extremum_vjp(t, j, value, prediction, e, acc):
             g[i] += e[m] / ties[m]
 
 
+family(EXTREMUM, lambda code: extremum_vjp, lambda code: extremum_forward, (0, 1))
 register("max", EXTREMUM, lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
          _reduction_lowering(0), reads_inputs=True, reads_output=True)
 register("min", EXTREMUM, lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
@@ -106,7 +108,7 @@ register("min", EXTREMUM, lambda x, axis, keepdims: np.min(x, axis=axis, keepdim
 
 
 # --- prod ----------------------------------------------------------------------
-@njit(cache=True)
+@kernel
 def prod_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
@@ -117,7 +119,7 @@ def prod_forward(t, j, value, out):
 
 # eps_x[i] += (product of the other elements of i's group) eps_y[m],
 # computed from zero counts so that zeros in x are exact.
-@njit(cache=True)
+@kernel
 def prod_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
@@ -139,6 +141,7 @@ def prod_vjp(t, j, value, prediction, e, acc):
             g[i] += e[m] * nonzero_product[m]
 
 
+family(PROD, lambda code: prod_vjp, lambda code: prod_forward)
 register("prod", PROD, lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
          _reduction_lowering(0), reads_inputs=True)
 
@@ -151,7 +154,7 @@ def _lower_cumsum(params, in_shapes, out_shape):
     return 0, np.array([outer, shape[axis], inner], np.int64)
 
 
-@njit(cache=True)
+@kernel
 def cumsum_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     outer, n, inner = t.ints[t.iptr[j]], t.ints[t.iptr[j] + 1], t.ints[t.iptr[j] + 2]
@@ -165,7 +168,7 @@ def cumsum_forward(t, j, value, out):
 
 
 # eps_x[b] += sum_{b' >= b} eps_y[b']  (a reversed cumulative sum)
-@njit(cache=True)
+@kernel
 def cumsum_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
@@ -180,4 +183,5 @@ def cumsum_vjp(t, j, value, prediction, e, acc):
                 g[i] += total
 
 
+family(CUMSUM, lambda code: cumsum_vjp, lambda code: cumsum_forward)
 register("cumsum", CUMSUM, lambda x, axis: np.cumsum(x, axis=axis), _lower_cumsum)

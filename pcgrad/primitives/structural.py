@@ -11,7 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .core import COPY, GATHER, error_of, no_ints, parent, register, sends, value_of
+from ..kernels import kernel
+from .core import COPY, GATHER, error_of, family, no_ints, parent, register, sends, value_of
 
 
 def _gather_lowering(index_forward):
@@ -41,7 +42,7 @@ def _source(t, j, m):
     return k, m - base
 
 
-@njit(cache=True)
+@kernel
 def gather_forward(t, j, value, out):
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     if t.pptr[j + 1] - t.pptr[j] == 1:
@@ -59,7 +60,7 @@ def gather_forward(t, j, value, out):
 
 
 # eps_x[map(i)] += eps_y[i]
-@njit(cache=True)
+@kernel
 def gather_vjp(t, j, value, prediction, e, acc):
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     if t.pptr[j + 1] - t.pptr[j] == 1:
@@ -84,6 +85,9 @@ def _where_index(mask_fn):
     return lambda x, **params: np.where(mask_fn(np.ones(x.shape, bool), **params), x, -1)
 
 
+family(GATHER, lambda code: gather_vjp, lambda code: gather_forward)
+
+
 register_gather("transpose", lambda x, axes: np.transpose(x, axes))
 register_gather("broadcast_to", lambda x, shape: np.broadcast_to(x, shape).copy())
 register_gather("getitem", _getitem)
@@ -106,13 +110,13 @@ register_gather("tril", lambda x, k: np.tril(x, k),
 
 
 # --- reshape: same elements, same order -------------------------------------
-@njit(cache=True)
+@kernel
 def copy_forward(t, j, value, out):
     out[:] = value_of(t, value, parent(t, j, 0))
 
 
 # eps_x += eps_y
-@njit(cache=True)
+@kernel
 def copy_vjp(t, j, value, prediction, e, acc):
     if sends(t, j, 0):
         error_of(t, acc, parent(t, j, 0))[:] += e
@@ -121,3 +125,4 @@ def copy_vjp(t, j, value, prediction, e, acc):
 register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints())
 register("pc_node", COPY, lambda x, name, precision: np.array(x, copy=True), no_ints(),
          keeps_value=True)
+family(COPY, lambda code: copy_vjp, lambda code: copy_forward)

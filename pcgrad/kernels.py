@@ -1,0 +1,320 @@
+"""Kernels compiled when first used, and called by address from the relaxation.
+
+Every kernel of every primitive family has one of two signatures over the op
+table (see ``OpTable``):
+
+    rule(t, j, value, prediction, e, acc)   acc[parents of j] += J_j^T e
+    forward(t, j, value, out)               out = f_j(values of j's parents)
+
+The relaxation loop never names a kernel: a plan hands it one int64 array of
+kernel addresses per signature (one entry per node), and it calls entry j
+through ``call_rule``/``call_forward``. So a kernel is compiled (or loaded
+from Numba's on-disk cache) only when a plan first uses it, and adding a
+primitive never recompiles the loop. Addresses are those of Numba's native
+entry points, called with Numba's own calling convention (what its
+first-class function values do internally); this uses Numba internals, so
+pyproject.toml pins the Numba range it is tested with.
+
+A compile that takes more than a second is announced once on stderr;
+``pcgrad.precompile()`` compiles every kernel ahead of time.
+"""
+import hashlib
+import os
+import pathlib
+import sys
+import threading
+import warnings
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, types, typeof
+from llvmlite import ir
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# The op table: flat int64 arrays over the plan's nodes (in topological order).
+#   op, code     family and sub-code of node j
+#   size         number of elements of node j
+#   voff, eoff   offset of node j in the value and error buffers (-1: not stored)
+#   pptr, par    parents of j are par[pptr[j]:pptr[j+1]] (node indices)
+#   psend        1 where the error rule must send error to that parent
+#   iptr, ints   integer parameters of j are ints[iptr[j]:iptr[j+1]]
+OpTable = namedtuple("OpTable", "op code size voff eoff pptr par psend iptr ints")
+
+_ints, _floats = np.zeros(1, np.int64), np.zeros(1)
+_table = typeof(OpTable(*[_ints] * len(OpTable._fields)))
+_buffer = typeof(_floats)
+_indices = typeof(_ints)
+RULE = types.none(_table, types.int64, _buffer, _buffer, _buffer, _buffer)
+FORWARD = types.none(_table, types.int64, _buffer, _buffer)
+# a recorder the relaxation calls after each iteration (relax.RelaxRecord):
+# (trail, kept, state, iteration, last, t, err, value, units, segments)
+HOOK = types.none(_buffer, _indices, _indices, types.int64, types.boolean, _table, _buffer,
+                  _buffer, _indices, _indices)
+
+
+def _call_codegen(signature):
+    """Code calling a kernel of ``signature`` at the address in the first argument."""
+    def codegen(context, builder, sig, llargs):
+        argtypes = signature.args
+        fnty = context.call_conv.get_function_type(types.none, argtypes)
+        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+        status, _ = context.call_conv.call_function(builder, fn, types.none, argtypes,
+                                                    llargs[1:])
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+    return codegen
+
+
+def _check(signature, args):
+    if args != signature.args:
+        raise TypeError(f"a kernel takes {signature.args}; got {args}")
+
+
+@intrinsic
+def call_rule(typingctx, address, t, j, value, prediction, e, acc):
+    """rules[j](t, j, value, prediction, e, acc), ``address`` = rules[j]."""
+    _check(RULE, (t, j, value, prediction, e, acc))
+    return types.none(types.int64, *RULE.args), _call_codegen(RULE)
+
+
+@intrinsic
+def call_forward(typingctx, address, t, j, value, out):
+    """forwards[j](t, j, value, out), ``address`` = forwards[j]."""
+    _check(FORWARD, (t, j, value, out))
+    return types.none(types.int64, *FORWARD.args), _call_codegen(FORWARD)
+
+
+# --- BLAS ---------------------------------------------------------------------------
+# Matrix products call scipy's BLAS dgemm directly, through its address (a
+# run-time argument, so the kernels that call it stay cacheable), instead of
+# numpy.dot inside Numba, whose implementation takes many seconds to compile.
+_dgemm = []
+
+
+def blas_dgemm():
+    """The address of BLAS dgemm (from scipy.linalg.cython_blas)."""
+    if not _dgemm:
+        from numba.extending import get_cython_function_address
+        _dgemm.append(get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+    return _dgemm[0]
+
+
+@intrinsic
+def gemm(typingctx, dgemm, ta, tb, m, n, k, a, b, c, beta):
+    """Row-major c (m x n) = op(a) @ op(b) + beta c, op(x) = x.T where ``ta`` /
+    ``tb`` (booleans); a, b, c are flat float64 buffers starting at the
+    matrices (m, n, k at least 1); ``dgemm`` the address of BLAS dgemm. A
+    row-major matrix is its column-major transpose, so dgemm computes
+    c.T = op(b).T op(a).T. Its Fortran arguments (pointers to ints, chars and
+    doubles) live on the stack."""
+    def codegen(context, builder, sig, args):
+        dgemm_, ta_, tb_, m_, n_, k_, a_, b_, c_, beta_ = args
+        i32, f64, i8 = ir.IntType(32), ir.DoubleType(), ir.IntType(8)
+        ptr = i8.as_pointer()
+
+        def on_stack(ty, v):
+            slot = cgutils.alloca_once(builder, ty)
+            builder.store(v, slot)
+            return builder.bitcast(slot, ptr)
+
+        def data(array_value, array_type):
+            array = context.make_array(array_type)(context, builder, array_value)
+            return builder.bitcast(array.data, ptr)
+
+        def flag(transposed):  # "T" or "N"
+            return on_stack(i8, builder.select(transposed, i8(ord("T")), i8(ord("N"))))
+
+        m32, n32, k32 = (builder.trunc(v, i32) for v in (m_, n_, k_))
+        ldb = builder.select(tb_, k32, n32)  # leading dimensions as stored
+        lda = builder.select(ta_, m32, k32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr] * 13)
+        fn = builder.inttoptr(dgemm_, fnty.as_pointer())
+        builder.call(fn, [
+            flag(tb_), flag(ta_), on_stack(i32, n32), on_stack(i32, m32), on_stack(i32, k32),
+            on_stack(f64, f64(1.0)), data(b_, sig.args[7]), on_stack(i32, ldb),
+            data(a_, sig.args[6]), on_stack(i32, lda), on_stack(f64, beta_),
+            data(c_, sig.args[8]), on_stack(i32, n32)])
+        return context.get_dummy_value()
+    return types.none(types.int64, types.boolean, types.boolean, types.int64, types.int64,
+                      types.int64, a, b, c, types.float64), codegen
+
+
+@intrinsic
+def call_hook(typingctx, address, trail, kept, state, it, last, t, err, value, units, segments):
+    """hook(trail, kept, state, it, last, t, err, value, units, segments) at ``address``."""
+    _check(HOOK, (trail, kept, state, it, last, t, err, value, units, segments))
+    return types.none(types.int64, *HOOK.args), _call_codegen(HOOK)
+
+
+SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
+# Kernels raise nothing: numpy's error model gives inf and nan (1/0 = inf)
+# where Python's would raise ZeroDivisionError.
+OPTIONS = dict(cache=True, error_model="numpy")
+
+
+def kernel(fn=None, **options):
+    """``@kernel``: a family kernel, compiled lazily with Numba's cache and
+    numpy's error model (``@kernel(fastmath=...)`` adds Numba options)."""
+    if fn is None:
+        return lambda f: njit(**OPTIONS, **options)(f)
+    return njit(**OPTIONS)(fn)
+
+
+class Kernel:
+    """One compiled kernel: a Numba dispatcher of one signature ("rule" or
+    "forward"), compiled the first time its address is asked for."""
+
+    def __init__(self, name, kind, dispatcher):
+        self.name, self.kind, self.dispatcher = name, kind, dispatcher
+        self._address = 0
+        self._lock = threading.Lock()
+
+    @property
+    def compiled(self):
+        return self._address != 0
+
+    def address(self):
+        if self._address:
+            return self._address
+        with self._lock:
+            if not self._address:
+                signature = SIGNATURES[self.kind]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # Numba's performance hints
+                    result = self.dispatcher.get_compile_result(signature)
+                self._address = result.library.get_pointer_to_function(
+                    result.fndesc.llvm_func_name)
+        return self._address
+
+    def __repr__(self):
+        return f"Kernel({self.name!r}, {self.kind!r}, compiled={self.compiled})"
+
+
+# Every kernel that can exist, by (kind, opcode, sub-code); families register
+# a factory that makes their kernel for a sub-code (see primitives/core.py).
+_factories = {}   # (kind, opcode) -> (factory(code) -> dispatcher, codes, name(code))
+_kernels = {}     # (kind, opcode, code) -> Kernel
+
+
+def register_family(kind, opcode, factory, codes, name):
+    """Register ``factory(code)``, making the ``kind`` kernel of family
+    ``opcode`` for each sub-code in ``codes``; ``name(code)`` names it."""
+    _factories[kind, opcode] = factory, tuple(codes), name
+
+
+def get(kind, opcode, code):
+    """The Kernel of ``kind`` for family ``opcode``, sub-code ``code``."""
+    key = (kind, opcode, code)
+    found = _kernels.get(key)
+    if found is None:
+        factory, _, name = _factories[kind, opcode]
+        found = _kernels.setdefault(key, Kernel(name(code), kind, factory(code)))
+    return found
+
+
+def compiled():
+    """(kind, name) of every kernel compiled (or loaded) in this process."""
+    return sorted((k.kind, k.name) for k in _kernels.values() if k.compiled)
+
+
+def every_kernel():
+    """Every kernel of every registered family and sub-code."""
+    return [get(kind, opcode, code) for (kind, opcode), (_, codes, _) in _factories.items()
+            for code in codes]
+
+
+_announced = threading.Event()
+NOTICE_AFTER = 1.0  # seconds
+
+
+def addresses(kind, ops, codes, needed):
+    """int64 kernel addresses of ``kind`` for the nodes with ``needed``
+    (opcode ``ops[j]``, sub-code ``codes[j]``); 0 elsewhere. Compiles the
+    kernels not yet compiled, announcing a compile that takes long."""
+    out = np.zeros(len(ops), np.int64)
+    wanted = {}
+    for j in np.flatnonzero(needed):
+        key = (int(ops[j]), int(codes[j]))
+        wanted.setdefault(key, []).append(j)
+    pending = [get(kind, op, code) for op, code in wanted]
+    slow = [k for k in pending if not k.compiled]
+    if slow:
+        _compile(slow)
+    for (op, code), nodes in wanted.items():
+        out[nodes] = get(kind, op, code).address()
+    return out
+
+
+def _compile(kernels):
+    """Compile ``kernels``; if that takes more than NOTICE_AFTER seconds, say
+    so once per process on stderr."""
+    names = ", ".join(sorted({k.name for k in kernels}))
+    timer = None
+    if not _announced.is_set():
+        def notice():
+            if not _announced.is_set():
+                _announced.set()
+                print(f"pcgrad: compiling Numba kernels on first use ({names}); later "
+                      "calls and processes reuse them. `python -m pcgrad precompile` "
+                      "compiles all of them ahead of time.", file=sys.stderr, flush=True)
+        timer = threading.Timer(NOTICE_AFTER, notice)
+        timer.daemon = True
+        timer.start()
+    try:
+        for k in kernels:
+            k.address()
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+# --- stale cache safety ---------------------------------------------------------------
+# Numba's cache keys a function by its own file only, but kernels inline
+# helpers from other files of pcgrad (primitives/core.py, this module). A
+# digest of every file that holds Numba code is kept beside the cached code;
+# when it differs, that code is deleted before anything loads it.
+_HERE = pathlib.Path(__file__).parent
+NUMBA_SOURCES = [_HERE / "kernels.py", _HERE / "relax.py"] + sorted(
+    (_HERE / "primitives").glob("*.py"))
+
+
+def source_digest():
+    return hashlib.sha256(b"".join(p.read_bytes() for p in NUMBA_SOURCES)).hexdigest()
+
+
+def _cache_path_of(folder):
+    """Numba's cache folder for functions defined in ``folder``."""
+    from numba.core.caching import FunctionCache
+
+    def fn():
+        return 0
+    fn.__code__ = fn.__code__.replace(co_filename=str(folder / "__init__.py"))
+    return FunctionCache(fn)._cache_path
+
+
+def drop_stale_compiled_code():
+    """Delete pcgrad's cached compiled code if any Numba source file changed."""
+    digest = source_digest()
+    for folder in (_HERE, _HERE / "primitives"):
+        try:
+            cache = pathlib.Path(_cache_path_of(folder))
+        except Exception:  # no cache locator applies (e.g. a read-only install)
+            continue
+        stamp = cache / "pcgrad-kernels.sha256"
+        try:
+            if stamp.read_text() == digest:
+                continue
+        except OSError:
+            pass
+        try:
+            for old in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+                old.unlink()
+            cache.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(digest)
+        except OSError:  # a read-only location: Numba then compiles in memory
+            pass
+
+
+drop_stale_compiled_code()

@@ -1,0 +1,92 @@
+"""Kernels are compiled when a plan first uses them, cached on disk, and never stale.
+
+Each test runs a fresh Python process with its own empty Numba cache folder,
+so it measures what a new user meets on a fresh install.
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run(code, cache, cwd=ROOT, check=True):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(cwd))
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+GRADIENT = """
+    import json, sys, numpy
+    import pcgrad, pcgrad.numpy as np
+    from pcgrad import kernels
+    g = pcgrad.grad(lambda x: np.sum(np.tanh(x) * x))(numpy.array([0.5, -1.0]))
+    print(json.dumps({"g": g.tolist(), "compiled": kernels.compiled()}))
+"""
+
+
+def test_a_fresh_process_compiles_only_the_kernels_its_graph_uses(tmp_path):
+    out = json.loads(run(GRADIENT, tmp_path / "cache").stdout)
+    # tanh, multiply and sum: their error rules; no forward kernel (no strict, no jit)
+    assert out["compiled"] == [["rule", "multiply"], ["rule", "sum"], ["rule", "tanh"]]
+
+
+def test_a_second_process_reuses_the_compiled_kernels_from_the_disk_cache(tmp_path):
+    cache = tmp_path / "cache"
+    run(GRADIENT, cache)
+    files = sorted(p.name for p in cache.rglob("*.nbc"))
+    assert files
+    run(GRADIENT, cache)
+    assert sorted(p.name for p in cache.rglob("*.nbc")) == files  # nothing compiled anew
+
+
+def test_a_long_compile_is_announced_once_on_stderr(tmp_path):
+    result = run(GRADIENT, tmp_path / "cache")
+    assert result.stderr.count("pcgrad: compiling Numba kernels") == 1
+    assert "later calls and processes reuse them" in result.stderr
+    assert "pcgrad: compiling" not in run(GRADIENT, tmp_path / "cache").stderr
+
+
+def test_editing_a_kernel_source_never_leaves_stale_compiled_code_in_use(tmp_path):
+    # a copy of the package, compiled once, then its tanh derivative edited in a
+    # helper file: the next process must compute with the edited rule
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "pcgrad", copy / "pcgrad",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "cache"
+    before = json.loads(run(GRADIENT, cache, cwd=copy).stdout)["g"]
+    source = copy / "pcgrad" / "primitives" / "elementwise.py"
+    text = source.read_text()
+    assert "def tanh_d(x, y): return 1.0 - y * y" in text
+    source.write_text(text.replace("def tanh_d(x, y): return 1.0 - y * y",
+                                   "def tanh_d(x, y): return 2.0 - y * y"))
+    after = json.loads(run(GRADIENT, cache, cwd=copy).stdout)["g"]
+    # d/dx sum(tanh(x) x) = tanh(x) + x tanh'(x): the edit adds x to each element
+    assert after == pytest.approx([b + x for b, x in zip(before, [0.5, -1.0])], rel=1e-12)
+
+
+def test_editing_a_file_the_kernels_only_inline_from_drops_the_cached_code(tmp_path):
+    # Numba keys cached code by its own file; the kernels also inline helpers
+    # from primitives/core.py, so an edit there must drop what was compiled
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "pcgrad", copy / "pcgrad",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "cache"
+    run(GRADIENT, cache, cwd=copy)
+    first = {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}
+    run(GRADIENT, cache, cwd=copy)
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")} == first  # reused
+    core = copy / "pcgrad" / "primitives" / "core.py"
+    core.write_text(core.read_text() + "\n# an edit\n")
+    run(GRADIENT, cache, cwd=copy)
+    again = {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}
+    assert again and all(again[p] > first.get(p, 0) for p in again)  # all compiled anew
