@@ -43,9 +43,9 @@ def main():
                                   units="marked", return_info=True)(x0)
             print(f"  Pi = {precision}: eta Pi = {0.5 * precision:4}, {info.iterations:3d} "
                   f"iterations, same gradient: {numpy.allclose(g, exact)}")
-        except pcgrad.ConvergenceError as error:
-            print(f"  Pi = {precision}: eta Pi = {0.5 * precision:4}, diverged: "
-                  f"{error.info.diverged}")
+        except ValueError as error:  # eta Pi >= 2: each step moves a unit further away
+            print(f"  Pi = {precision}: eta Pi = {0.5 * precision:4}, refused: "
+                  f"{str(error).split(';')[0]}")
 
     print("\nstrict (beta 0.01): the precision changes the estimate of dL/dx[0]:")
     for precision in (0.5, 1.0, 2.0):

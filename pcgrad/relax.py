@@ -654,7 +654,7 @@ class Relaxation:
         whole record fits in RECORD_CAP floats for 64 rows, else only the
         inputs' read-out."""
         t = self.table
-        self.record_units = np.flatnonzero(t.eoff >= 0).astype(np.int64)
+        self.record_units = np.flatnonzero(self.unit & (t.eoff >= 0)).astype(np.int64)
         if not self.recording:
             self.segments, self.record_full = np.zeros(0, np.int64), False
             return

@@ -51,7 +51,7 @@ def test_strict_beta_error_shrinks_with_beta_and_the_energy_falls():
 
 def test_precisions_leave_the_fpa_gradient_and_learn_the_fisher():
     out = run("precisions.py")
-    assert out.count("same gradient: True") == 3 and "diverged: True" in out
+    assert out.count("same gradient: True") == 3 and "Pi = 5.0: eta Pi =  2.5, refused" in out
     assert "equal: True" in out
 
 
