@@ -296,7 +296,9 @@ def _differ(a, b):
     few rounding units counts as settled (else a step of eta Pi near 2 can
     cycle between the two neighbours of a target forever), and so does NaN
     on both sides."""
-    return not (a == b or abs(a - b) <= 8.9e-16 * max(abs(a), abs(b)) or (a != a and b != b))
+    gap = abs(a - b)
+    return not (a == b or (gap <= 8.9e-16 * max(abs(a), abs(b)) and gap < math.inf)
+                or (a != a and b != b))
 
 
 @njit(cache=True)
@@ -417,7 +419,10 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                             gap = max(gap, difference)
                         else:  # NaN on one side only (NaN input): settles next step
                             settled = False
-                    size = max(size, abs(a[i]), abs(e[i]))
+                    if abs(a[i]) < math.inf:  # the size of the finite elements
+                        size = max(size, abs(a[i]))
+                    if abs(e[i]) < math.inf:
+                        size = max(size, abs(e[i]))
                 worst = max(worst, gap)
                 if gap > tol * size:
                     settled = False
@@ -790,7 +795,7 @@ class Relaxation:
         """Warn once, naming the primitives whose error rule turned finite
         errors into inf or nan (an infinite slope: sqrt or log at 0, ...)."""
         t = self.plan.table
-        names = sorted({kernels.get("rule", int(t.op[j]), int(t.code[j])).name
+        names = sorted({kernels.get("rule", int(t.op[j]), int(t.code[j])).name.split(" (")[0]
                         for j in self._nonfinite_sources(value, target)})
         if not names:  # non-finite values came in (a nan input): nothing to blame
             return
