@@ -136,6 +136,35 @@ def _norm(x):
     return math.sqrt(total)
 
 
+# The squared prediction-error sum is reassociated so that it vectorizes.
+@njit(cache=True, fastmath={"reassoc"})
+def _squares(e, t, precision, j):
+    """1/2 e^T Pi_j^-1 e for node j's error e."""
+    total = 0.0
+    if precision.size:
+        p = error_of(t, precision, j)
+        for i in range(e.size):
+            total += e[i] * e[i] / p[i]
+    else:
+        for i in range(e.size):
+            total += e[i] * e[i]
+    return 0.5 * total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _squares_change(e, d, t, precision, j):
+    """1/2 (e + d)^T Pi_j^-1 (e + d) - 1/2 e^T Pi_j^-1 e."""
+    total = 0.0
+    if precision.size:
+        p = error_of(t, precision, j)
+        for i in range(e.size):
+            total += d[i] * (2.0 * e[i] + d[i]) / p[i]
+    else:
+        for i in range(e.size):
+            total += d[i] * (2.0 * e[i] + d[i])
+    return 0.5 * total
+
+
 @njit(cache=True)
 def _max_abs(x):
     top = 0.0
@@ -282,8 +311,7 @@ def relax_sweep(t, ts, value, err, seed, out, precision, opens_ptr, opens, rules
         elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
             e = error_of(ts, err, j)
             call_rule(rules[j], ts, j, value, value, e, err)
-            for i in range(e.size):
-                total += 0.5 * e[i] * e[i] / _precision(t, precision, j, i)
+            total += _squares(e, t, precision, j)
         if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass
             call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
                       units, segments)
@@ -385,9 +413,8 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
                     call_rule(rules[j], t, j, value, value, error_of(t, outgoing, j), acc)
                 else:
                     d, e = error_of(t, acc, j), error_of(t, err, j)
+                    total_energy += _squares_change(e, d, t, precision, j)
                     for i in range(e.size):
-                        total_energy += 0.5 * ((e[i] + d[i]) ** 2 - e[i] * e[i]) / \
-                            _precision(t, precision, j, i)
                         e[i] += d[i]
                     call_rule(rules[j], t, j, value, value, d, acc)
                     _fill(d, 0.0)
@@ -660,6 +687,8 @@ class Relaxation:
         inputs' read-out."""
         t = self.table
         self.record_units = np.flatnonzero(self.unit & (t.eoff >= 0)).astype(np.int64)
+        self._no_record = (0, np.zeros(0), np.zeros(0, np.int64), np.zeros(2, np.int64),
+                           self.record_units, np.zeros(0, np.int64))
         if not self.recording:
             self.segments, self.record_full = np.zeros(0, np.int64), False
             return
@@ -678,15 +707,17 @@ class Relaxation:
         o = self.table.eoff[i]
         return err[o:o + self.table.size[i]] if o >= 0 else None
 
-    def _trail(self):
-        """(trail, kept, state) buffers for the record (empty when not recording)."""
+    def _record_buffers(self):
+        """(hook, trail, kept, state, units, segments): what the loops record
+        (no hook and empty buffers, shared by every call, when not recording)."""
         if not self.recording:
-            return np.zeros(0), np.zeros(0, np.int64), np.zeros(2, np.int64)
+            return self._no_record
         width = self.record_units.size + int(self.segments[2::3].sum())
         rows = max(4, RECORD_CAP // max(width, 1)) // 2 * 2
         needed = 2 if self.schedule_id == SWEEP else self.max_iters + 1
         rows = min(rows, needed + needed % 2)
-        return np.empty(rows * width), np.zeros(rows, np.int64), np.array([0, 1], np.int64)
+        return (RECORDER.address(), np.empty(rows * width), np.zeros(rows, np.int64),
+                np.array([0, 1], np.int64), self.record_units, self.segments)
 
     def run(self, value, target, forward=False, err=None, work=None, want_info=True,
             warn_nonfinite=True):
@@ -703,15 +734,12 @@ class Relaxation:
         err = np.empty(self.error_size) if err is None else err
         target = np.ascontiguousarray(target, dtype=np.float64).ravel()
         width = NAMED + self.named_index.size
-        history = np.empty(64 * width)
         rules = kernel_addresses(plan, "rule")
         if forward or self.schedule_id == STRICT:
             forwards = kernel_addresses(plan, "forward")
             if forward:
                 forward_pass(t, value, forwards)
-        trail, kept, state = self._trail()
-        hook = RECORDER.address() if self.recording else 0
-        record = (hook, trail, kept, state, self.record_units, self.segments)
+        record = self._record_buffers()
         relaxed, threshold, output = value, self.tol, None
         if self.schedule_id == STRICT:
             relaxed = value if forward else value.copy()
@@ -719,23 +747,25 @@ class Relaxation:
              threshold) = settle_strict(
                 t, relaxed, err, target, self.energy_kind, self.row, plan.output, self.unit,
                 self.free, self.readout, self.precision, self.prior_mean, self.beta, self.eta,
-                self.tol, self.max_iters, history, self.named_index, rules, forwards,
-                plan.inputs, *record)
+                self.tol, self.max_iters, np.empty(64 * width), self.named_index, rules,
+                forwards, plan.inputs, *record)
         else:
             seed, output = self._seed(value, target)
             if self.schedule_id == SWEEP:
                 squared, nonfinite = settle_sweep(
                     t, value, err, seed, plan.output, self.precision, self.table.eoff,
                     self.table.psend, self.opens_ptr, self.opens, rules, plan.inputs, *record)
+                if not (want_info or nonfinite):
+                    return err, relaxed, None, output
                 iterations, updates, status = 1, len(plan), CONVERGED
-                history[:width] = (squared, 0.0, np.nan) + tuple(
-                    np.linalg.norm(self.error_of(err, i)) for i in self.named_index)
+                history = np.array((squared, 0.0, np.nan) + tuple(
+                    np.linalg.norm(self.error_of(err, i)) for i in self.named_index))
             else:
                 work = np.empty(2 * self.error_size) if work is None else \
                     work[:2 * self.error_size]
                 iterations, updates, status, history, nonfinite = settle_fixed(
                     t, value, err, seed, plan.output, self.unit, self.precision,
-                    self.schedule_id, self.eta, self.tol, self.max_iters, history,
+                    self.schedule_id, self.eta, self.tol, self.max_iters, np.empty(64 * width),
                     self.named_index, work, rules, plan.inputs, *record)
         if nonfinite and warn_nonfinite:
             self._warn_nonfinite(value, target)
@@ -750,7 +780,7 @@ class Relaxation:
             nonfinite, threshold,
             {name: history[:, NAMED + r].copy() for r, name in enumerate(self.named)})
         if self.recording:
-            info.record = self._record(trail, kept, state)
+            info.record = self._record(*record[1:4])
         return err, relaxed, info, output
 
     def _seed(self, value, target):
