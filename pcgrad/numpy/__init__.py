@@ -265,26 +265,37 @@ def _reduce(name, a, axis, keepdims):
     return _P[name](a, axis=axis, keepdims=bool(keepdims))
 
 
-def sum(a, axis=None, dtype=None, keepdims=False):
+def _no_out(out, name):
+    """Reductions take numpy's positional arguments, out included, but cannot write into it."""
+    if out is not None:
+        raise TypeError(f"pcgrad.numpy.{name} cannot write into out=: traced arrays are "
+                        "never modified in place. Use the returned array instead.")
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.sum over ``axis`` (int, tuple or None)."""
+    _no_out(out, "sum")
     return _reduce("sum", a, axis, keepdims)
 
 
-def max(a, axis=None, keepdims=False):
+def max(a, axis=None, out=None, keepdims=False):
     """numpy.max; tied maxima share the derivative equally."""
+    _no_out(out, "max")
     return _reduce("max", a, axis, keepdims)
 
 
-def min(a, axis=None, keepdims=False):
+def min(a, axis=None, out=None, keepdims=False):
     """numpy.min; tied minima share the derivative equally."""
+    _no_out(out, "min")
     return _reduce("min", a, axis, keepdims)
 
 
 amax, amin = max, min
 
 
-def prod(a, axis=None, keepdims=False):
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.prod (exact derivative also where elements are zero)."""
+    _no_out(out, "prod")
     return _reduce("prod", a, axis, keepdims)
 
 
@@ -296,24 +307,28 @@ def _count(a, axis):
     return math.prod([shape[i] for i in axis])
 
 
-def mean(a, axis=None, dtype=None, keepdims=False):
+def mean(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.mean."""
+    _no_out(out, "mean")
     return sum(a, axis, keepdims=keepdims) / float(_count(a, axis))
 
 
-def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """numpy.var."""
+    _no_out(out, "var")
     centered = a - mean(a, axis, keepdims=True)
     return sum(square(centered), axis, keepdims=keepdims) / float(_count(a, axis) - ddof)
 
 
-def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """numpy.std."""
+    _no_out(out, "std")
     return sqrt(var(a, axis, ddof=ddof, keepdims=keepdims))
 
 
-def cumsum(a, axis=None):
+def cumsum(a, axis=None, dtype=None, out=None):
     """numpy.cumsum (over the flattened array when axis is None)."""
+    _no_out(out, "cumsum")
     if axis is None:
         a, axis = ravel(a), 0
     return _P["cumsum"](a, axis=_normalize_axis(axis, len(_shape(a)))[0])
@@ -808,6 +823,11 @@ def size(a):
     return math.prod(_shape(a))
 
 
+# --- the numpy tail (sorting, differences, predicates, ...; see _tail.py) -----------------
+from ._tail import *  # noqa: E402,F401,F403
+from . import lib  # noqa: E402,F401
+
+
 # --- what is not here ------------------------------------------------------------------
 def __getattr__(name):
     raise AttributeError(
@@ -818,6 +838,6 @@ def __getattr__(name):
 
 __all__ = sorted(n for n, v in dict(globals()).items()
                  if not n.startswith("_") and n not in ("builtins", "string")
-                 and (callable(v) or n == "linalg"))
+                 and (callable(v) or n in ("linalg", "lib", "r_", "c_")))
 
 from . import _tracer_methods  # noqa: E402,F401  (operators on Tracer)
