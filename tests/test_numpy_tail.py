@@ -15,7 +15,7 @@ import pcgrad
 import pcgrad.numpy as pnp
 from test_numpy_functions import (AUTOGRAD_RTOL, FD_RTOL, SCHEDULES, At, Case, Draw,
                                   _assert_close, _directions, _finite_difference, _grad,
-                                  _schedule_options, distinct, nonzero, positive, real)
+                                  _schedule_options, distinct, nonzero, real)
 
 CASES = []
 

@@ -1,13 +1,15 @@
-"""Scalar special functions for the elementwise kernels (float64).
+"""Scalar functions for the elementwise kernels of pcgrad.scipy.special (float64).
 
 Numba provides math.erf, math.erfc, math.lgamma and math.gamma; the others
 are written here: digamma and the polygamma functions (Euler-Maclaurin
 summation of the Hurwitz zeta function, Taylor series around the roots of
 digamma), the inverse error functions (Halley's method on erf/erfc), the
 modified Bessel functions I0 and I1 (power series, and the asymptotic series
-for large arguments), log Phi and the beta function. Each follows scipy.special
-at poles and outside the domain (inf, nan), and agrees with it to about
-1e-14 relative error (tests/test_scipy.py measures it).
+for large arguments), log Phi, the beta function (Stirling's series for large
+arguments), the regularized incomplete gamma and beta functions (series and
+continued fractions), and numpy's remainder and fmod. Each follows
+scipy.special at poles and outside the domain (inf, nan); tests/test_scipy.py
+measures their agreement with scipy.special.
 
 They are plain functions registered with Numba (not dispatchers), so the
 kernels that call them can be cached on disk. The largest are not inlined,
@@ -27,7 +29,6 @@ SQRT_PI_OVER_2 = 0.886226925452758
 INV_SQRT_2PI = 0.3989422804014327
 SQRT_2 = 1.4142135623730951
 SQRT_2PI = 2.5066282746310002
-HALF_LOG_PI = 0.5723649429247001
 
 
 @scalar

@@ -15,6 +15,7 @@ array([0.25, 0.75])
 import numpy as _np
 
 from .. import numpy as _pnp
+from ..numpy import _value
 from ..primitives import PRIMITIVES as _P
 from ..tracing import INPUT as _INPUT
 from ..tracing import Tracer as _Tracer
@@ -25,13 +26,12 @@ _NO_PARAMS = {}
 __all__ = [
     "beta", "betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfinv", "expit",
     "gamma", "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log_expit",
-    "log_ndtr", "log_softmax",
-    "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "softmax",
-    "xlog1py", "xlogy"]
+    "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri",
+    "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
 
 
-def _elementwise(name, doc, primitive_name=None):
-    primitive = _P[primitive_name or name]
+def _elementwise(name, doc):
+    primitive = _P[name]
 
     def fn(*args):
         return _bind(primitive, args, _NO_PARAMS)
@@ -142,7 +142,7 @@ def multigammaln(a, d):
     1.550194993958
     """
     d = int(d)
-    if _np.any(_np.asarray(_pnp._value(a)) <= 0.5 * (d - 1)):
+    if _np.any(_np.asarray(_value(a)) <= 0.5 * (d - 1)):
         raise ValueError("multigammaln(a, d) needs a > (d - 1) / 2.")
     j = _np.arange(d) / 2.0
     terms = gammaln(_pnp.expand_dims(a, -1) - j)
