@@ -186,6 +186,8 @@ case("var", _positional("var", 1, None, None, 1, True, axis=1, ddof=1, keepdims=
 case("std", _positional("std", 0, None, None, 1, True, axis=0, ddof=1, keepdims=True),
      real(3, 4), label="positional")
 case("cumsum", _positional("cumsum", 1, None, None, axis=1), real(3, 4), label="positional")
+case("cumprod", lambda np, x: np.cumprod(x, 1, None, None), nonzero(3, 4), label="positional",
+     no_autograd=_AG_NONE.format("cumprod"))
 
 # --- Tracer methods -------------------------------------------------------------------------------
 case("Tracer", lambda np, x: x.copy() * x, real(3, 4), label="copy",
@@ -266,7 +268,7 @@ PREDICATES = {
     "isclose": lambda np, x: np.isclose(x, np.round(x), atol=0.35),
     "isclose-equal-nan": lambda np, x: np.isclose(np.log(x), np.log(x), equal_nan=True),
     "all": lambda np, x: np.all(x > 0, axis=0),
-    "any": lambda np, x: np.any(x > 0, axis=1, keepdims=True),
+    "any": lambda np, x: np.any(x > 0, 1, None, True),
 }
 
 
@@ -325,7 +327,7 @@ def test_astype_int_under_jit_raises_type_error():
         f(X)
 
 
-@pytest.mark.parametrize("name", ["sum", "max", "mean", "std", "cumsum"])
+@pytest.mark.parametrize("name", ["sum", "max", "mean", "std", "cumsum", "cumprod", "all"])
 def test_reductions_reject_out(name):
     with pytest.raises(TypeError, match=rf"pcgrad\.numpy\.{name} cannot write into out="):
         pcgrad.grad(lambda x: pnp.sum(getattr(pnp, name)(x, 0, out=numpy.empty(3))))(X)

@@ -19,7 +19,7 @@ import numpy as _np
 from .. import numpy as _pnp
 from ..primitives import PRIMITIVES as _P
 from ..tracing import Tracer as _Tracer
-from . import _constant, _normalize_axis, _shape, _value
+from . import _constant, _no_out, _normalize_axis, _shape, _value
 
 __all__ = [
     "mod", "remainder", "fmod", "sort", "partition", "argsort", "argmax", "argmin", "diff",
@@ -72,8 +72,9 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return _pnp.where(_pnp.equal(x, -_np.inf), neginf, x)
 
 
-def cumprod(a, axis=None):
+def cumprod(a, axis=None, dtype=None, out=None):
     """numpy.cumprod, as a chain of products (exact also where elements are zero)."""
+    _no_out(out, "cumprod")
     if axis is None:
         a, axis = _pnp.ravel(a), 0
     axis = _normalize_axis(axis, len(_shape(a)))[0]
@@ -145,7 +146,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     """numpy.argsort: plain integer indices (no derivative)."""
-    return _np.argsort(_indices(a, "argsort"), axis=axis, kind=kind, stable=stable)
+    return _np.argsort(_indices(a, "argsort"), axis=axis, kind=kind, order=order, stable=stable)
 
 
 def argmax(a, axis=None, out=None, *, keepdims=False):
@@ -178,13 +179,15 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     return close
 
 
-def all(a, axis=None, keepdims=False):
+def all(a, axis=None, out=None, keepdims=False):
     """numpy.all (zero derivative)."""
+    _no_out(out, "all")
     return _pnp.min(_pnp.not_equal(a, 0), axis=axis, keepdims=keepdims)
 
 
-def any(a, axis=None, keepdims=False):
+def any(a, axis=None, out=None, keepdims=False):
     """numpy.any (zero derivative)."""
+    _no_out(out, "any")
     return _pnp.max(_pnp.not_equal(a, 0), axis=axis, keepdims=keepdims)
 
 
