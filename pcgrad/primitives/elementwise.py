@@ -173,7 +173,7 @@ UNARY_TABLE = [
     ("gammaln", sc.gammaln, sp.gammaln, sp.gammaln_d), ("gamma", sc.gamma, sp.gamma, sp.gamma_d),
     ("digamma", sc.digamma, sp.digamma, sp.digamma_d),
     ("trigamma", lambda x: sc.polygamma(1, x), sp.trigamma, sp.trigamma_d),
-    ("expit", sc.expit, sp.expit, sp.expit_grad),
+    ("expit", sc.expit, sp.expit, sp.expit_d),
     ("log_expit", sc.log_expit, sp.log_expit, sp.log_expit_d),
     ("logit", sc.logit, sp.logit, sp.logit_d), ("entr", sc.entr, sp.entr, sp.entr_d),
     ("i0", sc.i0, sp.i0, sp.i0_d), ("i1", sc.i1, sp.i1, sp.i1_d),
@@ -330,11 +330,12 @@ NARY_TABLE = [
     ("xlog1py", sc.xlog1py, sp.xlog1py, sp.xlog1py_d, "all", False),
     ("beta", sc.beta, sp.beta_ab, sp.beta_d, "all", True),
     ("betaln", sc.betaln, sp.betaln_ab, sp.betaln_d, "all", False),
-    ("remainder", np.remainder, sp.remainder, sp.remainder_d, "all", False),
-    ("fmod", np.fmod, sp.fmod, sp.fmod_d, "all", False),
     ("gammainc", sc.gammainc, sp.gammainc_ab, sp.gammainc_d, "all", False),
     ("gammaincc", sc.gammaincc, sp.gammaincc_ab, sp.gammaincc_d, "all", False),
     ("betainc", sc.betainc, sp.betainc, sp.betainc_d, "all", False),
+    # numpy's remainder (mod) and fmod; their scalars are in special.py too
+    ("remainder", np.remainder, sp.remainder, sp.remainder_d, "all", False),
+    ("fmod", np.fmod, sp.fmod, sp.fmod_d, "all", False),
 ]
 
 

@@ -554,7 +554,7 @@ def expit(x):
 
 
 @scalar
-def expit_d(x):
+def expit_d(x, y):
     """expit(x) expit(-x), without the cancellation of y (1 - y)."""
     e = math.exp(-abs(x))
     return e / ((1.0 + e) * (1.0 + e))
@@ -865,8 +865,6 @@ def gamma_d(x, y): return y * digamma(x)
 def digamma_d(x, y): return trigamma(x)
 @scalar
 def trigamma_d(x, y): return polygamma(2.0, x)
-@scalar
-def expit_grad(x, y): return expit_d(x)
 @scalar
 def log_expit_d(x, y): return expit(-x)
 @scalar
