@@ -72,11 +72,6 @@ def test_in_place_assignment_error_mentions_concatenate():
         pcgrad.grad(f)(X)
 
 
-def test_casting_a_tracer_to_int_raises_type_error():
-    with pytest.raises(TypeError, match="int64 would drop its derivative"):
-        pcgrad.grad(lambda x: np.sum(x * x.astype(onp.int64)))(X)
-
-
 def test_float_error_message_points_at_control_flow_on_comparisons():
     with pytest.raises(TypeError, match=r"control flow works on comparisons"):
         pcgrad.grad(lambda x: np.sum(x) * float(np.sum(x)))(X)
@@ -272,20 +267,23 @@ def test_hasattr_on_pcgrad_numpy_linalg_is_false_for_missing_names():
 
 
 @pytest.mark.parametrize("name", ["gammaln", "expit"])
-def test_scipy_special_ufunc_on_a_traced_array_names_its_pcgrad_counterpart(name):
-    import importlib
+def test_scipy_special_ufunc_on_a_traced_array_runs_as_its_pcgrad_counterpart(name):
+    import autograd
+    import autograd.scipy.special
     import scipy.special
-    try:
-        available = hasattr(importlib.import_module("pcgrad.scipy.special"), name)
-    except ImportError:
-        available = False
-    fn = getattr(scipy.special, name)
-    advice = (rf"Use pcgrad\.scipy\.special\.{name}" if available else
-              rf"pcgrad\.scipy\.special\.{name} is not available yet")
-    with pytest.raises(TypeError, match=rf"^scipy\.special\.{name} was called on a traced "
-                                        rf"array.*{advice}") as caught:
-        pcgrad.grad(lambda x: np.sum(fn(x)))(X + 2.0)
-    assert "numpy." + name not in str(caught.value)
+    g = pcgrad.grad(lambda x: np.sum(getattr(scipy.special, name)(x)))(X + 2.0)
+    expected = autograd.grad(lambda x: autograd.numpy.sum(
+        getattr(autograd.scipy.special, name)(x)))(X + 2.0)
+    onp.testing.assert_allclose(g, expected, rtol=1e-12)
+
+
+def test_a_scipy_special_ufunc_pcgrad_lacks_names_the_missing_counterpart():
+    import scipy.special
+    with pytest.raises(TypeError, match=r"^scipy\.special\.spence was called on a traced "
+                                        r"array; pcgrad\.scipy\.special\.spence does not "
+                                        r"exist") as caught:
+        pcgrad.grad(lambda x: np.sum(scipy.special.spence(x)))(X + 2.0)
+    assert "numpy.spence" not in str(caught.value)
 
 
 def test_numpy_sum_with_where_on_a_traced_array_gives_the_masked_sum_and_gradient():
@@ -301,9 +299,9 @@ def test_numpy_max_with_initial_on_a_traced_array_follows_numpy():
     onp.testing.assert_allclose(grad(X - 3.0), onp.zeros(3), rtol=1e-15)  # initial wins
 
 
-def test_numpy_reduction_with_an_unsupported_keyword_raises_type_error_naming_pcgrad():
-    with pytest.raises(TypeError, match=r"numpy\.sum was called on a traced array with "
-                                        r"out=, which pcgrad\.numpy\.sum does not support"):
+def test_numpy_reduction_into_out_raises_type_error_naming_pcgrad():
+    with pytest.raises(TypeError, match=r"pcgrad\.numpy\.sum cannot write into out=: traced "
+                                        r"arrays are never modified in place"):
         pcgrad.grad(lambda x: onp.sum(x, out=onp.zeros(())))(X)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import pcgrad
 import pcgrad.numpy as np
+import pcgrad.scipy.special as sp
 from pcgrad.api import _Linearized
 from pcgrad.plan import Plan
 from pcgrad.primitives import PRIMITIVES
@@ -39,6 +40,13 @@ PROGRAMS = {
                          np.min(x, 0), np.prod(x, 1), np.cumsum(x, 1), np.cumsum(x, 0)],
     "matmul": lambda x: [x @ V, x @ x.T, V @ x.T, np.einsum("ij,kj->ik", x, x),
                          np.reshape(x, (3, 2, 2)) @ np.reshape(x, (3, 2, 2))],
+    "special": lambda x: [f(x) for f in (
+        sp.erf, sp.erfc, sp.erfinv, sp.erfcinv, sp.gammaln, sp.gamma, sp.digamma, sp.expit,
+        sp.log_expit, sp.logit, sp.entr, sp.i0, sp.i1, sp.i0e, sp.i1e, sp.ndtr, sp.log_ndtr,
+        sp.ndtri)] + [sp.polygamma(1, x), sp.polygamma(3, x + V), sp.xlogy(x, V),
+                      sp.xlog1py(x, V), sp.beta(x, V), sp.betaln(x, V), np.remainder(x, V),
+                      np.fmod(-x, V), sp.gammainc(2.5, x + V), sp.gammaincc(V, x),
+                      sp.betainc(V, 2.0, x)],
 }
 
 

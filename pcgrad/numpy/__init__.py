@@ -269,6 +269,13 @@ def _reduce(name, a, axis, keepdims):
     return _P[name](a, axis=axis, keepdims=bool(keepdims))
 
 
+def _no_out(out, name):
+    """Reductions take numpy's positional arguments, out included, but cannot write into it."""
+    if out is not None:
+        raise TypeError(f"pcgrad.numpy.{name} cannot write into out=: traced arrays are "
+                        "never modified in place. Use the returned array instead.")
+
+
 def _kept(a, where, fill):
     """a where ``where`` holds, else the constant ``fill``: the elements a
     reduction with numpy's ``where=`` reads."""
@@ -279,15 +286,17 @@ def _kept(a, where, fill):
     return _select(where, a, fill)
 
 
-def sum(a, axis=None, dtype=None, keepdims=False, where=True):
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, where=True):
     """numpy.sum over ``axis`` (int, tuple or None); ``where`` (a boolean array
     broadcasting to a's shape) leaves elements out."""
+    _no_out(out, "sum")
     if where is not True:
         a = _kept(a, where, 0.0)
     return _reduce("sum", a, axis, keepdims)
 
 
-def _extremum(name, pairwise, a, axis, keepdims, initial, where):
+def _extremum(name, pairwise, a, axis, out, keepdims, initial, where):
+    _no_out(out, name)
     if where is not True:
         if initial is None:
             raise ValueError(f"numpy.{name} with where= needs initial= (the result where "
@@ -297,23 +306,24 @@ def _extremum(name, pairwise, a, axis, keepdims, initial, where):
     return result if initial is None else pairwise(result, initial)
 
 
-def max(a, axis=None, keepdims=False, initial=None, where=True):
+def max(a, axis=None, out=None, keepdims=False, initial=None, where=True):
     """numpy.max; tied maxima share the derivative equally. ``initial`` is
     compared too; ``where`` leaves elements out (it needs ``initial``)."""
-    return _extremum("max", maximum, a, axis, keepdims, initial, where)
+    return _extremum("max", maximum, a, axis, out, keepdims, initial, where)
 
 
-def min(a, axis=None, keepdims=False, initial=None, where=True):
+def min(a, axis=None, out=None, keepdims=False, initial=None, where=True):
     """numpy.min; tied minima share the derivative equally. ``initial`` is
     compared too; ``where`` leaves elements out (it needs ``initial``)."""
-    return _extremum("min", minimum, a, axis, keepdims, initial, where)
+    return _extremum("min", minimum, a, axis, out, keepdims, initial, where)
 
 
 amax, amin = max, min
 
 
-def prod(a, axis=None, keepdims=False):
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.prod (exact derivative also where elements are zero)."""
+    _no_out(out, "prod")
     return _reduce("prod", a, axis, keepdims)
 
 
@@ -333,25 +343,29 @@ def _kept_count(a, axis, keepdims, where):
     return sum(_kept(_np.ones(_shape(a)), where, 0.0), axis, keepdims=keepdims)
 
 
-def mean(a, axis=None, dtype=None, keepdims=False, where=True):
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     """numpy.mean; ``where`` leaves elements out."""
+    _no_out(out, "mean")
     return sum(a, axis, keepdims=keepdims, where=where) / _kept_count(a, axis, keepdims, where)
 
 
-def var(a, axis=None, dtype=None, ddof=0, keepdims=False, where=True):
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True):
     """numpy.var; ``where`` leaves elements out."""
+    _no_out(out, "var")
     centered = a - mean(a, axis, keepdims=True, where=where)
     return sum(square(centered), axis, keepdims=keepdims, where=where) / (
         _kept_count(a, axis, keepdims, where) - ddof)
 
 
-def std(a, axis=None, dtype=None, ddof=0, keepdims=False, where=True):
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True):
     """numpy.std; ``where`` leaves elements out."""
+    _no_out(out, "std")
     return sqrt(var(a, axis, ddof=ddof, keepdims=keepdims, where=where))
 
 
-def cumsum(a, axis=None):
+def cumsum(a, axis=None, dtype=None, out=None):
     """numpy.cumsum (over the flattened array when axis is None)."""
+    _no_out(out, "cumsum")
     if axis is None:
         a, axis = ravel(a), 0
     return _P["cumsum"](a, axis=_normalize_axis(axis, len(_shape(a)))[0])
@@ -852,6 +866,11 @@ def size(a):
     return math.prod(_shape(a))
 
 
+# --- the numpy tail (sorting, differences, predicates, ...; see _tail.py) -----------------
+from ._tail import *  # noqa: E402,F401,F403
+from . import lib  # noqa: E402,F401
+
+
 # --- what is not here ------------------------------------------------------------------
 def __getattr__(name):
     raise _missing("pcgrad.numpy", name)
@@ -867,6 +886,6 @@ def _missing(namespace, name):
 
 __all__ = sorted(n for n, v in dict(globals()).items()
                  if not n.startswith("_") and n not in ("builtins", "string")
-                 and (callable(v) or n == "linalg"))
+                 and (callable(v) or n in ("linalg", "lib", "r_", "c_")))
 
 from . import _tracer_methods  # noqa: E402,F401  (operators on Tracer)

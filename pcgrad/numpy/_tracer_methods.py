@@ -57,11 +57,16 @@ def _iter(self):
     return (self[i] for i in range(self.shape[0]))
 
 
-def _astype(self, dtype):
+def _astype(self, dtype, *args, **kwargs):
+    """Float dtypes keep the array traced; others return the plain converted
+    values, with no derivative (as autograd: np.floor(x).astype(int) indexes)."""
     if _np.issubdtype(_np.dtype(dtype), _np.floating):
         return self
-    raise TypeError(f"Casting a traced array to {_np.dtype(dtype).name} would drop its "
-                    "derivative; use pcgrad.numpy.stop_gradient first if you mean that.")
+    if self._trace.compiling:
+        raise TypeError(f"x.astype({_np.dtype(dtype).name}) of a traced value gives plain "
+                        "values, which pcgrad.jit would freeze at trace time; keep it a float "
+                        "array (pcgrad.numpy.floor, comparisons and where stay traced).")
+    return self.value.astype(dtype, *args, **kwargs)
 
 
 def _concrete(self, conversion):
@@ -181,3 +186,46 @@ def _array_function(self, func, types, args, kwargs):
 
 Tracer.__array_ufunc__ = _array_ufunc
 Tracer.__array_function__ = _array_function
+
+
+# --- the numpy tail: more methods, scipy.special ufuncs and numpy.lib functions -----------
+for _name in ("all", "any", "argmax", "argmin", "argsort"):
+    setattr(Tracer, _name, getattr(pnp, _name))
+Tracer.copy = lambda self, order="C": self
+Tracer.conj = Tracer.conjugate = pnp.conj
+Tracer.real = property(pnp.real)
+Tracer.imag = property(pnp.imag)
+
+_numpy_ufunc, _numpy_function = _array_ufunc, _array_function
+
+
+def _array_ufunc_tail(self, ufunc, method, *inputs, **kwargs):
+    """scipy.special's ufuncs route to pcgrad.scipy.special's functions of the
+    same name; a missing one names what to use instead."""
+    special = sys.modules.get("scipy.special")
+    if (method == "__call__" and special is not None
+            and getattr(special, ufunc.__name__, None) is ufunc):
+        from ..scipy import special as traced
+        fn = getattr(traced, ufunc.__name__, None) if ufunc.__name__ in traced.__all__ else None
+        if fn is None:
+            raise TypeError(f"scipy.special.{ufunc.__name__} was called on a traced array; "
+                            f"pcgrad.scipy.special.{ufunc.__name__} does not exist. The "
+                            "supported functions are listed in docs/numpy-support.md.")
+        if kwargs:
+            raise TypeError(f"scipy.special.{ufunc.__name__} was called on a traced array "
+                            f"with keyword arguments; call pcgrad.scipy.special."
+                            f"{ufunc.__name__} without them.")
+        return fn(*inputs)
+    return _numpy_ufunc(self, ufunc, method, *inputs, **kwargs)
+
+
+def _array_function_tail(self, func, types, args, kwargs):
+    """numpy.lib.stride_tricks functions route to pcgrad.numpy.lib.stride_tricks."""
+    if (func.__module__ or "").startswith("numpy.lib") and \
+            func.__name__ in pnp.lib.stride_tricks.__all__:
+        return getattr(pnp.lib.stride_tricks, func.__name__)(*args, **kwargs)
+    return _numpy_function(self, func, types, args, kwargs)
+
+
+Tracer.__array_ufunc__ = _array_ufunc_tail
+Tracer.__array_function__ = _array_function_tail

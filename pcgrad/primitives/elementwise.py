@@ -9,10 +9,12 @@ others' code (see kernels.py).
 import math
 
 import numpy as np
+import scipy.special as sc
 from numba import njit
 from numba.extending import register_jitable
 
 from ..kernels import kernel
+from . import special as sp
 from .core import NARY, UNARY, error_of, family, no_ints, parent, register, sends, value_of
 
 # Scalar functions called (inlined) from the kernels. They are plain
@@ -164,6 +166,20 @@ UNARY_TABLE = [
     ("sign", np.sign, sign, None), ("floor", np.floor, floor, None),
     ("ceil", np.ceil, ceil, None), ("round", np.rint, rint, None),
     ("stop_gradient", lambda x: x, identity, None),
+    # special functions (pcgrad.scipy.special); their scalars are in special.py
+    ("erf", sc.erf, sp.erf, sp.erf_d), ("erfc", sc.erfc, sp.erfc, sp.erfc_d),
+    ("erfinv", sc.erfinv, sp.erfinv, sp.erfinv_d),
+    ("erfcinv", sc.erfcinv, sp.erfcinv, sp.erfcinv_d),
+    ("gammaln", sc.gammaln, sp.gammaln, sp.gammaln_d), ("gamma", sc.gamma, sp.gamma, sp.gamma_d),
+    ("digamma", sc.digamma, sp.digamma, sp.digamma_d),
+    ("trigamma", lambda x: sc.polygamma(1, x), sp.trigamma, sp.trigamma_d),
+    ("expit", sc.expit, sp.expit, sp.expit_d),
+    ("log_expit", sc.log_expit, sp.log_expit, sp.log_expit_d),
+    ("logit", sc.logit, sp.logit, sp.logit_d), ("entr", sc.entr, sp.entr, sp.entr_d),
+    ("i0", sc.i0, sp.i0, sp.i0_d), ("i1", sc.i1, sp.i1, sp.i1_d),
+    ("i0e", sc.i0e, sp.i0e, sp.i0e_d), ("i1e", sc.i1e, sp.i1e, sp.i1e_d),
+    ("ndtr", sc.ndtr, sp.ndtr, sp.ndtr_d), ("log_ndtr", sc.log_ndtr, sp.log_ndtr, sp.log_ndtr_d),
+    ("ndtri", sc.ndtri, sp.ndtri, sp.ndtri_d),
 ]
 
 
@@ -308,6 +324,18 @@ NARY_TABLE = [
     ("logical_or", np.logical_or, logical_or, None, "all", False),
     ("logical_xor", np.logical_xor, logical_xor, None, "all", False),
     ("logical_not", np.logical_not, logical_not, None, "all", False),
+    # special functions (pcgrad.scipy.special); their scalars are in special.py
+    ("polygamma", sc.polygamma, sp.polygamma_ab, sp.polygamma_d, "all", False),
+    ("xlogy", sc.xlogy, sp.xlogy, sp.xlogy_d, "all", False),
+    ("xlog1py", sc.xlog1py, sp.xlog1py, sp.xlog1py_d, "all", False),
+    ("beta", sc.beta, sp.beta_ab, sp.beta_d, "all", True),
+    ("betaln", sc.betaln, sp.betaln_ab, sp.betaln_d, "all", False),
+    ("gammainc", sc.gammainc, sp.gammainc_ab, sp.gammainc_d, "all", False),
+    ("gammaincc", sc.gammaincc, sp.gammaincc_ab, sp.gammaincc_d, "all", False),
+    ("betainc", sc.betainc, sp.betainc, sp.betainc_d, "all", False),
+    # numpy's remainder (mod) and fmod; their scalars are in special.py too
+    ("remainder", np.remainder, sp.remainder, sp.remainder_d, "all", False),
+    ("fmod", np.fmod, sp.fmod, sp.fmod_d, "all", False),
 ]
 
 

@@ -1,0 +1,60 @@
+"""pcgrad.scipy.stats.multivariate_normal: the multivariate normal N(mean, cov)."""
+import numpy as _np
+
+from ... import numpy as _pnp
+from ...numpy import _value
+from ...tracing import Tracer as _Tracer
+
+__all__ = ["logpdf", "pdf"]
+_LOG_2PI = _np.log(2.0 * _np.pi)
+
+
+def _whitening(cov, dim, allow_singular):
+    """(W, log pseudo-determinant, rank) of a constant covariance, with
+    W W^T = pinv(cov): the eigendecomposition scipy's multivariate_normal uses."""
+    cov = _np.asarray(cov, dtype=float)
+    if cov.ndim == 0:
+        cov = cov * _np.eye(dim)
+    elif cov.ndim == 1:
+        cov = _np.diag(cov)
+    s, u = _np.linalg.eigh(cov)
+    eps = 1e6 * _np.finfo(float).eps * _np.max(_np.abs(s))
+    if _np.min(s) < -eps:
+        raise ValueError("the input matrix must be positive semidefinite")
+    keep = s > eps
+    if not _np.all(keep) and not allow_singular:
+        raise _np.linalg.LinAlgError("When `allow_singular is False`, the input matrix must "
+                                     "be symmetric positive definite.")
+    return u[:, keep] / _np.sqrt(s[keep]), _np.sum(_np.log(s[keep])), int(_np.sum(keep))
+
+
+def logpdf(x, mean=None, cov=1, allow_singular=False):
+    """scipy.stats.multivariate_normal.logpdf, differentiable in x and mean;
+    x holds points along its last axis (or is one point). The covariance is
+    a constant: differentiating in it needs pcgrad.numpy.linalg's solve and
+    slogdet.
+
+    >>> import numpy
+    >>> round(float(logpdf(numpy.zeros(2), cov=numpy.eye(2))), 12)   # -log(2 pi)
+    -1.837877066409
+    """
+    if isinstance(cov, _Tracer):
+        raise NotImplementedError(
+            "multivariate_normal.logpdf is differentiable in x and mean, not yet in cov: "
+            "that needs linear algebra (solve, slogdet) in pcgrad.numpy.linalg. Pass cov "
+            "as a constant.")
+    cov_shape = _np.shape(cov)
+    dim = cov_shape[0] if cov_shape else (1 if mean is None else int(_np.size(_value(mean))))
+    x_shape = _np.shape(_value(x))
+    if dim == 1 and (len(x_shape) == 0 or x_shape[-1] != 1):
+        x = _pnp.reshape(x, x_shape + (1,))  # scalars or a vector of 1-d points
+    whitening, log_det, rank = _whitening(cov, dim, allow_singular)
+    deviation = x if mean is None else x - mean
+    white = _pnp.matmul(deviation, whitening) if len(_np.shape(_value(deviation))) > 1 else \
+        _pnp.matmul(whitening.T, deviation)
+    return -0.5 * (rank * _LOG_2PI + log_det + _pnp.sum(white * white, axis=-1))
+
+
+def pdf(x, mean=None, cov=1, allow_singular=False):
+    """scipy.stats.multivariate_normal.pdf."""
+    return _pnp.exp(logpdf(x, mean, cov, allow_singular))
