@@ -218,3 +218,26 @@ def test_jacobi_cut_short_says_how_many_steps_it_needs():
                        match=r"takes depth\(graph\) = 4 steps to settle; raise max_iters to "
                              r"at least 4"):
         pcgrad.grad(f, schedule="jacobi", max_iters=2)(*args)
+
+
+def test_euler_under_the_fpa_is_an_affine_map_that_is_no_gradient_flow():
+    # x -> y1 = sin(x) -> y2 = sin(y1) -> out = sum(y2): with the output's error
+    # clamped to 1, each euler step maps the interior errors (e1, e2) by
+    #   e2 <- (1 - eta) e2 + eta * 1,   e1 <- (1 - eta) e1 + eta cos(y1) e2,
+    # i.e. e <- M e + c with M = (1 - eta) I + eta A, A = [[0, cos y1], [0, 0]].
+    # M has the double eigenvalue 1 - eta but is not diagonalizable (A != 0), so
+    # no metric G makes G (I - M) symmetric: the dynamics are the gradient flow
+    # of no energy. The recorded trajectory must follow exactly this map.
+    x, eta = onp.array([0.7]), 0.5
+    f = lambda v: np.sum(np.sin(np.sin(v)))  # noqa: E731
+    _, info = pcgrad.grad(f, schedule="euler", eta=eta, return_info=True, record="errors")(x)
+    graph = pcgrad.trace(f, x)
+    names = {node: graph.nx.nodes[node]["primitive"] for node in info.record.nodes}
+    sines = [k for k, node in enumerate(info.record.nodes) if names[node] == "sin"]
+    e1, e2 = (info.record.errors[k][:, 0] for k in sines)  # topological order: y1, y2
+    jacobian = onp.cos(onp.sin(x[0]))
+    M = onp.array([[1 - eta, eta * jacobian], [0.0, 1 - eta]])
+    for t in range(1, 4):  # from the first step on, every unit is updated
+        expected = M @ onp.array([e1[t], e2[t]]) + onp.array([0.0, eta])
+        onp.testing.assert_allclose([e1[t + 1], e2[t + 1]], expected, rtol=1e-14)
+    assert onp.linalg.matrix_rank(M - (1 - eta) * onp.eye(2)) == 1  # a Jordan block
