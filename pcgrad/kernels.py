@@ -19,7 +19,6 @@ A compile that takes more than a second is announced once on stderr;
 ``pcgrad.precompile()`` compiles every kernel ahead of time.
 """
 import hashlib
-import os
 import pathlib
 import sys
 import threading
@@ -238,10 +237,9 @@ def addresses(kind, ops, codes, needed):
     for j in np.flatnonzero(needed):
         key = (int(ops[j]), int(codes[j]))
         wanted.setdefault(key, []).append(j)
-    pending = [get(kind, op, code) for op, code in wanted]
-    slow = [k for k in pending if not k.compiled]
-    if slow:
-        _compile(slow)
+    missing = [get(kind, op, code) for op, code in wanted if not get(kind, op, code).compiled]
+    if missing:
+        _compile(missing)
     for (op, code), nodes in wanted.items():
         out[nodes] = get(kind, op, code).address()
     return out

@@ -61,7 +61,7 @@ def matmul_forward(t, j, value, out):
     b = value_of(t, value, parent(t, j, 1))
     for n in range(max(Ba, Bb)):
         product(dgemm, False, False, M, N, K, a[(n % Ba) * M * K:], b[(n % Bb) * K * N:],
-             out[n * M * N:], 0.0)
+                out[n * M * N:], 0.0)
 
 
 # eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch).
@@ -77,14 +77,14 @@ def matmul_vjp(t, j, value, prediction, e, acc):
         sole = t.psend[t.pptr[j]] == 2
         for n in range(max(Ba, Bb)):
             product(dgemm, False, True, M, K, N, e[n * M * N:], b[(n % Bb) * K * N:],
-                 ga[(n % Ba) * M * K:], 0.0 if sole and n < Ba else 1.0)
+                    ga[(n % Ba) * M * K:], 0.0 if sole and n < Ba else 1.0)
     if sends(t, j, 1):
         a = value_of(t, value, parent(t, j, 0))
         gb = error_of(t, acc, parent(t, j, 1))
         sole = t.psend[t.pptr[j] + 1] == 2
         for n in range(max(Ba, Bb)):
             product(dgemm, True, False, K, N, M, a[(n % Ba) * M * K:], e[n * M * N:],
-                 gb[(n % Bb) * K * N:], 0.0 if sole and n < Bb else 1.0)
+                    gb[(n % Bb) * K * N:], 0.0 if sole and n < Bb else 1.0)
 
 
 family(MATMUL, lambda code: matmul_vjp, lambda code: matmul_forward)
