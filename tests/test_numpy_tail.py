@@ -13,9 +13,10 @@ import pytest
 
 import pcgrad
 import pcgrad.numpy as pnp
-from test_numpy_functions import (AUTOGRAD_RTOL, FD_RTOL, SCHEDULES, At, Case, Draw,
-                                  _assert_close, _directions, _finite_difference, _grad,
-                                  _schedule_options, distinct, nonzero, real)
+from test_numpy_functions import (AUTOGRAD_RTOL, SCHEDULES, At, Case, Draw,
+                                  _assert_close, _grad,
+                                  _schedule_options, distinct, nonzero, real,
+                                  assert_matches_finite_differences)
 
 CASES = []
 
@@ -222,12 +223,7 @@ def test_gradient_matches_autograd(case, schedule):
 @pytest.mark.parametrize("case, schedule", [_param(c, s) for c in CASES if not c.no_fd
                                             for s in SCHEDULES])
 def test_gradient_matches_finite_differences(case, schedule):
-    g = _grad(case, schedule)
-    norm = numpy.sqrt(sum(numpy.sum(x * x) for x in g))
-    for v in _directions(case):
-        analytic = sum(numpy.sum(gi * vi) for gi, vi in zip(g, v))
-        numeric, values = _finite_difference(case, v)
-        assert abs(analytic - numeric) <= FD_RTOL * (norm + values)
+    assert_matches_finite_differences(case, schedule)
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])

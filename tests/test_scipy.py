@@ -32,9 +32,9 @@ import pcgrad.numpy as pnp
 import pcgrad.scipy.special as psp
 import pcgrad.scipy.stats as pst
 from pcgrad.primitives import special as scalars
-from test_numpy_functions import (AUTOGRAD_RTOL, FD_RTOL, SCHEDULES, At, Case, Draw,
-                                  _assert_close, _directions, _finite_difference, _grad, positive,
-                                  real, unit)
+from test_numpy_functions import (AUTOGRAD_RTOL, SCHEDULES, At, Case, Draw,
+                                  _assert_close, _grad, positive,
+                                  real, unit, assert_matches_finite_differences)
 
 # --- the three implementations of scipy ----------------------------------------------------
 _AG_INV_SQRT2 = 1.0 / numpy.sqrt(2.0)
@@ -243,12 +243,7 @@ def test_gradient_matches_autograd(case, schedule):
 
 @pytest.mark.parametrize("case, schedule", _schedules([c for c in CASES if not c.no_fd]))
 def test_gradient_matches_finite_differences(case, schedule):
-    g = _grad(case, schedule)
-    norm = numpy.sqrt(sum(numpy.sum(x * x) for x in g))
-    for v in _directions(case):
-        analytic = sum(numpy.sum(gi * vi) for gi, vi in zip(g, v))
-        numeric, values = _finite_difference(case, v)
-        assert abs(analytic - numeric) <= FD_RTOL * (norm + values)
+    assert_matches_finite_differences(case, schedule)
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
