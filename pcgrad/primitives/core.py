@@ -40,6 +40,12 @@ class Primitive:
     it, so the sweep need not zero that buffer first.
     keeps_value: the trace keeps the node's value even when no error rule
     reads it (pc_node: its settled value is reported in RelaxInfo.values).
+    vjp(k, g, y, *xs, **params): the same error rule written with pcgrad
+    primitives, so that a relaxation can itself be traced (derivatives of
+    derivatives): the error sent to parent k given this node's error g, its
+    output y and its parents' values xs (Tracers or arrays), in parent k's
+    shape or the output's broadcast shape (the caller sums broadcast axes).
+    None where it is not written yet.
     """
     name: str
     opcode: int
@@ -50,6 +56,7 @@ class Primitive:
     differentiable: bool = True
     writes_sole_parent: bool = False
     keeps_value: bool = False
+    vjp: Callable | None = None
 
     def __call__(self, *args, **params):
         return bind(self, args, params)
