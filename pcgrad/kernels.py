@@ -18,6 +18,7 @@ pyproject.toml pins the Numba range it is tested with.
 A compile that takes more than a second is announced once on stderr;
 ``pcgrad.precompile()`` compiles every kernel ahead of time.
 """
+import contextlib
 import hashlib
 import pathlib
 import sys
@@ -28,7 +29,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, types, typeof
 from llvmlite import ir
-from numba.core import cgutils
+from numba.core import cgutils, event
 from numba.extending import intrinsic
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
@@ -239,40 +240,51 @@ def addresses(kind, ops, codes, needed):
         wanted.setdefault(key, []).append(j)
     missing = [get(kind, op, code) for op, code in wanted if not get(kind, op, code).compiled]
     if missing:
-        _compile(missing)
+        with announcing(", ".join(sorted({k.name for k in missing}))):
+            for k in missing:
+                k.address()
     for (op, code), nodes in wanted.items():
         out[nodes] = get(kind, op, code).address()
     return out
 
 
-def _compile(kernels):
-    """Compile ``kernels``; if that takes more than NOTICE_AFTER seconds, say
-    so once per process on stderr."""
-    names = ", ".join(sorted({k.name for k in kernels}))
-    timer = None
-    if not _announced.is_set():
-        def notice():
-            if not _announced.is_set():
-                _announced.set()
-                print(f"pcgrad: compiling Numba kernels on first use ({names}); later "
-                      "calls and processes reuse them. `python -m pcgrad precompile` "
-                      "compiles all of them ahead of time.", file=sys.stderr, flush=True)
-        timer = threading.Timer(NOTICE_AFTER, notice)
-        timer.daemon = True
-        timer.start()
+class _Notice(event.Listener):
+    """Starts a timer at the first Numba compile (loads from the disk cache
+    are no compiles) that says, after NOTICE_AFTER seconds, what is compiling."""
+
+    def __init__(self, what):
+        self.what, self.timer = what, None
+
+    def on_start(self, ev):
+        if self.timer is None and not _announced.is_set():
+            self.timer = threading.Timer(NOTICE_AFTER, self.notice)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def on_end(self, ev):
+        pass
+
+    def notice(self):
+        if not _announced.is_set():
+            _announced.set()
+            print(f"pcgrad: compiling Numba kernels on first use ({self.what}); later calls and "
+                  "processes reuse them. `python -m pcgrad precompile` compiles all of them "
+                  "ahead of time.", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def announcing(what):
+    """Within this context, a compile of ``what`` that takes more than
+    NOTICE_AFTER seconds is announced on stderr (once per process)."""
+    notice = _Notice(what)
     try:
-        for k in kernels:
-            k.address()
+        with event.install_listener("numba:compile", notice):
+            yield
     finally:
-        if timer is not None:
-            timer.cancel()
+        if notice.timer is not None:
+            notice.timer.cancel()
 
 
-# --- stale cache safety ---------------------------------------------------------------
-# Numba's cache keys a function by its own file only, but kernels inline
-# helpers from other files of pcgrad (primitives/core.py, this module). A
-# digest of every file that holds Numba code is kept beside the cached code;
-# when it differs, that code is deleted before anything loads it.
 _HERE = pathlib.Path(__file__).parent
 NUMBA_SOURCES = [_HERE / "kernels.py", _HERE / "relax.py"] + sorted(
     (_HERE / "primitives").glob("*.py"))

@@ -14,6 +14,7 @@ address (``rules[j]``, ``forwards[j]``; see kernels.py), so the loops here
 compile once, whatever primitives a graph uses; the schedules differ only in
 the order of updates and their step.
 """
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -218,7 +219,7 @@ def output_energy(kind, mu, target, precision, row, grad):
     return total
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _precision(t, precision, j, i):
     """Precision of element i of node j (an empty buffer means all ones)."""
     return precision[t.eoff[j] + i] if precision.size else 1.0
@@ -294,31 +295,6 @@ def _nonfinite(t, err, inputs):
 
 
 @njit(cache=True)
-def relax_sweep(t, ts, value, err, seed, out, precision, opens_ptr, opens, rules, hook, trail,
-                kept, state, units, segments):
-    """The sweep: reverse topological Gauss-Seidel with unit steps under the
-    FPA, exact in one pass (reverse-mode AD). Each error is complete when its
-    node is reached, so it is summed in place. ``ts`` is the op table of
-    Plan.sweep_layout, whose error buffers are reused once read and zeroed
-    when opened (``opens``). Returns the squared prediction-error sum."""
-    n = len(t.op)
-    total = 0.0
-    for j in range(n, -1, -1):
-        for q in range(opens_ptr[j], opens_ptr[j + 1]):
-            _fill(error_of(ts, err, opens[q]), 0.0)
-        if j == n:
-            _copy(error_of(ts, err, out), seed)
-        elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
-            e = error_of(ts, err, j)
-            call_rule(rules[j], ts, j, value, value, e, err)
-            total += _squares(e, t, precision, j)
-        if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass
-            call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
-                      units, segments)
-    return total
-
-
-@njit(inline="always")
 def _differ(a, b):
     """Whether an error ``b`` still differs from its target ``a``. Within a
     few rounding units counts as settled (else a step of eta Pi near 2 can
@@ -329,13 +305,18 @@ def _differ(a, b):
                 or (a != a and b != b))
 
 
+# Three entry points, one per kind of relaxation, so that a first gradient
+# compiles only the loop it runs. The fixed-prediction ones start from the
+# output error ``seed`` (dE/dmu at the feed-forward output); each also
+# reports whether a read-out gradient holds inf or nan.
 @njit(cache=True)
-def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                history, named, work, rules, hook, trail, kept, state, units, segments):
-    """Relax errors under the FPA into ``err`` (jacobi or euler).
+def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
+                 history, named, work, rules, inputs, hook, trail, kept, state, units,
+                 segments):
+    """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
-    Returns (iterations, node_updates, status, history), history holding
-    one row per step (see ``_log``).
+    Returns (iterations, node_updates, status, history, nonfinite), history
+    holding one row per step (see ``_log``).
 
     jacobi: eps <- sum_c J^T eps_c for all units at once, from the last step.
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
@@ -459,15 +440,45 @@ def relax_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, m
             call_hook(hook, trail, kept, state, it, settled or it == max_iters, t, err, value,
                       units, segments)
         if settled:
-            return it, updated, CONVERGED, history
-    return max_iters, updated, MAX_ITERS, history
+            return it, updated, CONVERGED, history, _nonfinite(t, err, inputs)
+    return max_iters, updated, MAX_ITERS, history, _nonfinite(t, err, inputs)
 
 
 @njit(cache=True)
-def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_kind, target,
-                 row, beta, eta, tol, max_iters, history, named, rules, forwards, hook, trail,
-                 kept, state, units, segments):
-    """Strict predictive coding: values relax, predictions are recomputed.
+def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr,
+                 opens, rules, inputs, hook, trail, kept, state, units, segments):
+    """The sweep: reverse topological Gauss-Seidel with unit steps under the
+    FPA, exact in one pass (reverse-mode AD). Each error is complete when its
+    node is reached, so it is summed in place. Its op table is ``t`` with its
+    own error offsets and psend (Plan.sweep_layout), put together here
+    because every array passed in costs time on each call; its error buffers
+    are reused once read and zeroed when opened (``opens``). Returns (squared
+    prediction-error sum, nonfinite)."""
+    ts = OpTable(t.op, t.code, t.size, t.voff, sweep_eoff, t.pptr, t.par, sweep_psend, t.iptr,
+                 t.ints)
+    n = len(t.op)
+    total = 0.0
+    for j in range(n, -1, -1):
+        for q in range(opens_ptr[j], opens_ptr[j + 1]):
+            _fill(error_of(ts, err, opens[q]), 0.0)
+        if j == n:
+            _copy(error_of(ts, err, out), seed)
+        elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
+            e = error_of(ts, err, j)
+            call_rule(rules[j], ts, j, value, value, e, err)
+            total += _squares(e, t, precision, j)
+        if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass
+            call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
+                      units, segments)
+    return total, _nonfinite(ts, err, inputs)
+
+
+@njit(cache=True)
+def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
+                  precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
+                  forwards, inputs, hook, trail, kept, state, units, segments):
+    """Strict predictive coding: values (``value`` itself) relax, predictions
+    are recomputed.
 
     State: the values of units (other than the output, whose value is its
     prediction) and of free leaves (latents, whose prediction is their prior
@@ -478,14 +489,21 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_k
     At a clamped input, sum_c J^T eps_c / beta estimates the gradient.
     Converged when max |dF/dv| <= tol times the first output error's max-norm
     (history's threshold). Returns (iterations, node_updates, status,
-    history, threshold, E), E the output energy at the feed-forward pass.
+    history, E, nonfinite, threshold), E the output energy at the
+    feed-forward pass.
     """
+    _fill(err, 0.0)
+    prediction = value.copy()
+    for i in range(len(t.op)):
+        if free[i]:  # a latent: predicted by its prior mean
+            _copy(value_of(t, prediction, i), value_of(t, prior_mean, i))
     n = len(t.op)
-    acc = np.zeros_like(err)
+    acc = np.empty(err.size)  # zeroed each step
     out_error = error_of(t, err, out)
     out_precision = error_of(t, precision, out) if precision.size else precision
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
+    status, iterations = MAX_ITERS, max_iters
     for it in range(max_iters + 1):
         for j in range(n):
             if t.op[j] != LEAF:
@@ -542,9 +560,11 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_k
         if hook != 0:
             call_hook(hook, trail, kept, state, it, done, t, err, value, units, segments)
         if not finite or rising >= 5:
-            return it, it * n, DIVERGED, history, threshold, first_output
+            status, iterations = DIVERGED, it
+            break
         if worst <= threshold:
-            return it, it * n, CONVERGED, history, threshold, first_output
+            status, iterations = CONVERGED, it
+            break
         if it == max_iters:
             break
         for j in range(n):
@@ -552,63 +572,21 @@ def relax_strict(t, value, prediction, err, out, unit, free, precision, energy_k
                 v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
                 for i in range(v.size):
                     v[i] += eta * (e[i] - a[i])
-    return max_iters, max_iters * n, MAX_ITERS, history, threshold, first_output
-
-
-# Three entry points, one per kind of relaxation, so that a first gradient
-# compiles only the loop it runs. The fixed-prediction ones start from the
-# output error ``seed`` (dE/dmu at the feed-forward output); each also
-# reports whether a read-out gradient holds inf or nan.
-@njit(cache=True)
-def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr,
-                 opens, rules, inputs, hook, trail, kept, state, units, segments):
-    """The sweep; returns (squared errors, nonfinite). Its op table is ``t``
-    with its own error offsets and psend (Plan.sweep_layout), put together
-    here because every array passed in costs time on each call."""
-    ts = OpTable(t.op, t.code, t.size, t.voff, sweep_eoff, t.pptr, t.par, sweep_psend, t.iptr,
-                 t.ints)
-    squared = relax_sweep(t, ts, value, err, seed, out, precision, opens_ptr, opens, rules,
-                          hook, trail, kept, state, units, segments)
-    return squared, _nonfinite(ts, err, inputs)
-
-
-@njit(cache=True)
-def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, rules, inputs, hook, trail, kept, state, units,
-                 segments):
-    """jacobi or euler (``schedule``); returns (iterations, node_updates,
-    status, history, nonfinite)."""
-    iterations, updates, status, history = relax_fixed(
-        t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters, history,
-        named, work, rules, hook, trail, kept, state, units, segments)
-    return iterations, updates, status, history, _nonfinite(t, err, inputs)
-
-
-@njit(cache=True)
-def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
-                  precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
-                  forwards, inputs, hook, trail, kept, state, units, segments):
-    """Strict predictive coding (relaxes ``value`` itself); returns
-    (iterations, node_updates, status, history, E, nonfinite, threshold)."""
-    _fill(err, 0.0)
-    prediction = value.copy()
-    for i in range(len(t.op)):
-        if free[i]:  # a latent: predicted by its prior mean
-            _copy(value_of(t, prediction, i), value_of(t, prior_mean, i))
-    iterations, updates, status, history, threshold, output = relax_strict(
-        t, value, prediction, err, out, unit, free, precision, energy_kind, target, row, beta,
-        eta, tol, max_iters, history, named, rules, forwards, hook, trail, kept, state, units,
-        segments)
-    for i in range(len(t.op)):
+    for i in range(n):
         if readout[i]:
             g = error_of(t, err, i)
             for k in range(g.size):
                 g[k] /= beta
-    return (iterations, updates, status, history, output, _nonfinite(t, err, inputs),
-            threshold)
+    return (iterations, iterations * n, status, history, first_output,
+            _nonfinite(t, err, inputs), threshold)
 
 
 RECORDER = kernels.Kernel("record", "hook", _keep)
+
+
+def _first_call(loop, name):
+    """On ``loop``'s first call in a process, announce a long compile of it."""
+    return contextlib.nullcontext() if loop.overloads else kernels.announcing(name)
 
 
 class Relaxation:
@@ -738,23 +716,27 @@ class Relaxation:
         if forward or self.schedule_id == STRICT:
             forwards = kernel_addresses(plan, "forward")
             if forward:
-                forward_pass(t, value, forwards)
+                with _first_call(forward_pass, "the forward pass"):
+                    forward_pass(t, value, forwards)
         record = self._record_buffers()
         relaxed, threshold, output = value, self.tol, None
         if self.schedule_id == STRICT:
             relaxed = value if forward else value.copy()
-            (iterations, updates, status, history, output, nonfinite,
-             threshold) = settle_strict(
-                t, relaxed, err, target, self.energy_kind, self.row, plan.output, self.unit,
-                self.free, self.readout, self.precision, self.prior_mean, self.beta, self.eta,
-                self.tol, self.max_iters, np.empty(64 * width), self.named_index, rules,
-                forwards, plan.inputs, *record)
+            with _first_call(settle_strict, "the strict loop"):
+                (iterations, updates, status, history, output, nonfinite,
+                 threshold) = settle_strict(
+                    t, relaxed, err, target, self.energy_kind, self.row, plan.output, self.unit,
+                    self.free, self.readout, self.precision, self.prior_mean, self.beta,
+                    self.eta, self.tol, self.max_iters, np.empty(64 * width), self.named_index,
+                    rules, forwards, plan.inputs, *record)
         else:
             seed, output = self._seed(value, target)
             if self.schedule_id == SWEEP:
-                squared, nonfinite = settle_sweep(
-                    t, value, err, seed, plan.output, self.precision, self.table.eoff,
-                    self.table.psend, self.opens_ptr, self.opens, rules, plan.inputs, *record)
+                with _first_call(settle_sweep, "the sweep loop"):
+                    squared, nonfinite = settle_sweep(
+                        t, value, err, seed, plan.output, self.precision, self.table.eoff,
+                        self.table.psend, self.opens_ptr, self.opens, rules, plan.inputs,
+                        *record)
                 if not (want_info or nonfinite):
                     return err, relaxed, None, output
                 iterations, updates, status = 1, len(plan), CONVERGED
@@ -763,10 +745,12 @@ class Relaxation:
             else:
                 work = np.empty(2 * self.error_size) if work is None else \
                     work[:2 * self.error_size]
-                iterations, updates, status, history, nonfinite = settle_fixed(
-                    t, value, err, seed, plan.output, self.unit, self.precision,
-                    self.schedule_id, self.eta, self.tol, self.max_iters, np.empty(64 * width),
-                    self.named_index, work, rules, plan.inputs, *record)
+                with _first_call(settle_fixed, "the jacobi/euler loop"):
+                    iterations, updates, status, history, nonfinite = settle_fixed(
+                        t, value, err, seed, plan.output, self.unit, self.precision,
+                        self.schedule_id, self.eta, self.tol, self.max_iters,
+                        np.empty(64 * width), self.named_index, work, rules, plan.inputs,
+                        *record)
         if nonfinite and warn_nonfinite:
             self._warn_nonfinite(value, target)
         if not want_info and status == CONVERGED and not nonfinite:

@@ -93,22 +93,22 @@ def no_ints(code=0):
 
 
 # Accessors the kernels share.
-@njit(inline="always")
+@njit(cache=True)
 def parent(t, j, k):
     return t.par[t.pptr[j] + k]
 
 
-@njit(inline="always")
+@njit(cache=True)
 def sends(t, j, k):
     return t.psend[t.pptr[j] + k] != 0
 
 
-@njit(inline="always")
+@njit(cache=True)
 def value_of(t, value, i):
     return value[t.voff[i]:t.voff[i] + t.size[i]]
 
 
-@njit(inline="always")
+@njit(cache=True)
 def error_of(t, buf, i):
     return buf[t.eoff[i]:t.eoff[i] + t.size[i]]
 

@@ -384,6 +384,8 @@ def _operands(t, value, j, fallback):
 # plan uses (and so compiles) the second only where operands broadcast. The
 # sub-code is 2 * row number + 1 for the broadcasting kernels.
 def _nary_forward(subcode):
+    if NARY_TABLE[subcode // 2][4] == "none":
+        return _LINEAR[subcode % 2][0]
     f = NARY_TABLE[subcode // 2][2]
     if subcode % 2 == 0:
         @kernel
@@ -417,6 +419,8 @@ def _nary_forward(subcode):
 # be reassociated so that a sum over a row vectorizes (it rounds differently).
 def _nary_rule(subcode):
     code = subcode // 2
+    if NARY_TABLE[code][4] == "none":
+        return _LINEAR[subcode % 2][1]
     d = NARY_TABLE[code][3] or zero_nary_d
     reads = ("none", "others", "all").index(NARY_TABLE[code][4])  # an int constant: 0, 1, 2
     if subcode % 2 == 0:
@@ -480,6 +484,81 @@ def _nary_rule(subcode):
     return rule
 
 
+# Functions whose rule reads no operand (add, subtract) are linear,
+# y = c0 a + c1 b with integer coefficients (exact: a - b is a + (-1) b),
+# and share one pair of kernels per layout: a plan using several compiles
+# them once.
+@njit(cache=True)
+def _coefficient(ints, k):
+    return float(ints[1 + 4 * ints[0] + k])
+
+
+@kernel
+def _linear_forward(t, j, value, out):
+    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    a = value_of(t, value, parent(t, j, 0))
+    b = value_of(t, value, parent(t, j, 1))
+    c0, c1 = _coefficient(ints, 0), _coefficient(ints, 1)
+    for i in range(out.size):
+        out[i] = c0 * a[i] + c1 * b[i]
+
+
+@kernel
+def _linear_rule(t, j, value, prediction, e, acc):
+    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    for k in range(2):
+        if sends(t, j, k):
+            g = error_of(t, acc, parent(t, j, k))
+            c = _coefficient(ints, k)
+            for i in range(e.size):
+                g[i] += c * e[i]
+
+
+@kernel
+def _linear_forward_broadcast(t, j, value, out):
+    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    a = value_of(t, value, parent(t, j, 0))
+    b = value_of(t, value, parent(t, j, 1))
+    c0, c1 = _coefficient(ints, 0), _coefficient(ints, 1)
+    nd = ints[0]
+    row = ints[nd]
+    s0, s1 = ints[2 * nd], ints[3 * nd]
+    for r in range(out.size // max(row, 1)):
+        o0, o1, _ = _row_offsets(ints, r)
+        base = r * row
+        for i in range(row):
+            out[base + i] = c0 * a[o0 + i * s0] + c1 * b[o1 + i * s1]
+
+
+@kernel(fastmath={"reassoc"})
+def _linear_rule_broadcast(t, j, value, prediction, e, acc):
+    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    nd = ints[0]
+    row = ints[nd]
+    for k in range(2):
+        if not sends(t, j, k):
+            continue
+        g = error_of(t, acc, parent(t, j, k))
+        c = _coefficient(ints, k)
+        sk = ints[(2 + k) * nd]  # 1, or 0 where operand k broadcasts along rows
+        for r in range(e.size // max(row, 1)):
+            o0, o1, _ = _row_offsets(ints, r)
+            ok = o0 if k == 0 else o1
+            ve = e[r * row:(r + 1) * row]
+            if sk == 1:
+                vg = g[ok:ok + row]
+                for i in range(row):
+                    vg[i] += c * ve[i]
+            else:  # the operand broadcasts along the row: its error is the row's sum
+                total = 0.0
+                for i in range(row):
+                    total += ve[i]
+                g[ok] += c * total
+
+
+_LINEAR = ((_linear_forward, _linear_rule), (_linear_forward_broadcast, _linear_rule_broadcast))
+
+
 def broadcast_rows(in_shapes, out_shape):
     """The row walk of ``out_shape`` for operands of ``in_shapes`` (at most
     three): [nd, dims, strides of each of three operands] (see above)."""
@@ -507,9 +586,17 @@ def broadcast_rows(in_shapes, out_shape):
 
 
 def _lower_nary(code):
+    _, _, _, d, reads, _ = NARY_TABLE[code]
+    # a rule that reads no operand has constant derivatives: the coefficients
+    # of the linear kernels, after the row walk
+    linear = [d(k, 0.0, 0.0, 0.0, 0.0) for k in range(2)] if reads == "none" else []
+
     def lower(params, in_shapes, out_shape):
         broadcasts = any(tuple(shape) != tuple(out_shape) for shape in in_shapes)
-        return 2 * code + broadcasts, broadcast_rows(in_shapes, out_shape)
+        rows = broadcast_rows(in_shapes, out_shape)
+        if linear:
+            rows = np.concatenate([rows, linear]).astype(np.int64)
+        return 2 * code + broadcasts, rows
     return lower
 
 
