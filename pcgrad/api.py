@@ -530,6 +530,116 @@ def elementwise_grad(f: Callable[..., Any], argnums: Argnums = 0,
     return elementwise_grad_f
 
 
+def hessian(f: Callable[..., Any], argnums: int = 0, **options: Any) -> Callable[..., Any]:
+    """The Hessian of scalar ``f`` with respect to array argument ``argnums``:
+    shape ``arg.shape + arg.shape``, the Jacobian of its gradient.
+
+    The gradient is recorded into the Jacobian's trace as primitives (its
+    relaxation's equilibrium) and the Jacobian relaxes that graph once per
+    element. ``options`` are grad's relaxation options, used by both.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 3.0]))
+    array([[6., 2.],
+           [2., 0.]])
+    """
+    _single_argnum(argnums, "hessian")
+    return jacobian(grad(f, argnums, **options), argnums, **options)
+
+
+def jacrev(f: Callable[..., Any], argnums: Argnums = 0, **options: Any) -> Callable[..., Any]:
+    """JAX's name for ``jacobian`` (one relaxation per output element).
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jacrev(lambda x: x ** 3)(np.array([1.0, 2.0]))
+    array([[ 3.,  0.],
+           [ 0., 12.]])
+    """
+    return jacobian(f, argnums, **options)
+
+
+def hvp(f: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    """``hvp(f)(x, v)``: the Hessian of scalar ``f`` at array ``x`` times ``v``,
+    without forming the Hessian: the gradient of <grad f(x), v>, two
+    relaxations' worth of work. ``options`` are grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.hvp(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    array([6., 0.])
+    """
+    def hvp_f(x: Any, v: Any) -> Any:
+        return grad(lambda y: tnp.sum(grad(f, **options)(y) * v), **options)(x)
+    return hvp_f
+
+
+def jvp(f: Callable[..., Any], primals: tuple[Any, ...] | list[Any],
+        tangents: tuple[Any, ...] | list[Any], **options: Any) -> tuple[Any, Any]:
+    """Forward mode, as JAX's: ``(f(*primals), J t)`` for tangents ``t`` of the
+    primals (arrays, one per primal).
+
+    The product is the transpose of a vjp: vjp(u) = J^T u is linear in the
+    cotangent u, so the gradient of u -> <J^T u, t> is J t. ``options`` are
+    grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jvp(lambda x: np.sin(x), (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
+    (array([0.        , 0.84147098]), array([1.        , 0.54030231]))
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp takes one tangent per primal; got {len(primals)} primals and "
+                         f"{len(tangents)} tangents.")
+    for n, (p, t) in enumerate(zip(primals, tangents)):
+        if np.shape(p) != np.shape(t):
+            raise ValueError(f"The tangent of primal {n} has shape {np.shape(t)}; the primal "
+                             f"has shape {np.shape(p)}.")
+    out = f(*primals)
+
+    def transposed(u: Any) -> Any:
+        cotangents = vjp(f, *primals, **options)[1](u)
+        return sum(tnp.sum(g * t) for g, t in zip(cotangents, tangents))
+    zero = np.zeros(np.shape(out))
+    with warnings.catch_warnings():  # a constant f: its tangent is zero
+        warnings.filterwarnings("ignore", "The output does not depend", UserWarning)
+        return out, grad(transposed, **options)(zero)
+
+
+def jacfwd(f: Callable[..., Any], argnums: int = 0, **options: Any) -> Callable[..., Any]:
+    """The Jacobian of ``f`` with respect to array argument ``argnums`` by
+    forward mode (one ``jvp`` per input element; shape ``out.shape +
+    arg.shape``), as JAX's. ``options`` are grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jacfwd(lambda x: x[:1] * x[1:])(np.array([2.0, 3.0]))
+    array([[3., 2.]])
+    """
+    _single_argnum(argnums, "jacfwd")
+
+    @functools.wraps(f)
+    def jacfwd_f(*args: Any) -> Any:
+        n = _argnums(argnums, len(args))[0][0]
+        x = args[n]
+
+        def f_of_x(y: Any) -> Any:
+            return f(*args[:n], y, *args[n + 1:])
+        out, columns = None, []
+        for k in range(int(np.size(x))):
+            tangent = np.zeros(np.size(x))
+            tangent[k] = 1.0
+            out, column = jvp(f_of_x, (x,), (tangent.reshape(np.shape(x)),), **options)
+            columns.append(column)
+        if not columns:
+            return np.zeros(np.shape(f_of_x(x)) + np.shape(x))
+        return tnp.reshape(tnp.stack(columns, axis=-1), np.shape(out) + np.shape(x))
+    return jacfwd_f
+
+
+def _single_argnum(argnums: Any, name: str) -> None:
+    if isinstance(argnums, (tuple, list)):
+        raise NotImplementedError(f"pcgrad.{name} differentiates one argument; got argnums="
+                                  f"{argnums!r}. Pass an int, and call it once per argument.")
+
+
 def trace(f: Callable[..., Any], *args: Any, argnums: Argnums | None = None) -> Graph:
     """Trace ``f`` at ``args`` into a pruned Graph (all arguments differentiated by default).
 

@@ -38,7 +38,7 @@ def register_gather(name, forward, index_forward=None):
 def _gather_vjp(lower):
     """The traced error rule of a gather: each output error added back to the
     element of operand k it copies (a scatter_add through the same map)."""
-    def vjp(k, g, y, *xs, **params):
+    def vjp(k, g, y, /, *xs, **params):  # (params may hold a "k")
         shapes = [np.shape(x) for x in xs]
         index = lower(params, shapes, np.shape(y))[1]
         base = sum(math.prod(shape) for shape in shapes[:k])
