@@ -54,7 +54,7 @@ FUNCTIONS = {
     "reductions": lambda np, sp, x: (np.max(x * W) + np.min(x) * np.prod(x)
                                      + np.sum(np.cumsum(x ** 2)) + np.mean(np.sqrt(x))),
     "matmul": lambda np, sp, x: np.sum(np.tanh(W @ x) ** 2) + x @ W @ x,
-    "indexing": lambda np, sp, x: np.sum(x[::2] * x[[1, 3]] + x[[0, 0, 2]] ** 3)
+    "indexing": lambda np, sp, x: np.sum(x[::2] * x[[1, 3]]) + np.sum(x[[0, 0, 2]] ** 3)
     + np.sum(np.concatenate([x, x[::-1] ** 2]) * np.exp(np.reshape(x, (2, 2)).T.ravel()[
         [0, 1, 2, 3, 0, 1, 2, 3]])),
     "special": lambda np, sp, x: np.sum(sp.erf(x) * sp.gammaln(x + 1.0) + sp.expit(x)
@@ -97,10 +97,11 @@ def test_inner_and_outer_schedules_may_differ(inner, outer):
 
 
 def test_an_outer_strict_relaxation_is_within_its_beta():
-    f, fa = pc("fan_out"), ag("fan_out")
-    got = pcgrad.grad(lambda x: pnp.sum(pcgrad.grad(f)(x) * C), schedule="strict",
-                      beta=1e-6, eta=0.05, tol=1e-12, max_iters=200_000)(X)
-    close(got, autograd.grad(lambda x: anp.sum(autograd.grad(fa)(x) * C))(X), 1e-4)
+    # strict nudges the output by beta: its result is within O(beta) of the derivative
+    beta = 1e-5
+    got = pcgrad.grad(pcgrad.grad(lambda x: pnp.sin(x) * x), schedule="strict", beta=beta,
+                      tol=1e-6, eta=0.3)(0.7)
+    close(got, autograd.grad(autograd.grad(lambda x: anp.sin(x) * x))(0.7), 10 * beta)
 
 
 @pytest.mark.parametrize("f, fa", [

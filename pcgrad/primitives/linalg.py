@@ -92,9 +92,12 @@ def _matmul_traced_vjp(k, g, y, a, b):
     operand read as a row (a) or a column (b); the caller sums a broadcast batch."""
     a_vector, b_vector = np.ndim(a) == 1, np.ndim(b) == 1
     if a_vector:
-        a, g = tnp.reshape(a, (1, -1)), tnp.expand_dims(g, -2)
+        a = tnp.reshape(a, (1, -1))
     if b_vector:
-        b, g = tnp.reshape(b, (-1, 1)), tnp.expand_dims(g, -1)
+        b = tnp.reshape(b, (-1, 1))
+    if a_vector or b_vector:  # g in the shape of the product of the matrices
+        g = tnp.reshape(g, np.shape(g)[:np.ndim(g) - (not b_vector)] + (1,) * a_vector
+                        + np.shape(g)[np.ndim(g) - (not b_vector):] + (1,) * b_vector)
     if k == 0:
         e = tnp.matmul(g, tnp.swapaxes(b, -1, -2))
         return e[..., 0, :] if a_vector else e
