@@ -131,6 +131,7 @@ class _Linearized:
     """
 
     aux: Any
+    out: Any
     _plans: dict[bool, Any]
 
     def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any,
@@ -622,7 +623,8 @@ def jacfwd(f: Callable[..., Any], argnums: int = 0, **options: Any) -> Callable[
 
         def f_of_x(y: Any) -> Any:
             return f(*args[:n], y, *args[n + 1:])
-        out, columns = None, []
+        out: Any = None
+        columns = []
         for k in range(int(np.size(x))):
             tangent = np.zeros(np.size(x))
             tangent[k] = 1.0
