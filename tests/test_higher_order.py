@@ -202,6 +202,13 @@ def test_a_nested_grad_compiles_with_jit():
               RTOL["sweep"])
 
 
+def test_a_compiled_grad_inside_a_traced_function_is_differentiated():
+    inner = pcgrad.jit(pcgrad.grad(pc("fan_out")))
+    close(pcgrad.grad(lambda x: pnp.sum(inner(x) * C))(X),
+          autograd.grad(lambda x: anp.sum(autograd.grad(ag("fan_out"))(x) * C))(X),
+          RTOL["sweep"])
+
+
 def test_the_inner_derivative_of_a_constant_is_zero():
     f = lambda x: pnp.sum(pcgrad.grad(lambda y: pnp.sum(x) * 3.0)(x) + x)
     close(pcgrad.grad(f)(X), numpy.ones(4), 1e-15)

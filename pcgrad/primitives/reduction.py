@@ -80,7 +80,7 @@ register("sum", SCATTER, _sum, _reduction_lowering(0),
 # scatter_add: element i of x added into flat element targets[i] of a zero
 # array of ``shape``: the error rule of a gather, recorded as a primitive
 def _scatter_add(x, targets, shape):
-    out = np.zeros(math.prod(shape), np.result_type(x, np.float64))
+    out = np.zeros(math.prod(shape), np.asarray(x).dtype)
     np.add.at(out, targets, np.ravel(x))
     return out.reshape(shape)
 
