@@ -463,7 +463,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, return_info
     check_record(options, return_info)
     lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux,
                       keep_values=options["schedule"] == "strict")
-    if lin.outer is None and lin.graph.connected:  # copy the values now: the caller may change a constant in place
+    # copy the values now: the caller may change a constant in place
+    if lin.outer is None and lin.graph.connected:
         lin.plan(options["schedule"])
 
     def vjp_fn(cotangent: ArrayLike) -> Any:
