@@ -202,6 +202,19 @@ def test_a_nested_grad_compiles_with_jit():
         close(compiled(x), expected, RTOL["sweep"])
 
 
+def test_a_compiled_nested_grad_refills_its_data_argument():
+    def loss(np, grad):
+        def f(w, x):
+            g = grad(lambda v: np.sum(np.tanh(x @ v) ** 2))(w)
+            return np.sum(g ** 2) + np.sum(w ** 2)
+        return f
+    compiled = pcgrad.jit(pcgrad.grad(loss(pnp, pcgrad.grad)))
+    for seed in range(3):
+        data = numpy.random.default_rng(seed)
+        w, x = data.standard_normal(3), data.standard_normal((4, 3))
+        close(compiled(w, x), autograd.grad(loss(anp, autograd.grad))(w, x), RTOL["sweep"])
+
+
 def test_a_compiled_grad_inside_a_traced_function_is_differentiated():
     inner = pcgrad.jit(pcgrad.grad(pc("fan_out")))
     close(pcgrad.grad(lambda x: pnp.sum(inner(x) * C))(X),
