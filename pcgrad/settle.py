@@ -68,9 +68,6 @@ def unbroadcast(e, shape):
     e_shape = np.shape(e)
     if e_shape == tuple(shape):
         return e
-    if len(e_shape) < len(shape) or any(n == 1 and m != 1 for n, m in zip(
-            e_shape[len(e_shape) - len(shape):], shape)):
-        return tnp.broadcast_to(e, shape)  # a rule that returned a constant-size error
     lead = len(e_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(shape)
                                       if n == 1 and e_shape[lead + d] != 1)
