@@ -12,7 +12,8 @@ array([ 0.72686198, -0.63970001])
 """
 from . import numpy  # noqa: F401  (attaches Tracer operators)
 from ._version import __version__
-from .api import elementwise_grad, grad, jacobian, trace, value_and_grad, vjp
+from .api import (elementwise_grad, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, trace,
+                  value_and_grad, vjp)
 from .graph import Graph
 from .jit import jit
 from .pc import PrecisionLearner, infer, pc_node
@@ -23,6 +24,7 @@ from .tracing import Tracer
 from .compare import compare
 from . import optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace", "jit",
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "hessian", "hvp",
+           "jvp", "jacfwd", "jacrev", "trace", "jit",
            "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
            "compare", "viz", "precompile", "RelaxRecord"]

@@ -1,9 +1,14 @@
-"""The public transformations: grad, value_and_grad, vjp, jacobian, elementwise_grad.
+"""The public transformations: grad, value_and_grad, vjp, jacobian, elementwise_grad,
+and those built on their nesting: hessian, hvp, jvp, jacfwd, jacrev.
 
-All are thin wrappers over one entry point, ``_linearize``: trace the
+All are thin wrappers over one entry point, ``_Linearized``: trace the
 function at the given arguments, prune the graph, lower it to a Plan, and
 return a function that relaxes the plan's errors from an output error
-(the cotangent) and reads the settled errors out at the inputs.
+(the cotangent) and reads the settled errors out at the inputs. Called
+inside a function that is itself being traced, a transformation records its
+function into that trace instead, and its errors are the relaxation's
+equilibrium written out as primitives (pcgrad.settle), so that the outer
+transformation can differentiate them.
 """
 import math
 import functools
@@ -16,9 +21,12 @@ from numpy.typing import ArrayLike, NDArray
 from .graph import Graph
 from .options import ENERGIES, check_energy, check_record, options_from, relaxation_options
 from .plan import cached_graph, plan_for
+from .primitives import PRIMITIVES
+from .primitives.core import tnp
 from .pytree import flatten, leaf_paths, tree_map
 from .relax import ConvergenceError, RelaxInfo, convergence_message, output_energy, relax
-from .tracing import Trace, Tracer
+from .settle import settled_errors
+from .tracing import Trace, Tracer, current_trace
 
 Argnums = int | tuple[int, ...] | list[int]  # which positional arguments to differentiate
 
@@ -33,20 +41,15 @@ def _check_settled(info: RelaxInfo | None, on_nonconvergence: str, stacklevel: i
     warnings.warn(convergence_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
-def _check_float(leaf: Any, where: str) -> NDArray[Any]:
-    if isinstance(leaf, Tracer):
-        raise NotImplementedError(
-            "pcgrad transformations cannot be nested yet: an argument is already being "
-            "traced (pcgrad.grad inside a function being differentiated). Higher-order "
-            "derivatives are not supported yet.")
+def _check_float(leaf: Any, where: str) -> Any:
     if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
         return leaf
-    dtype = np.result_type(leaf) if not isinstance(leaf, np.ndarray) else leaf.dtype
+    dtype = np.result_type(leaf) if not isinstance(leaf, (np.ndarray, Tracer)) else leaf.dtype
     if isinstance(leaf, (bool, int, np.bool_, np.integer)) or not np.issubdtype(dtype, np.floating):
         raise TypeError(
             f"Can only differentiate with respect to float arguments; {where} has dtype "
             f"{np.dtype(dtype).name}. Pass floats, e.g. np.asarray(x, dtype=float).")
-    return np.array(leaf, dtype=dtype)
+    return leaf if isinstance(leaf, Tracer) else np.array(leaf, dtype=dtype)
 
 
 def _argnums(argnums: Any, nargs: int) -> tuple[tuple[int, ...], bool]:
@@ -120,9 +123,15 @@ class Gradients:
 
 class _Linearized:
     """A function traced at some arguments: its output, its graph, and relaxations
-    from any output energy."""
+    from any output energy.
+
+    Inside a function being traced (``outer``, the active trace) it records
+    into that trace instead, and its pullback returns the settled errors as
+    traced values of it (see pcgrad.settle); ``graph`` is then None.
+    """
 
     aux: Any
+    out: Any
     _plans: dict[bool, Any]
 
     def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any,
@@ -134,6 +143,10 @@ class _Linearized:
         # not only those an error rule reads.
         self.pooled = pooled
         leaves, names, self.gradients = _differentiated(args, argnums)
+        self.outer = current_trace()
+        if self.outer is not None:
+            self._record_nested(f, args, leaves, has_aux, kwargs)
+            return
         inputs = []
         with Trace(keep_values=keep_values) as trace:
             traced_args = list(args)
@@ -143,6 +156,39 @@ class _Linearized:
                 inputs.extend([t.node for t in tracers])
                 traced_args[n] = unflatten(tracers)
             result = f(*traced_args, **(kwargs or {}))
+        self._output(result, has_aux)
+        output = self._out.node if isinstance(self._out, Tracer) and \
+            self._out._trace is trace else None
+        if output is not None:
+            trace.values[output] = self.out  # the output energy reads it
+        self.graph = cached_graph(trace, inputs, output)
+        self._plans = {}
+
+    def _record_nested(self, f: Callable[..., Any], args: tuple[Any, ...],
+                       leaves: list[list[Any]], has_aux: bool,
+                       kwargs: dict[str, Any] | None) -> None:
+        """Record ``f`` into the active trace, each differentiated leaf a node of
+        its own (a copy of a traced leaf, a constant otherwise), so that the
+        derivative is taken with respect to this use of it only."""
+        trace = self.outer
+        traced_args, self._inputs = list(args), []
+        trace.nested += 1  # keep the values the traced error rules will read
+        try:
+            for n, values, unflatten in zip(self.gradients.positions, leaves,
+                                            self.gradients.unflattens):
+                tracers = [PRIMITIVES["reshape"](v, shape=v.shape) if isinstance(v, Tracer)
+                           else Tracer(v, trace.constant(v), trace) for v in values]
+                self._inputs.extend([t.node for t in tracers])
+                traced_args[n] = unflatten(tracers)
+            result = f(*traced_args, **(kwargs or {}))
+        finally:
+            trace.nested -= 1
+        self._output(result, has_aux, nested=True)
+        self.graph = None
+
+    def _output(self, result: Any, has_aux: bool, nested: bool = False) -> None:
+        """Check f's ``result`` and set ``out`` (its value; the traced output
+        itself when nested), ``_out`` (the traced output) and ``aux``."""
         if has_aux and not (isinstance(result, (tuple, list)) and len(result) == 2):
             raise TypeError("has_aux=True expects the function to return a pair (out, aux); "
                             f"got {_described(result)}. Return (out, aux), or drop has_aux.")
@@ -150,14 +196,13 @@ class _Linearized:
         if not isinstance(out, Tracer) and not isinstance(out, (np.ndarray, np.generic, float, int)):
             raise TypeError(f"The differentiated function must return one array (or, with "
                             f"has_aux, a pair (array, aux)); got {type(out).__name__}.")
-        if has_aux:
+        if has_aux and not nested:
             self.aux = tree_map(lambda x: x.value if isinstance(x, Tracer) else x, self.aux)
-        self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
-        output = out.node if isinstance(out, Tracer) and out._trace is trace else None
-        if output is not None:
-            trace.values[output] = self.out  # the output energy reads it
-        self.graph = cached_graph(trace, inputs, output)
-        self._plans = {}
+        self._out = out
+        if nested:
+            self.out = out if isinstance(out, Tracer) else np.asarray(out)
+        else:
+            self.out = out.value if isinstance(out, Tracer) else np.asarray(out)
 
     def plan(self, schedule: str) -> Any:
         """The Plan for ``schedule`` (strict stores every value) and this trace's
@@ -171,7 +216,10 @@ class _Linearized:
                  free: dict[int, Any] | None = None, want_info: bool = False) -> Any:
         """Relax from the output energy (``target``: the cotangent for "linear");
         returns (gradients per argument, RelaxInfo, final values buffer, E at the
-        feed-forward output)."""
+        feed-forward output). Nested: (the settled errors as traced values, None,
+        None, None)."""
+        if self.outer is not None:
+            return self._settled(target, energy, free, want_info), None, None, None
         if not self.graph.connected:
             warnings.warn("The output does not depend on the differentiated inputs; their "
                           "gradient is zero.", UserWarning, stacklevel=4)
@@ -209,6 +257,26 @@ class _Linearized:
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
         return self.gradients.build(flat, self.pooled), info, value, energy_value
+
+    def _settled(self, cotangent: Any, energy: str, free: Any, want_info: bool) -> Any:
+        """The gradients a relaxation from ``cotangent`` settles to, recorded
+        into the outer trace."""
+        if want_info or free is not None or energy != "linear":
+            raise NotImplementedError(
+                "Inside a function being differentiated, pcgrad transformations record "
+                "their equilibrium as primitives: return_info=True, target= and "
+                "pcgrad.infer are not available there. Call them outside, or drop them.")
+        out = self._out
+        if isinstance(cotangent, Tracer):
+            if cotangent.shape != np.shape(out):
+                cotangent = tnp.broadcast_to(cotangent, np.shape(out))
+        else:
+            cotangent = _broadcast(cotangent, np.shape(out))
+        if isinstance(out, Tracer) and out._trace is self.outer:
+            flat = settled_errors(self.outer, self._inputs, out.node, cotangent)
+        else:  # the output is a constant
+            flat = [np.zeros(self.outer.shapes[n]) for n in self._inputs]
+        return self.gradients.build(flat, False)
 
     def _named(self) -> dict[str, int]:
         """Named pc_nodes of the whole trace (on the differentiable path or not)."""
@@ -248,11 +316,15 @@ def _like(g: NDArray[Any], dtype: Any, scalar: bool, copy: bool) -> Any:
     """A gradient leaf in its argument's dtype: a Python-float-like scalar, or an
     array (a copy when it lives in a borrowed buffer; else a view of the
     relaxation's own error buffer, which nothing reuses)."""
+    if isinstance(g, Tracer):  # a derivative recorded into an outer trace
+        return g
     g = np.array(g, dtype=dtype, copy=copy or None)
     return g[()] if scalar else g
 
 
 def _check_scalar(out: Any, name: str) -> None:
+    if isinstance(out, Tracer):
+        out = out.value
     if type(out) is np.ndarray and out.ndim == 0 and out.dtype.kind == "f":
         return
     if np.ndim(out) != 0:
@@ -391,7 +463,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, return_info
     check_record(options, return_info)
     lin = _Linearized(f, primals, tuple(range(len(primals))), has_aux,
                       keep_values=options["schedule"] == "strict")
-    if lin.graph.connected:  # copy the values now: the caller may change a constant in place
+    # copy the values now: the caller may change a constant in place
+    if lin.outer is None and lin.graph.connected:
         lin.plan(options["schedule"])
 
     def vjp_fn(cotangent: ArrayLike) -> Any:
@@ -429,6 +502,10 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, **options: Any) -> Cal
         leaves0, unflatten = flatten(rows[0]) if rows else flatten(lin.pullback(
             np.zeros(shape), options)[0])
         columns = [[flatten(r)[0][i] for r in rows] for i in range(len(leaves0))]
+        if lin.outer is not None:  # rows of traced values
+            return unflatten([tnp.reshape(tnp.stack(col) if col else np.zeros((0,)),
+                                          shape + np.shape(leaf))
+                              for col, leaf in zip(columns, leaves0)])
         return unflatten([np.asarray(col).reshape(shape + np.shape(leaf))
                           for col, leaf in zip(columns, leaves0)])
     return jacobian_f
@@ -455,6 +532,117 @@ def elementwise_grad(f: Callable[..., Any], argnums: Argnums = 0,
     return elementwise_grad_f
 
 
+def hessian(f: Callable[..., Any], argnums: int = 0, **options: Any) -> Callable[..., Any]:
+    """The Hessian of scalar ``f`` with respect to array argument ``argnums``:
+    shape ``arg.shape + arg.shape``, the Jacobian of its gradient.
+
+    The gradient is recorded into the Jacobian's trace as primitives (its
+    relaxation's equilibrium) and the Jacobian relaxes that graph once per
+    element. ``options`` are grad's relaxation options, used by both.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 3.0]))
+    array([[6., 2.],
+           [2., 0.]])
+    """
+    _single_argnum(argnums, "hessian")
+    return jacobian(grad(f, argnums, **options), argnums, **options)
+
+
+def jacrev(f: Callable[..., Any], argnums: Argnums = 0, **options: Any) -> Callable[..., Any]:
+    """JAX's name for ``jacobian`` (one relaxation per output element).
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jacrev(lambda x: x ** 3)(np.array([1.0, 2.0]))
+    array([[ 3.,  0.],
+           [ 0., 12.]])
+    """
+    return jacobian(f, argnums, **options)
+
+
+def hvp(f: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    """``hvp(f)(x, v)``: the Hessian of scalar ``f`` at array ``x`` times ``v``,
+    without forming the Hessian: the gradient of <grad f(x), v>, two
+    relaxations' worth of work. ``options`` are grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.hvp(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    array([6., 0.])
+    """
+    def hvp_f(x: Any, v: Any) -> Any:
+        return grad(lambda y: tnp.sum(grad(f, **options)(y) * v), **options)(x)
+    return hvp_f
+
+
+def jvp(f: Callable[..., Any], primals: tuple[Any, ...] | list[Any],
+        tangents: tuple[Any, ...] | list[Any], **options: Any) -> tuple[Any, Any]:
+    """Forward mode, as JAX's: ``(f(*primals), J t)`` for tangents ``t`` of the
+    primals (arrays, one per primal).
+
+    The product is the transpose of a vjp: vjp(u) = J^T u is linear in the
+    cotangent u, so the gradient of u -> <J^T u, t> is J t. ``options`` are
+    grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jvp(lambda x: np.sin(x), (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
+    (array([0.        , 0.84147098]), array([1.        , 0.54030231]))
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp takes one tangent per primal; got {len(primals)} primals and "
+                         f"{len(tangents)} tangents.")
+    for n, (p, t) in enumerate(zip(primals, tangents)):
+        if np.shape(p) != np.shape(t):
+            raise ValueError(f"The tangent of primal {n} has shape {np.shape(t)}; the primal "
+                             f"has shape {np.shape(p)}.")
+    out = f(*primals)
+
+    def transposed(u: Any) -> Any:
+        cotangents = vjp(f, *primals, **options)[1](u)
+        return sum(tnp.sum(g * t) for g, t in zip(cotangents, tangents))
+    zero = np.zeros(np.shape(out))
+    with warnings.catch_warnings():  # a constant f: its tangent is zero
+        warnings.filterwarnings("ignore", "The output does not depend", UserWarning)
+        return out, grad(transposed, **options)(zero)
+
+
+def jacfwd(f: Callable[..., Any], argnums: int = 0, **options: Any) -> Callable[..., Any]:
+    """The Jacobian of ``f`` with respect to array argument ``argnums`` by
+    forward mode (one ``jvp`` per input element; shape ``out.shape +
+    arg.shape``), as JAX's. ``options`` are grad's relaxation options.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> pcgrad.jacfwd(lambda x: x[:1] * x[1:])(np.array([2.0, 3.0]))
+    array([[3., 2.]])
+    """
+    _single_argnum(argnums, "jacfwd")
+
+    @functools.wraps(f)
+    def jacfwd_f(*args: Any) -> Any:
+        n = _argnums(argnums, len(args))[0][0]
+        x = args[n]
+
+        def f_of_x(y: Any) -> Any:
+            return f(*args[:n], y, *args[n + 1:])
+        out: Any = None
+        columns = []
+        for k in range(int(np.size(x))):
+            tangent = np.zeros(np.size(x))
+            tangent[k] = 1.0
+            out, column = jvp(f_of_x, (x,), (tangent.reshape(np.shape(x)),), **options)
+            columns.append(column)
+        if not columns:
+            return np.zeros(np.shape(f_of_x(x)) + np.shape(x))
+        return tnp.reshape(tnp.stack(columns, axis=-1), np.shape(out) + np.shape(x))
+    return jacfwd_f
+
+
+def _single_argnum(argnums: Any, name: str) -> None:
+    if isinstance(argnums, (tuple, list)):
+        raise NotImplementedError(f"pcgrad.{name} differentiates one argument; got argnums="
+                                  f"{argnums!r}. Pass an int, and call it once per argument.")
+
+
 def trace(f: Callable[..., Any], *args: Any, argnums: Argnums | None = None) -> Graph:
     """Trace ``f`` at ``args`` into a pruned Graph (all arguments differentiated by default).
 
@@ -466,5 +654,8 @@ def trace(f: Callable[..., Any], *args: Any, argnums: Argnums | None = None) -> 
       %2: f64[] = sum[axis=None, keepdims=False] %1
       output %2
     """
+    if current_trace() is not None:
+        raise NotImplementedError("pcgrad.trace cannot be called inside a function being "
+                                  "differentiated. Call it outside.")
     nums = tuple(range(len(args))) if argnums is None else argnums
     return _Linearized(f, args, nums, False, keep_values=True).graph

@@ -20,7 +20,7 @@ from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths
 from .relax import Relaxation
-from .tracing import Trace, Tracer
+from .tracing import Trace, Tracer, current_trace
 
 CACHE_SIZE = 32
 
@@ -55,7 +55,7 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     if spec["has_aux"]:
         raise NotImplementedError("pcgrad.jit does not compile has_aux=True yet: aux values "
                                   "would be frozen at trace time. Use pcgrad.grad.")
-    compiled = _Compiled(spec)
+    compiled = _Compiled(spec, fn)
     return functools.wraps(spec["f"])(compiled)
 
 
@@ -94,15 +94,19 @@ def _signature(tree: Any, leaves: list[Any]) -> Any:
 
 
 class _Compiled:
-    """The compiled function: a bounded cache of replays, one per signature."""
+    """The compiled function: a bounded cache of replays, one per signature.
+    Called inside a function being traced, it runs uncompiled: the outer
+    trace records it (see pcgrad.settle), and so does an outer pcgrad.jit."""
 
     _replays: "OrderedDict[Any, _Replay]"
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
+    def __init__(self, spec: dict[str, Any], uncompiled: Callable[..., Any]) -> None:
+        self.spec, self.uncompiled = spec, uncompiled
         self._replays, self._lock = OrderedDict(), threading.Lock()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if current_trace() is not None:
+            return self.uncompiled(*args, **kwargs)
         leaves: list[Any] = []
         key = _signature((args, kwargs), leaves)
         with self._lock:

@@ -55,7 +55,10 @@ class Trace:
     reads_output), it is a leaf, a pc_node or the output (set by the caller);
     the others are None. Intermediates nobody reads are then freed as soon as
     the traced function drops them, as in a plain numpy forward pass, instead
-    of piling up (and being paged in afresh) on every call.
+    of piling up (and being paged in afresh) on every call. While ``nested``
+    (a count) transformations record into the trace, every value is kept,
+    and so are those of the earlier nodes they use: their error rules are
+    recorded as primitives that read them (see pcgrad.settle).
     """
 
     def __init__(self, compiling=False, keep_values=False):
@@ -64,6 +67,7 @@ class Trace:
         self.compiling = compiling  # True under pcgrad.jit: the graph is replayed later
         self.keep_values = keep_values or compiling
         self.active = False
+        self.nested = 0
         self._scalars = {}  # Python number constants by identity: one node each
 
     def __enter__(self):
@@ -84,7 +88,7 @@ class Trace:
         self.primitives.append(primitive)
         self.params.append(params)
         self.parents.append(parents)
-        self.values.append(value if keep or self.keep_values else None)
+        self.values.append(value if keep or self.keep_values or self.nested else None)
         self.shapes.append(value.shape)
         self.dtypes.append(value.dtype)
         return len(self.values) - 1
@@ -248,7 +252,7 @@ def bind(primitive, args, params):
                         "escaped, e.g. stored in a global). Compute with it inside the "
                         "function being differentiated.")
     reads = primitive.reads_inputs
-    if not trace.keep_values and (reads is True or (reads and len(traced) > 1)):
+    if trace.nested or not trace.keep_values and (reads is True or (reads and len(traced) > 1)):
         # keep the traced operands' values this node's error rule reads
         # ("others": an operand's value is read only when another is traced)
         for arg in traced:
@@ -314,7 +318,7 @@ def _refuse_foreign(primitive, args):
 
 
 def _mixed_traces():
-    raise NotImplementedError(
-        "A value traced by an outer pcgrad transformation reached an inner one "
-        "(for example pcgrad.grad inside a function being differentiated). "
-        "Higher-order derivatives are not supported yet.")
+    raise TypeError(
+        "Values traced by two different pcgrad traces met in one operation (a traced "
+        "value escaped from the function it belongs to, e.g. through a global). Pass "
+        "values as arguments to the functions you differentiate.")

@@ -521,18 +521,16 @@ def test_grad_of_an_unrelated_function_of_constants_inside_a_traced_function_wor
     onp.testing.assert_allclose(pcgrad.grad(f)(X), onp.array([2.0, 4.0, 6.0]))
 
 
-def test_inner_grad_closing_over_the_traced_input_raises_not_implemented():
-    def f(x):
-        return np.sum(pcgrad.grad(lambda c: np.sum(c * x))(onp.ones(3)))
-    with pytest.raises(NotImplementedError, match="not supported"):
-        pcgrad.grad(f)(X)
+def test_inner_grad_closing_over_the_traced_input_is_differentiated():
+    def f(x):  # the inner gradient is x itself
+        return np.sum(pcgrad.grad(lambda c: np.sum(c * x))(onp.ones(3)) ** 2)
+    onp.testing.assert_allclose(pcgrad.grad(f)(X), 2.0 * X)
 
 
-def test_inner_grad_of_the_traced_input_itself_raises_not_implemented():
-    def f(x):
+def test_inner_grad_of_the_traced_input_itself_is_differentiated():
+    def f(x):  # sum(3 x^2)
         return np.sum(pcgrad.grad(lambda c: np.sum(c ** 3))(x))
-    with pytest.raises(NotImplementedError, match="nested"):
-        pcgrad.grad(f)(X)
+    onp.testing.assert_allclose(pcgrad.grad(f)(X), 6.0 * X)
 
 
 # --- plain numpy on traced arrays ------------------------------------------------------------

@@ -37,7 +37,9 @@ PROGRAMS = {
                          np.diag(x[1], 1), np.triu(x, 1), np.tril(x)],
     "copy": lambda x: [x.reshape(4, 3), pcgrad.pc_node(x, name="h")],
     "reduce": lambda x: [np.sum(x, 0), np.sum(x, (0, 1), keepdims=True), np.max(x, 1),
-                         np.min(x, 0), np.prod(x, 1), np.cumsum(x, 1), np.cumsum(x, 0)],
+                         np.min(x, 0), np.prod(x, 1), np.cumsum(x, 1), np.cumsum(x, 0),
+                         # a gather's traced error rule: scatter_add
+                         pcgrad.grad(lambda y: np.sum(y[[0, 2, 2]] * y[::-1]))(x)],
     "matmul": lambda x: [x @ V, x @ x.T, V @ x.T, np.einsum("ij,kj->ik", x, x),
                          np.reshape(x, (3, 2, 2)) @ np.reshape(x, (3, 2, 2))],
     "special": lambda x: [f(x) for f in (

@@ -6,6 +6,7 @@ kernels compute its prediction and its error rule), how it lowers into the op
 table (its sub-code and integer parameters), and which values its error rule
 reads. The scheduler dispatches on opcodes and never on names.
 """
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -44,8 +45,9 @@ class Primitive:
     primitives, so that a relaxation can itself be traced (derivatives of
     derivatives): the error sent to parent k given this node's error g, its
     output y and its parents' values xs (Tracers or arrays), in parent k's
-    shape or the output's broadcast shape (the caller sums broadcast axes).
-    None where it is not written yet.
+    shape or the output's broadcast shape (the caller sums broadcast axes),
+    or None where the error sent to parent k is always zero. A primitive
+    without a vjp has no derivatives beyond the first.
     """
     name: str
     opcode: int
@@ -63,6 +65,28 @@ class Primitive:
 
 
 PRIMITIVES = {}
+
+
+class _Primitives:
+    """The registered primitives by attribute (``prim.digamma(x)``): the
+    traced error rules call primitives registered after them."""
+
+    def __getattr__(self, name):
+        return PRIMITIVES[name]
+
+
+class _Lazy:
+    """A module imported on first attribute access: the traced error rules are
+    written with pcgrad.numpy, which imports this package."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+prim, tnp = _Primitives(), _Lazy("pcgrad.numpy")
 
 
 def register(name, opcode, forward, lower, **flags):

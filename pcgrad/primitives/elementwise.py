@@ -15,7 +15,8 @@ from numba.extending import register_jitable
 
 from ..kernels import kernel
 from . import special as sp
-from .core import NARY, UNARY, error_of, family, no_ints, parent, register, sends, value_of
+from .core import (NARY, UNARY, error_of, family, no_ints, parent, prim, register, sends, tnp,
+                   value_of)
 
 # Scalar functions called (inlined) from the kernels. They are plain
 # functions registered with Numba, not dispatchers, so that the kernels made
@@ -149,38 +150,74 @@ def identity(x): return x
 def zero_d(x, y): return 0.0
 
 
-# name, numpy forward, prediction, derivative; the sub-code is the row number.
+# name, numpy forward, prediction, derivative, and the derivative written with
+# pcgrad primitives (Tracers or arrays x and y = f(x)), which the traced error
+# rule multiplies the error by; the sub-code is the row number.
 UNARY_TABLE = [
-    ("negative", np.negative, negative, negative_d), ("exp", np.exp, exp, exp_d),
-    ("exp2", np.exp2, exp2, exp2_d), ("expm1", np.expm1, expm1, expm1_d),
-    ("log", np.log, log, log_d), ("log2", np.log2, log2, log2_d),
-    ("log10", np.log10, log10, log10_d), ("log1p", np.log1p, log1p, log1p_d),
-    ("sin", np.sin, sin, sin_d), ("cos", np.cos, cos, cos_d), ("tan", np.tan, tan, tan_d),
-    ("arcsin", np.arcsin, arcsin, arcsin_d), ("arccos", np.arccos, arccos, arccos_d),
-    ("arctan", np.arctan, arctan, arctan_d), ("sinh", np.sinh, sinh, sinh_d),
-    ("cosh", np.cosh, cosh, cosh_d), ("tanh", np.tanh, tanh, tanh_d),
-    ("arcsinh", np.arcsinh, arcsinh, arcsinh_d), ("arccosh", np.arccosh, arccosh, arccosh_d),
-    ("arctanh", np.arctanh, arctanh, arctanh_d), ("sqrt", np.sqrt, sqrt, sqrt_d),
-    ("cbrt", np.cbrt, cbrt, cbrt_d), ("reciprocal", lambda x: 1.0 / x, reciprocal, reciprocal_d),
-    ("square", np.square, square, square_d), ("abs", np.abs, absolute, absolute_d),
-    ("sign", np.sign, sign, None), ("floor", np.floor, floor, None),
-    ("ceil", np.ceil, ceil, None), ("round", np.rint, rint, None),
-    ("stop_gradient", lambda x: x, identity, None),
+    ("negative", np.negative, negative, negative_d, lambda x, y: -1.0),
+    ("exp", np.exp, exp, exp_d, lambda x, y: y),
+    ("exp2", np.exp2, exp2, exp2_d, lambda x, y: y * LN2),
+    ("expm1", np.expm1, expm1, expm1_d, lambda x, y: y + 1.0),
+    ("log", np.log, log, log_d, lambda x, y: 1.0 / x),
+    ("log2", np.log2, log2, log2_d, lambda x, y: 1.0 / (x * LN2)),
+    ("log10", np.log10, log10, log10_d, lambda x, y: 1.0 / (x * LN10)),
+    ("log1p", np.log1p, log1p, log1p_d, lambda x, y: 1.0 / (1.0 + x)),
+    ("sin", np.sin, sin, sin_d, lambda x, y: tnp.cos(x)),
+    ("cos", np.cos, cos, cos_d, lambda x, y: -tnp.sin(x)),
+    ("tan", np.tan, tan, tan_d, lambda x, y: 1.0 + y * y),
+    ("arcsin", np.arcsin, arcsin, arcsin_d, lambda x, y: 1.0 / tnp.sqrt(1.0 - x * x)),
+    ("arccos", np.arccos, arccos, arccos_d, lambda x, y: -1.0 / tnp.sqrt(1.0 - x * x)),
+    ("arctan", np.arctan, arctan, arctan_d, lambda x, y: 1.0 / (1.0 + x * x)),
+    ("sinh", np.sinh, sinh, sinh_d, lambda x, y: tnp.cosh(x)),
+    ("cosh", np.cosh, cosh, cosh_d, lambda x, y: tnp.sinh(x)),
+    ("tanh", np.tanh, tanh, tanh_d, lambda x, y: 1.0 - y * y),
+    ("arcsinh", np.arcsinh, arcsinh, arcsinh_d, lambda x, y: 1.0 / tnp.sqrt(x * x + 1.0)),
+    ("arccosh", np.arccosh, arccosh, arccosh_d, lambda x, y: 1.0 / tnp.sqrt(x * x - 1.0)),
+    ("arctanh", np.arctanh, arctanh, arctanh_d, lambda x, y: 1.0 / (1.0 - x * x)),
+    ("sqrt", np.sqrt, sqrt, sqrt_d, lambda x, y: 0.5 / y),
+    ("cbrt", np.cbrt, cbrt, cbrt_d, lambda x, y: 1.0 / (3.0 * y * y)),
+    ("reciprocal", lambda x: 1.0 / x, reciprocal, reciprocal_d, lambda x, y: -y * y),
+    ("square", np.square, square, square_d, lambda x, y: 2.0 * x),
+    ("abs", np.abs, absolute, absolute_d, lambda x, y: tnp.sign(x)),
+    ("sign", np.sign, sign, None, None), ("floor", np.floor, floor, None, None),
+    ("ceil", np.ceil, ceil, None, None), ("round", np.rint, rint, None, None),
+    ("stop_gradient", lambda x: x, identity, None, None),
     # special functions (pcgrad.scipy.special); their scalars are in special.py
-    ("erf", sc.erf, sp.erf, sp.erf_d), ("erfc", sc.erfc, sp.erfc, sp.erfc_d),
-    ("erfinv", sc.erfinv, sp.erfinv, sp.erfinv_d),
-    ("erfcinv", sc.erfcinv, sp.erfcinv, sp.erfcinv_d),
-    ("gammaln", sc.gammaln, sp.gammaln, sp.gammaln_d), ("gamma", sc.gamma, sp.gamma, sp.gamma_d),
-    ("digamma", sc.digamma, sp.digamma, sp.digamma_d),
-    ("trigamma", lambda x: sc.polygamma(1, x), sp.trigamma, sp.trigamma_d),
-    ("expit", sc.expit, sp.expit, sp.expit_d),
-    ("log_expit", sc.log_expit, sp.log_expit, sp.log_expit_d),
-    ("logit", sc.logit, sp.logit, sp.logit_d), ("entr", sc.entr, sp.entr, sp.entr_d),
-    ("i0", sc.i0, sp.i0, sp.i0_d), ("i1", sc.i1, sp.i1, sp.i1_d),
-    ("i0e", sc.i0e, sp.i0e, sp.i0e_d), ("i1e", sc.i1e, sp.i1e, sp.i1e_d),
-    ("ndtr", sc.ndtr, sp.ndtr, sp.ndtr_d), ("log_ndtr", sc.log_ndtr, sp.log_ndtr, sp.log_ndtr_d),
-    ("ndtri", sc.ndtri, sp.ndtri, sp.ndtri_d),
+    ("erf", sc.erf, sp.erf, sp.erf_d, lambda x, y: sp.TWO_OVER_SQRT_PI * tnp.exp(-x * x)),
+    ("erfc", sc.erfc, sp.erfc, sp.erfc_d,
+     lambda x, y: -sp.TWO_OVER_SQRT_PI * tnp.exp(-x * x)),
+    ("erfinv", sc.erfinv, sp.erfinv, sp.erfinv_d,
+     lambda x, y: sp.SQRT_PI_OVER_2 * tnp.exp(y * y)),
+    ("erfcinv", sc.erfcinv, sp.erfcinv, sp.erfcinv_d,
+     lambda x, y: -sp.SQRT_PI_OVER_2 * tnp.exp(y * y)),
+    ("gammaln", sc.gammaln, sp.gammaln, sp.gammaln_d, lambda x, y: prim.digamma(x)),
+    ("gamma", sc.gamma, sp.gamma, sp.gamma_d, lambda x, y: y * prim.digamma(x)),
+    ("digamma", sc.digamma, sp.digamma, sp.digamma_d, lambda x, y: prim.trigamma(x)),
+    ("trigamma", lambda x: sc.polygamma(1, x), sp.trigamma, sp.trigamma_d,
+     lambda x, y: prim.polygamma(2.0, x)),
+    ("expit", sc.expit, sp.expit, sp.expit_d, lambda x, y: y * prim.expit(-x)),
+    ("log_expit", sc.log_expit, sp.log_expit, sp.log_expit_d, lambda x, y: prim.expit(-x)),
+    ("logit", sc.logit, sp.logit, sp.logit_d, lambda x, y: 1.0 / (x * (1.0 - x))),
+    ("entr", sc.entr, sp.entr, sp.entr_d, lambda x, y: -(tnp.log(x) + 1.0)),
+    ("i0", sc.i0, sp.i0, sp.i0_d, lambda x, y: prim.i1(x)),
+    ("i1", sc.i1, sp.i1, sp.i1_d,
+     lambda x, y: tnp.where(x != 0, prim.i0(x) - y / _nonzero(x), 0.5)),
+    ("i0e", sc.i0e, sp.i0e, sp.i0e_d, lambda x, y: prim.i1e(x) - tnp.sign(x) * y),
+    ("i1e", sc.i1e, sp.i1e, sp.i1e_d, lambda x, y: tnp.where(
+        x != 0, prim.i0e(x) - y / _nonzero(x) - tnp.sign(x) * y, 0.5)),
+    ("ndtr", sc.ndtr, sp.ndtr, sp.ndtr_d,
+     lambda x, y: sp.INV_SQRT_2PI * tnp.exp(-0.5 * x * x)),
+    ("log_ndtr", sc.log_ndtr, sp.log_ndtr, sp.log_ndtr_d,
+     lambda x, y: sp.INV_SQRT_2PI * tnp.exp(-0.5 * x * x - y)),
+    ("ndtri", sc.ndtri, sp.ndtri, sp.ndtri_d, lambda x, y: sp.SQRT_2PI * tnp.exp(0.5 * y * y)),
 ]
+
+
+def _nonzero(x):
+    """x with its zeros replaced by ones: the operand of a division in a branch
+    of ``where`` that is not taken at zero, kept finite there so that the
+    untaken branch's derivatives are finite too."""
+    return tnp.where(x != 0, x, 1.0)
 
 
 def _unary_forward(code):
@@ -211,9 +248,22 @@ def _unary_rule(code):
 
 family(UNARY, _unary_rule, _unary_forward, range(len(UNARY_TABLE)),
        [row[0] for row in UNARY_TABLE])
-for _code, (_name, _fn, _f, _d) in enumerate(UNARY_TABLE):
+def _unary_vjp(derivative):
+    def vjp(k, g, y, x):
+        return _times(g, derivative(x, y))
+    return vjp
+
+
+def _times(g, d):
+    """The error g times the local derivative d (g itself for d = 1)."""
+    if type(d) is float and d == 1.0:
+        return g
+    return g * d
+
+
+for _code, (_name, _fn, _f, _d, _traced) in enumerate(UNARY_TABLE):
     register(_name, UNARY, _fn, no_ints(_code), reads_inputs=True, reads_output=True,
-             differentiable=_d is not None)
+             differentiable=_d is not None, vjp=_traced and _unary_vjp(_traced))
 
 
 # --- n-ary: y = f(a, b[, c]); d y / d operand_k given a, b, c and y -----------
@@ -301,42 +351,78 @@ def _np_where(cond, a, b):
 
 # name, numpy forward, prediction, derivative, which operands the error rule
 # reads (values nobody reads are not kept): "all", "others" (products: d(ab)/da
-# = b) or "none", and whether it reads its own output.
+# = b) or "none", whether it reads its own output, and the derivative with
+# respect to operand k written with pcgrad primitives (operands a, b, c, c None
+# for two; None: no error reaches operand k).
 NARY_TABLE = [
-    ("add", np.add, add, add_d, "none", False),
-    ("subtract", np.subtract, subtract, subtract_d, "none", False),
-    ("multiply", np.multiply, multiply, multiply_d, "others", False),
-    ("divide", np.divide, divide, divide_d, "all", True),
-    ("power", np.power, power, power_d, "all", True),
-    ("maximum", np.maximum, maximum, extremum_d, "all", True),
-    ("minimum", np.minimum, minimum, extremum_d, "all", True),
-    ("arctan2", np.arctan2, arctan2, arctan2_d, "all", False),
-    ("hypot", np.hypot, hypot, hypot_d, "all", True),
-    ("logaddexp", np.logaddexp, logaddexp, logaddexp_d, "all", True),
-    ("where", _np_where, where, where_d, "all", False),
-    ("less", np.less, less, None, "all", False),
-    ("less_equal", np.less_equal, less_equal, None, "all", False),
-    ("greater", np.greater, greater, None, "all", False),
-    ("greater_equal", np.greater_equal, greater_equal, None, "all", False),
-    ("equal", np.equal, equal, None, "all", False),
-    ("not_equal", np.not_equal, not_equal, None, "all", False),
-    ("logical_and", np.logical_and, logical_and, None, "all", False),
-    ("logical_or", np.logical_or, logical_or, None, "all", False),
-    ("logical_xor", np.logical_xor, logical_xor, None, "all", False),
-    ("logical_not", np.logical_not, logical_not, None, "all", False),
+    ("add", np.add, add, add_d, "none", False, lambda k, a, b, c, y: 1.0),
+    ("subtract", np.subtract, subtract, subtract_d, "none", False,
+     lambda k, a, b, c, y: 1.0 if k == 0 else -1.0),
+    ("multiply", np.multiply, multiply, multiply_d, "others", False,
+     lambda k, a, b, c, y: b if k == 0 else a),
+    ("divide", np.divide, divide, divide_d, "all", True,
+     lambda k, a, b, c, y: 1.0 / b if k == 0 else -y / b),
+    ("power", np.power, power, power_d, "all", True, lambda k, a, b, c, y: tnp.where(
+        b == 0, 0.0, b * a ** (b - 1.0)) if k == 0 else tnp.where(
+        a != 0, y * tnp.log(_nonzero(a)), 0.0)),
+    ("maximum", np.maximum, maximum, extremum_d, "all", True, lambda k, a, b, c, y: _extremum(
+        k, a, b, y)),
+    ("minimum", np.minimum, minimum, extremum_d, "all", True, lambda k, a, b, c, y: _extremum(
+        k, a, b, y)),
+    ("arctan2", np.arctan2, arctan2, arctan2_d, "all", False,
+     lambda k, a, b, c, y: (b if k == 0 else -a) / (a * a + b * b)),
+    ("hypot", np.hypot, hypot, hypot_d, "all", True,
+     lambda k, a, b, c, y: (a if k == 0 else b) / y),
+    ("logaddexp", np.logaddexp, logaddexp, logaddexp_d, "all", True,
+     lambda k, a, b, c, y: tnp.exp((a if k == 0 else b) - y)),
+    ("where", _np_where, where, where_d, "all", False, lambda k, a, b, c, y: None if k == 0
+     else tnp.where(a != 0, 1.0 if k == 1 else 0.0, 0.0 if k == 1 else 1.0)),
+    ("less", np.less, less, None, "all", False, None),
+    ("less_equal", np.less_equal, less_equal, None, "all", False, None),
+    ("greater", np.greater, greater, None, "all", False, None),
+    ("greater_equal", np.greater_equal, greater_equal, None, "all", False, None),
+    ("equal", np.equal, equal, None, "all", False, None),
+    ("not_equal", np.not_equal, not_equal, None, "all", False, None),
+    ("logical_and", np.logical_and, logical_and, None, "all", False, None),
+    ("logical_or", np.logical_or, logical_or, None, "all", False, None),
+    ("logical_xor", np.logical_xor, logical_xor, None, "all", False, None),
+    ("logical_not", np.logical_not, logical_not, None, "all", False, None),
     # special functions (pcgrad.scipy.special); their scalars are in special.py
-    ("polygamma", sc.polygamma, sp.polygamma_ab, sp.polygamma_d, "all", False),
-    ("xlogy", sc.xlogy, sp.xlogy, sp.xlogy_d, "all", False),
-    ("xlog1py", sc.xlog1py, sp.xlog1py, sp.xlog1py_d, "all", False),
-    ("beta", sc.beta, sp.beta_ab, sp.beta_d, "all", True),
-    ("betaln", sc.betaln, sp.betaln_ab, sp.betaln_d, "all", False),
-    ("gammainc", sc.gammainc, sp.gammainc_ab, sp.gammainc_d, "all", False),
-    ("gammaincc", sc.gammaincc, sp.gammaincc_ab, sp.gammaincc_d, "all", False),
-    ("betainc", sc.betainc, sp.betainc, sp.betainc_d, "all", False),
+    ("polygamma", sc.polygamma, sp.polygamma_ab, sp.polygamma_d, "all", False,
+     lambda k, a, b, c, y: None if k == 0 else prim.polygamma(a + 1.0, b)),
+    ("xlogy", sc.xlogy, sp.xlogy, sp.xlogy_d, "all", False, lambda k, a, b, c, y: tnp.log(
+        b) if k == 0 else tnp.where(a == 0, 0.0, a / b)),
+    ("xlog1py", sc.xlog1py, sp.xlog1py, sp.xlog1py_d, "all", False,
+     lambda k, a, b, c, y: tnp.log1p(b) if k == 0 else tnp.where(a == 0, 0.0, a / (1.0 + b))),
+    ("beta", sc.beta, sp.beta_ab, sp.beta_d, "all", True, lambda k, a, b, c, y: y * (
+        prim.digamma(a if k == 0 else b) - prim.digamma(a + b))),
+    ("betaln", sc.betaln, sp.betaln_ab, sp.betaln_d, "all", False, lambda k, a, b, c, y: (
+        prim.digamma(a if k == 0 else b) - prim.digamma(a + b))),
+    # no derivative in the shape parameters (NaN, as the Numba rule)
+    ("gammainc", sc.gammainc, sp.gammainc_ab, sp.gammainc_d, "all", False,
+     lambda k, a, b, c, y: math.nan if k == 0 else _gammainc_dx(a, b)),
+    ("gammaincc", sc.gammaincc, sp.gammaincc_ab, sp.gammaincc_d, "all", False,
+     lambda k, a, b, c, y: math.nan if k == 0 else -_gammainc_dx(a, b)),
+    ("betainc", sc.betainc, sp.betainc, sp.betainc_d, "all", False,
+     lambda k, a, b, c, y: math.nan if k < 2 else tnp.exp(
+         (a - 1.0) * tnp.log(c) + (b - 1.0) * tnp.log1p(-c) - prim.betaln(a, b))),
     # numpy's remainder (mod) and fmod; their scalars are in special.py too
-    ("remainder", np.remainder, sp.remainder, sp.remainder_d, "all", False),
-    ("fmod", np.fmod, sp.fmod, sp.fmod_d, "all", False),
+    ("remainder", np.remainder, sp.remainder, sp.remainder_d, "all", False,
+     lambda k, a, b, c, y: 1.0 if k == 0 else -tnp.rint((a - y) / b)),
+    ("fmod", np.fmod, sp.fmod, sp.fmod_d, "all", False,
+     lambda k, a, b, c, y: 1.0 if k == 0 else -tnp.rint((a - y) / b)),
 ]
+
+
+def _extremum(k, a, b, y):
+    """d max(a, b) / d operand k (and min's): 1 where the operand is the
+    result, shared equally at ties."""
+    return tnp.where((a if k == 0 else b) == y, tnp.where(a == b, 0.5, 1.0), 0.0)
+
+
+def _gammainc_dx(a, x):
+    """d P(a, x) / dx = x^(a-1) exp(-x) / Gamma(a)."""
+    return tnp.exp((a - 1.0) * tnp.log(x) - x - prim.gammaln(a))
 
 
 # The output is walked as rows: its shape, with size-1 axes dropped and
@@ -604,6 +690,14 @@ family(NARY, _nary_rule, _nary_forward, range(2 * len(NARY_TABLE)),
        [NARY_TABLE[code // 2][0] + (" (broadcast)" if code % 2 else "")
         for code in range(2 * len(NARY_TABLE))])
 _READS_INPUTS = {"all": True, "others": "others", "none": False}
-for _code, (_name, _fn, _f, _d, _reads, _reads_output) in enumerate(NARY_TABLE):
+def _nary_vjp(derivative):
+    def vjp(k, g, y, a, b, c=None):
+        d = derivative(k, a, b, c, y)
+        return None if d is None else _times(g, d)
+    return vjp
+
+
+for _code, (_name, _fn, _f, _d, _reads, _reads_output, _traced) in enumerate(NARY_TABLE):
     register(_name, NARY, _fn, _lower_nary(_code), reads_inputs=_READS_INPUTS[_reads],
-             reads_output=_reads_output, differentiable=_d is not None)
+             reads_output=_reads_output, differentiable=_d is not None,
+             vjp=_traced and _nary_vjp(_traced))

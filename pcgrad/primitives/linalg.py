@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from ..kernels import blas_dgemm, gemm, kernel
-from .core import MATMUL, error_of, family, parent, register, sends, value_of
+from .core import MATMUL, error_of, family, parent, register, sends, tnp, value_of
 
 
 def batched_matmul_dims(a_shape, b_shape):
@@ -87,6 +87,24 @@ def matmul_vjp(t, j, value, prediction, e, acc):
                     gb[(n % Bb) * K * N:], 0.0 if sole and n < Bb else 1.0)
 
 
+def _matmul_traced_vjp(k, g, y, a, b):
+    """The kernel's rule written with pcgrad.numpy: g b^T or a^T g, a vector
+    operand read as a row (a) or a column (b); the caller sums a broadcast batch."""
+    a_vector, b_vector = np.ndim(a) == 1, np.ndim(b) == 1
+    if a_vector:
+        a = tnp.reshape(a, (1, -1))
+    if b_vector:
+        b = tnp.reshape(b, (-1, 1))
+    if a_vector or b_vector:  # g in the shape of the product of the matrices
+        g = tnp.reshape(g, np.shape(g)[:np.ndim(g) - (not b_vector)] + (1,) * a_vector
+                        + np.shape(g)[np.ndim(g) - (not b_vector):] + (1,) * b_vector)
+    if k == 0:
+        e = tnp.matmul(g, tnp.swapaxes(b, -1, -2))
+        return e[..., 0, :] if a_vector else e
+    e = tnp.matmul(tnp.swapaxes(a, -1, -2), g)
+    return e[..., 0] if b_vector else e
+
+
 family(MATMUL, lambda code: matmul_vjp, lambda code: matmul_forward)
 register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others",
-         writes_sole_parent=True)
+         writes_sole_parent=True, vjp=_matmul_traced_vjp)

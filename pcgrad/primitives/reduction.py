@@ -10,7 +10,7 @@ import numpy as np
 
 from ..kernels import kernel
 from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, family, parent,
-                   register, sends, value_of)
+                   register, sends, tnp, value_of)
 
 
 def _reduction_lowering(code):
@@ -18,6 +18,16 @@ def _reduction_lowering(code):
         kept = np.sum(np.ones(in_shapes[0], np.int8), axis=params["axis"], keepdims=True).shape
         return code, broadcast_map(kept, in_shapes[0])
     return lower
+
+
+def _kept_shape(shape, axis):
+    """The shape of a reduction over ``axis`` with keepdims."""
+    return tuple(1 if axis is None or d in axis else n for d, n in enumerate(shape))
+
+
+def _spread(g, x, axis):
+    """The reduced error g back over the elements of x it reduces."""
+    return tnp.broadcast_to(tnp.reshape(g, _kept_shape(np.shape(x), axis)), np.shape(x))
 
 
 def _index(t, j):
@@ -63,7 +73,22 @@ def _sum(x, axis, keepdims):
 
 
 family(SCATTER, lambda code: scatter_vjp, lambda code: scatter_forward)
-register("sum", SCATTER, _sum, _reduction_lowering(0))
+register("sum", SCATTER, _sum, _reduction_lowering(0),
+         vjp=lambda k, g, y, x, axis, keepdims: _spread(g, x, axis))
+
+
+# scatter_add: element i of x added into flat element targets[i] of a zero
+# array of ``shape``: the error rule of a gather, recorded as a primitive
+def _scatter_add(x, targets, shape):
+    out = np.zeros(math.prod(shape), np.asarray(x).dtype)
+    np.add.at(out, targets, np.ravel(x))
+    return out.reshape(shape)
+
+
+SCATTER_ADD = register("scatter_add", SCATTER, _scatter_add,
+         lambda params, in_shapes, out_shape: (0, np.asarray(params["targets"], np.int64)),
+         vjp=lambda k, g, y, x, targets, shape: tnp.reshape(
+             tnp.take(tnp.ravel(g), targets), np.shape(x)))
 
 
 # --- max and min (code 0, 1) ---------------------------------------------------
@@ -101,10 +126,16 @@ def extremum_vjp(t, j, value, prediction, e, acc):
 
 
 family(EXTREMUM, lambda code: extremum_vjp, lambda code: extremum_forward, (0, 1))
+def _extremum_vjp(k, g, y, x, axis, keepdims):
+    winner = tnp.where(x == _spread(y, x, axis), 1.0, 0.0)
+    ties = tnp.sum(winner, axis=axis, keepdims=True)
+    return _spread(g, x, axis) * winner / ties
+
+
 register("max", EXTREMUM, lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-         _reduction_lowering(0), reads_inputs=True, reads_output=True)
+         _reduction_lowering(0), reads_inputs=True, reads_output=True, vjp=_extremum_vjp)
 register("min", EXTREMUM, lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-         _reduction_lowering(1), reads_inputs=True, reads_output=True)
+         _reduction_lowering(1), reads_inputs=True, reads_output=True, vjp=_extremum_vjp)
 
 
 # --- prod ----------------------------------------------------------------------
@@ -141,9 +172,20 @@ def prod_vjp(t, j, value, prediction, e, acc):
             g[i] += e[m] * nonzero_product[m]
 
 
+def _prod_vjp(k, g, y, x, axis, keepdims):
+    """The kernel's rule: the product of the other elements, from zero counts."""
+    zero = x == 0
+    nonzero_product = _spread(tnp.prod(tnp.where(zero, 1.0, x), axis=axis, keepdims=True),
+                              x, axis)
+    zeros = _spread(tnp.sum(tnp.where(zero, 1.0, 0.0), axis=axis, keepdims=True), x, axis)
+    others = tnp.where(zeros == 0, nonzero_product / tnp.where(zero, 1.0, x),
+                       tnp.where(tnp.logical_and(zeros == 1, zero), nonzero_product, 0.0))
+    return _spread(g, x, axis) * others
+
+
 family(PROD, lambda code: prod_vjp, lambda code: prod_forward)
 register("prod", PROD, lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
-         _reduction_lowering(0), reads_inputs=True)
+         _reduction_lowering(0), reads_inputs=True, vjp=_prod_vjp)
 
 
 # --- cumulative sum along one axis: ints = (outer, n, inner) -------------------
@@ -184,4 +226,5 @@ def cumsum_vjp(t, j, value, prediction, e, acc):
 
 
 family(CUMSUM, lambda code: cumsum_vjp, lambda code: cumsum_forward)
-register("cumsum", CUMSUM, lambda x, axis: np.cumsum(x, axis=axis), _lower_cumsum)
+register("cumsum", CUMSUM, lambda x, axis: np.cumsum(x, axis=axis), _lower_cumsum,
+         vjp=lambda k, g, y, x, axis: tnp.flip(tnp.cumsum(tnp.flip(g, axis), axis), axis))

@@ -12,7 +12,9 @@ import numpy as np
 from numba import njit
 
 from ..kernels import kernel
-from .core import COPY, GATHER, error_of, family, no_ints, parent, register, sends, value_of
+from ..tracing import bind_with_arrays
+from .core import (COPY, GATHER, error_of, family, no_ints, parent, prim, register, sends, tnp,
+                   value_of)
 
 
 def _gather_lowering(index_forward):
@@ -29,7 +31,24 @@ def _gather_lowering(index_forward):
 
 def register_gather(name, forward, index_forward=None):
     """Register a rearranging primitive; ``index_forward`` marks zeros with -1."""
-    return register(name, GATHER, forward, _gather_lowering(index_forward or forward))
+    lower = _gather_lowering(index_forward or forward)
+    return register(name, GATHER, forward, lower, vjp=_gather_vjp(lower))
+
+
+def _gather_vjp(lower):
+    """The traced error rule of a gather: each output error added back to the
+    element of operand k it copies (a scatter_add through the same map)."""
+    def vjp(k, g, y, /, *xs, **params):  # (params may hold a "k")
+        shapes = [np.shape(x) for x in xs]
+        index = lower(params, shapes, np.shape(y))[1]
+        base = sum(math.prod(shape) for shape in shapes[:k])
+        hit = (index >= base) & (index < base + math.prod(shapes[k]))
+        flat = tnp.ravel(g)
+        if not hit.all():
+            flat = tnp.take(flat, np.flatnonzero(hit))
+        return bind_with_arrays(prim.scatter_add, (flat,),
+                                {"targets": index[hit] - base, "shape": tuple(shapes[k])})
+    return vjp
 
 
 @njit(cache=True)
@@ -122,7 +141,10 @@ def copy_vjp(t, j, value, prediction, e, acc):
         error_of(t, acc, parent(t, j, 0))[:] += e
 
 
-register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints())
+register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints(),
+         vjp=lambda k, g, y, x, shape: tnp.reshape(g, np.shape(x)))
+# A precision does not change the settled errors under the fixed prediction
+# assumption, so the traced rule is the identity too.
 register("pc_node", COPY, lambda x, name, precision: np.array(x, copy=True), no_ints(),
-         keeps_value=True)
+         keeps_value=True, vjp=lambda k, g, y, x, name, precision: g)
 family(COPY, lambda code: copy_vjp, lambda code: copy_forward)
