@@ -672,7 +672,7 @@ def broadcast_rows(in_shapes, out_shape):
 
 
 def _lower_nary(code):
-    _, _, _, d, reads, _ = NARY_TABLE[code]
+    d, reads = NARY_TABLE[code][3:5]
     # a rule that reads no operand has constant derivatives: the coefficients
     # of the linear kernels, after the row walk
     linear = [d(k, 0.0, 0.0, 0.0, 0.0) for k in range(2)] if reads == "none" else []
