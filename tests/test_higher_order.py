@@ -117,6 +117,13 @@ def test_third_derivatives_match_autograd(f, fa):
         close(g(g(g(f)))(x), ga(ga(ga(fa)))(x), RTOL["sweep"])
 
 
+def test_the_hessian_of_prod_is_exact_where_two_factors_are_zero():
+    x = numpy.array([0.0, 2.0, 0.0, 3.0])  # (autograd's prod rule gives NaN here)
+    expected = [[0.0 if i == j else numpy.prod([x[k] for k in range(4) if k not in (i, j)])
+                 for j in range(4)] for i in range(4)]
+    close(pcgrad.hessian(pnp.prod)(x), expected, 1e-15)
+
+
 def test_a_fourth_derivative_of_a_vector_function_matches_autograd():
     f, fa = pc("fan_out"), ag("fan_out")
     got = pcgrad.hessian(lambda x: pnp.sum(pcgrad.hessian(f)(x) * W))(X)

@@ -173,14 +173,32 @@ def prod_vjp(t, j, value, prediction, e, acc):
 
 
 def _prod_vjp(k, g, y, x, axis, keepdims):
-    """The kernel's rule: the product of the other elements, from zero counts."""
-    zero = x == 0
-    nonzero_product = _spread(tnp.prod(tnp.where(zero, 1.0, x), axis=axis, keepdims=True),
-                              x, axis)
-    zeros = _spread(tnp.sum(tnp.where(zero, 1.0, 0.0), axis=axis, keepdims=True), x, axis)
-    others = tnp.where(zeros == 0, nonzero_product / tnp.where(zero, 1.0, x),
-                       tnp.where(tnp.logical_and(zeros == 1, zero), nonzero_product, 0.0))
-    return _spread(g, x, axis) * others
+    return _spread(g, x, axis) * _others_product(x, axis)
+
+
+def _others_product(x, axis):
+    """The product of the other elements of each element's group: prefix
+    times suffix products, each a scan of multiplications, so that it is
+    exact where elements are zero, at every order of derivative."""
+    nd = np.ndim(x)
+    reduced = tuple(range(nd)) if axis is None else tuple(axis)
+    order = [d for d in range(nd) if d not in reduced] + list(reduced)
+    moved = tnp.transpose(x, order)
+    n = math.prod(np.shape(moved)[nd - len(reduced):])
+    if n <= 1:
+        return np.ones(np.shape(x))
+    rows = tnp.reshape(moved, np.shape(moved)[:nd - len(reduced)] + (n,))
+
+    def before(r):  # the product of the elements before each (Hillis-Steele scan)
+        ones = np.ones(np.shape(r)[:-1] + (1,))
+        scan, shift = tnp.concatenate([ones, r[..., :-1]], axis=-1), 1
+        while shift < n:
+            ones = np.ones(np.shape(r)[:-1] + (shift,))
+            scan = scan * tnp.concatenate([ones, scan[..., :-shift]], axis=-1)
+            shift *= 2
+        return scan
+    others = before(rows) * tnp.flip(before(tnp.flip(rows, -1)), -1)
+    return tnp.transpose(tnp.reshape(others, np.shape(moved)), tuple(np.argsort(order).tolist()))
 
 
 family(PROD, lambda code: prod_vjp, lambda code: prod_forward)
