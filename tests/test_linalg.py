@@ -197,3 +197,253 @@ def test_traced_value_matches_numpy(case):
     value, _ = pcgrad.value_and_grad(lambda *a: case.functional(pnp, *a),
                                      argnums=case.diff)(*case.args)
     numpy.testing.assert_allclose(value, case.functional(numpy, *case.args), rtol=1e-12)
+
+
+# --- strict: predictions recomputed by the LAPACK forward kernels -----------------------
+# Strict predictive coding estimates the gradient within O(beta) (tests/test_strict.py); at
+# beta = 1e-5 these cases are within 3e-4 of it (measured: 2e-4 for the SVD, whose signs
+# the forward keeps continuous, less for the others). Each primitive appears once.
+STRICT_CASES = {"linalg.inv-3x3": 0.1, "linalg.slogdet-2x3x3": 0.1,
+                "linalg.cholesky-2x3x3": 0.1, "linalg.eigh-3x3": 0.1, "linalg.svd-4x3": 0.1,
+                "linalg.svd-3x5-values": 0.1, "linalg.qr-2x4x3": 0.05,
+                "scipy.linalg.solve_triangular-3x3_3x2-lowerTrue-trans1": 0.1}
+
+
+@pytest.mark.parametrize("case", [c.param() for c in CASES if c.id in STRICT_CASES])
+def test_strict_estimate_is_within_beta_scale_of_the_gradient(case):
+    def f(*a):
+        return case.functional(pnp, *a)
+    exact = pcgrad.grad(f, argnums=case.diff)(*case.args)
+    got, info = pcgrad.grad(f, argnums=case.diff, schedule="strict", beta=1e-5,
+                            eta=STRICT_CASES[case.id], tol=1e-5, max_iters=100_000,
+                            return_info=True)(*case.args)
+    assert info.converged
+    for g, want in zip(got, exact):
+        _assert_close(g, want, 1e-3)
+
+
+def test_strict_cases_exist():
+    assert len({c.id for c in CASES} & set(STRICT_CASES)) == len(STRICT_CASES)
+
+
+# --- compiled replay: the forward kernels recompute every value ---------------------------
+@pytest.mark.parametrize("name", ["linalg.eigh-3x3", "linalg.svd-4x3", "linalg.qr-4x3",
+                                  "linalg.cholesky-3x3", "linalg.slogdet-3x3",
+                                  "scipy.linalg.solve_triangular-3x3_3-vector"])
+def test_compiled_replay_at_new_inputs_matches_the_gradient_there(name):
+    (case,) = [c for c in CASES if c.id == name]
+
+    def f(*a):
+        return case.functional(pnp, *a)
+    compiled = pcgrad.jit(pcgrad.value_and_grad(f, argnums=case.diff))
+    compiled(*case.args)
+    moved = [a + 0.05 * numpy.cos(numpy.arange(a.size)).reshape(a.shape) for a in case.args]
+    value, got = compiled(*moved)
+    want_value, want = pcgrad.value_and_grad(f, argnums=case.diff)(*moved)
+    assert value == pytest.approx(want_value, rel=1e-12)
+    for g, w in zip(got, want):
+        numpy.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+# --- Primitive.vjp: the error rules written with pcgrad.numpy ---------------------------
+def _draw(spec, seed):
+    return spec.sample(numpy.random.default_rng(seed))
+
+
+VJP_CASES = [
+    ("inv", (general(3, 3),), {}), ("inv", (general(2, 3, 3),), {}),
+    ("logabsdet", (general(2, 3, 3),), {}), ("cholesky", (spd(2, 3, 3),), {}),
+    ("eigh", (spd(3, 3),), {"lower": True}), ("eigh", (spd(2, 3, 3),), {"lower": False}),
+    ("svd", (general(4, 3),), {}), ("svd", (general(3, 4),), {}),
+    ("svd", (general(2, 3, 3),), {}), ("qr", (general(4, 3),), {}),
+    ("qr", (general(2, 3, 3),), {}),
+    ("solve_triangular", (general(3, 3), real(3, 2)),
+     {"lower": True, "trans": 0, "unit_diagonal": False}),
+    ("solve_triangular", (general(2, 3, 3), real(2, 3, 2)),
+     {"lower": False, "trans": 1, "unit_diagonal": True})]
+
+
+def _vjp_id(c):
+    name, specs, params = c
+    return "-".join([name, "_".join(str(s) for s in specs)] + [f"{k}{v}" for k, v in
+                                                              params.items()])
+
+
+@pytest.mark.parametrize("name, specs, params", VJP_CASES, ids=map(_vjp_id, VJP_CASES))
+def test_vjp_composition_equals_the_numba_error_rule(name, specs, params):
+    primitive = PRIMITIVES[name]
+    xs = [_draw(s, k) for k, s in enumerate(specs)]
+    y, pullback = pcgrad.vjp(lambda *a: primitive(*a, **params), *xs)
+    g = numpy.random.default_rng(7).standard_normal(numpy.shape(y))
+    for k, want in enumerate(pullback(g)):
+        got = primitive.vjp(k, g, y, *xs, **params)
+        numpy.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, specs, params", VJP_CASES, ids=map(_vjp_id, VJP_CASES))
+def test_vjp_composition_traces_and_its_derivative_matches_finite_differences(name, specs,
+                                                                              params):
+    primitive = PRIMITIVES[name]
+    xs = [_draw(s, k) for k, s in enumerate(specs)]
+    g = numpy.random.default_rng(7).standard_normal(numpy.shape(primitive.forward(*xs,
+                                                                                  **params)))
+    c = numpy.random.default_rng(8).standard_normal(numpy.shape(xs[-1]))
+
+    def h(np, x):  # the error sent to the last operand, as a function of it
+        others = xs[:-1]
+        return np.sum(c * primitive.vjp(len(xs) - 1, g, primitive(*others, x, **params),
+                                        *others, x, **params))
+    got = pcgrad.grad(lambda x: h(pnp, x))(xs[-1])
+    v = numpy.random.default_rng(9).standard_normal(numpy.shape(xs[-1]))
+    step = 1e-4
+    numeric = (8 * (h(pnp, xs[-1] + step * v) - h(pnp, xs[-1] - step * v))
+               - (h(pnp, xs[-1] + 2 * step * v) - h(pnp, xs[-1] - 2 * step * v))) / (12 * step)
+    assert numpy.sum(got * v) == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+
+
+# --- results and plain values ---------------------------------------------------------
+def test_results_are_named_as_numpy_names_them():
+    a = _draw(spd(3, 3), 0)
+    assert pnp.linalg.eigh(a)._fields == numpy.linalg.eigh(a)._fields
+    assert pnp.linalg.svd(a)._fields == numpy.linalg.svd(a)._fields
+    assert pnp.linalg.qr(a)._fields == numpy.linalg.qr(a)._fields
+    assert pnp.linalg.slogdet(a)._fields == numpy.linalg.slogdet(a)._fields
+
+
+def test_linalg_trace_sums_the_last_two_axes_as_numpy():
+    x = _draw(real(2, 3, 4), 0)
+    numpy.testing.assert_allclose(pnp.linalg.trace(x, offset=1),
+                                  numpy.linalg.trace(x, offset=1))
+
+
+def test_norm_ord_zero_counts_nonzeros_and_is_a_constant():
+    x = numpy.array([0.0, 1.5, -2.0])
+    with pytest.warns(UserWarning, match="does not depend on the differentiated inputs"):
+        g = pcgrad.grad(lambda x: pnp.linalg.norm(x, 0))(x)
+    numpy.testing.assert_array_equal(g, numpy.zeros(3))
+    assert pnp.linalg.norm(x, 0) == numpy.linalg.norm(x, 0)
+
+
+def test_matrix_power_zero_is_the_identity_with_zero_derivative():
+    a = _draw(general(2, 3, 3), 0)
+    numpy.testing.assert_array_equal(pnp.linalg.matrix_power(a, 0),
+                                     numpy.linalg.matrix_power(a, 0))
+
+
+def test_pinv_of_a_rank_deficient_matrix_matches_numpy_and_its_constant_rank_derivative():
+    u, v = numpy.array([1.0, 2.0, -1.0]), numpy.array([0.5, -1.0, 2.0, 1.0])
+    a = numpy.outer(u, v) + numpy.outer(v[:3], u[::-1].tolist() + [0.3])
+    numpy.testing.assert_allclose(pnp.linalg.pinv(a), numpy.linalg.pinv(a), atol=1e-12)
+    # along a direction that keeps the rank (2), pinv is smooth
+    d = numpy.outer(u, v[::-1])
+    c = numpy.random.default_rng(0).standard_normal((4, 3))
+
+    def f(np, t):
+        return np.sum(c * np.linalg.pinv(a + t * d))
+    got = pcgrad.grad(lambda t: f(pnp, t))(0.0)
+    h = 1e-4
+    numeric = (8 * (f(numpy, h) - f(numpy, -h)) - (f(numpy, 2 * h) - f(numpy, -2 * h))) / (12 * h)
+    assert got == pytest.approx(numeric, rel=1e-6)
+
+
+def test_lstsq_returns_numpys_rank_and_empty_residuals_when_underdetermined():
+    a, b = _draw(general(3, 4), 0), _draw(real(3), 1)
+    x, residuals, rank, s = pnp.linalg.lstsq(a, b)
+    want = numpy.linalg.lstsq(a, b)
+    numpy.testing.assert_allclose(x, want[0], rtol=1e-10)
+    assert residuals.shape == want[1].shape == (0,)
+    assert rank == want[2] == 3
+    numpy.testing.assert_allclose(s, want[3], rtol=1e-12)
+
+
+# --- errors -------------------------------------------------------------------------------
+SINGULAR = numpy.array([[1.0, 2.0], [2.0, 4.0]])
+
+
+@pytest.mark.parametrize("name", ["inv", "det", "slogdet", "cholesky", "eigh", "matrix_power"])
+def test_non_square_input_is_refused_with_its_shape(name):
+    args = (numpy.ones((2, 3)), 2) if name == "matrix_power" else (numpy.ones((2, 3)),)
+    with pytest.raises(numpy.linalg.LinAlgError,
+                       match=rf"{name} needs square matrices .* got shape \(2, 3\)"):
+        pcgrad.grad(lambda a: pnp.sum(getattr(pnp.linalg, name)(a, *args[1:])))(args[0])
+
+
+def test_vector_input_to_a_matrix_function_is_refused():
+    with pytest.raises(numpy.linalg.LinAlgError, match="at least two dimensions"):
+        pnp.linalg.svd(numpy.ones(3))
+
+
+def test_inverse_of_a_singular_matrix_says_so():
+    with pytest.raises(numpy.linalg.LinAlgError, match="inv: the matrix is singular.*pinv"):
+        pcgrad.grad(lambda a: pnp.sum(pnp.linalg.inv(a)))(SINGULAR)
+
+
+def test_solve_with_a_singular_matrix_points_to_lstsq():
+    with pytest.raises(numpy.linalg.LinAlgError, match="solve: the matrix a is singular.*lstsq"):
+        pcgrad.grad(lambda b: pnp.sum(pnp.linalg.solve(SINGULAR, b)))(numpy.ones(2))
+
+
+def test_solve_with_mismatched_rows_names_both_shapes():
+    with pytest.raises(ValueError, match=r"solve: b must have 2 rows .* \(2, 2\).* \(3,\)"):
+        pnp.linalg.solve(numpy.eye(2), numpy.ones(3))
+
+
+def test_cholesky_of_an_indefinite_matrix_says_it_is_not_positive_definite():
+    with pytest.raises(numpy.linalg.LinAlgError, match="cholesky: the matrix is not positive "
+                                                       "definite"):
+        pcgrad.grad(lambda a: pnp.sum(pnp.linalg.cholesky(a)))(numpy.diag([1.0, -1.0]))
+
+
+def test_eigh_refuses_an_unknown_uplo():
+    with pytest.raises(ValueError, match="UPLO must be 'L' or 'U'; got 'X'"):
+        pnp.linalg.eigh(numpy.eye(2), "X")
+
+
+def test_full_svd_of_a_rectangular_matrix_asks_for_the_reduced_one():
+    with pytest.raises(NotImplementedError, match="Pass full_matrices=False"):
+        pnp.linalg.svd(numpy.ones((3, 2)))
+
+
+def test_qr_complete_mode_is_refused():
+    with pytest.raises(NotImplementedError, match="mode='reduced' and mode='r'"):
+        pnp.linalg.qr(numpy.eye(2), mode="complete")
+
+
+@pytest.mark.parametrize("ord, shape, message", [
+    ("fro", (3,), "Invalid norm order 'fro' for vectors"),
+    (3, (2, 2), "Invalid norm order 3 for matrices"),
+    (2, (2, 2, 2), "Improper number of dimensions to norm")])
+def test_norm_refuses_what_numpy_refuses(ord, shape, message):
+    with pytest.raises(ValueError, match=message):
+        pnp.linalg.norm(numpy.ones(shape), ord)
+    with pytest.raises(ValueError):
+        numpy.linalg.norm(numpy.ones(shape), ord)
+
+
+def test_matrix_power_refuses_a_fractional_exponent():
+    with pytest.raises(TypeError, match="exponent must be an integer; got 0.5"):
+        pnp.linalg.matrix_power(numpy.eye(2), 0.5)
+
+
+def test_lstsq_with_mismatched_rows_says_how_many_it_needs():
+    with pytest.raises(numpy.linalg.LinAlgError, match="lstsq: b must have 3 rows"):
+        pnp.linalg.lstsq(numpy.ones((3, 2)), numpy.ones(2))
+
+
+def test_solve_triangular_refuses_an_unknown_trans_and_mismatched_rows():
+    with pytest.raises(ValueError, match="trans must be 0, 1, 2, 'N', 'T' or 'C'; got 'X'"):
+        pcgrad.scipy.linalg.solve_triangular(numpy.eye(2), numpy.ones(2), trans="X")
+    with pytest.raises(ValueError, match="b must have 2 rows"):
+        pcgrad.scipy.linalg.solve_triangular(numpy.eye(2), numpy.ones(3))
+
+
+def test_solve_triangular_with_a_zero_on_the_diagonal_says_the_matrix_is_singular():
+    with pytest.raises(numpy.linalg.LinAlgError, match="solve_triangular: the matrix is "
+                                                       "singular"):
+        pcgrad.grad(lambda b: pnp.sum(pcgrad.scipy.linalg.solve_triangular(
+            numpy.diag([1.0, 0.0]), b)))(numpy.ones(2))
+
+
+def test_a_missing_linalg_function_names_the_support_table():
+    with pytest.raises(AttributeError, match="pcgrad.numpy.linalg has no 'eig'.*numpy-support"):
+        pnp.linalg.eig
