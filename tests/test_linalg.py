@@ -128,6 +128,8 @@ case("linalg.multi_dot", lambda np, a, b, c: np.linalg.multi_dot([a, b, c]), rea
      real(3, 4), real(4))
 case("linalg.trace", lambda np, a: np.linalg.trace(a, offset=1), real(2, 3, 4),
      no_autograd=_AG_NONE.format("linalg.trace"))
+case("linalg.matrix_transpose", lambda np, a: np.linalg.matrix_transpose(a), real(2, 3, 4),
+     no_autograd=_AG_NONE.format("matrix_transpose"))
 
 # --- norms ------------------------------------------------------------------------------
 for _ord, _ag in ((None, ""), ("fro", ""), ("nuc", ""), (2, _AG_ORD), (-2, _AG_ORD),
@@ -165,6 +167,10 @@ case("scipy.linalg.solve_triangular", lambda np, a, b: sla(np).solve_triangular(
 for _lower in (True, False):
     case("scipy.linalg.cholesky", lambda np, a, lo=_lower: sla(np).cholesky(sym(np, a), lo),
          spd(3, 3), label=f"lower{_lower}", no_autograd=_AG_NONE.format("scipy's cholesky"))
+    # scipy leaves arbitrary values in the other triangle of the factor: compare the factor's
+    case("scipy.linalg.cho_factor", lambda np, a, lo=_lower: (np.tril if lo else np.triu)(
+        sla(np).cho_factor(sym(np, a), lo)[0]), spd(3, 3), label=f"lower{_lower}",
+        no_autograd=_AG_NONE.format("cho_factor"))
     case("scipy.linalg.cho_solve",
          lambda np, a, b, lo=_lower: sla(np).cho_solve(sla(np).cho_factor(sym(np, a), lo), b),
          spd(3, 3), real(3, 2), label=f"lower{_lower}",
@@ -287,17 +293,19 @@ def test_vjp_composition_traces_and_its_derivative_matches_finite_differences(na
     xs = [_draw(s, k) for k, s in enumerate(specs)]
     g = numpy.random.default_rng(7).standard_normal(numpy.shape(primitive.forward(*xs,
                                                                                   **params)))
-    c = numpy.random.default_rng(8).standard_normal(numpy.shape(xs[-1]))
+    x0, others = xs[0], xs[1:]
+    c = numpy.random.default_rng(8).standard_normal(numpy.shape(x0))
 
-    def h(np, x):  # the error sent to the last operand, as a function of it
-        others = xs[:-1]
-        return np.sum(c * primitive.vjp(len(xs) - 1, g, primitive(*others, x, **params),
-                                        *others, x, **params))
-    got = pcgrad.grad(lambda x: h(pnp, x))(xs[-1])
-    v = numpy.random.default_rng(9).standard_normal(numpy.shape(xs[-1]))
+    def h(np, x):  # the error sent to the first operand, as a function of it
+        return np.sum(c * primitive.vjp(0, g, primitive(x, *others, **params), x, *others,
+                                        **params))
+    got = pcgrad.grad(lambda x: h(pnp, x))(x0)
+    v = numpy.random.default_rng(9).standard_normal(numpy.shape(x0))
+    if name == "cholesky":  # its derivative is the symmetric one: along symmetric directions
+        v = v + numpy.swapaxes(v, -1, -2)
     step = 1e-4
-    numeric = (8 * (h(pnp, xs[-1] + step * v) - h(pnp, xs[-1] - step * v))
-               - (h(pnp, xs[-1] + 2 * step * v) - h(pnp, xs[-1] - 2 * step * v))) / (12 * step)
+    numeric = (8 * (h(pnp, x0 + step * v) - h(pnp, x0 - step * v))
+               - (h(pnp, x0 + 2 * step * v) - h(pnp, x0 - 2 * step * v))) / (12 * step)
     assert numpy.sum(got * v) == pytest.approx(numeric, rel=1e-6, abs=1e-8)
 
 

@@ -746,7 +746,6 @@ def _svd_vjp(k, g, y, a):
 
 
 def _qr_vjp(k, g, y, a):
-    from .. import numpy as pnp
     from ..scipy.linalg import solve_triangular
     m, n = np.shape(a)[-2:]
     q, r = unpack_qr(y, m, n)
