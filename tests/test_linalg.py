@@ -364,6 +364,12 @@ def test_lstsq_returns_numpys_rank_and_empty_residuals_when_underdetermined():
     numpy.testing.assert_allclose(s, want[3], rtol=1e-12)
 
 
+def test_numpy_linalg_called_on_a_traced_array_runs_as_pcgrad_numpy_linalg():
+    a = _draw(general(3, 3), 0)
+    got = pcgrad.grad(lambda a: pnp.sum(numpy.linalg.inv(a)))(a)
+    numpy.testing.assert_allclose(got, pcgrad.grad(lambda a: pnp.sum(pnp.linalg.inv(a)))(a))
+
+
 # --- errors -------------------------------------------------------------------------------
 SINGULAR = numpy.array([[1.0, 2.0], [2.0, 4.0]])
 

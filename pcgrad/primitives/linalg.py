@@ -118,8 +118,8 @@ _orgqr = _lapack.numba_ez_xxgqr(types.float64)
 _D = ord("d")  # LAPACK's kind: double precision
 
 
-def _batch(shape, core=2):
-    return math.prod(shape[:-core])
+def _batch(shape):
+    return math.prod(shape[:-2])
 
 
 def _lowering(code, dims):
@@ -194,17 +194,16 @@ def _solve_triangular(a, n, lower, trans, unit, x, k):
 
 
 @njit(cache=True)
-def _align(new, old, rows, cols, count, column):
-    """Whether vector v of ``new`` points away from its previous value in
-    ``old`` (dot product below 0); the vectors are the ``count`` columns
-    (``column``) or rows of (rows x cols) matrices. Factorizations fix
-    vectors only up to sign: the forward keeps the sign continuous."""
-    flips = np.zeros(count, np.bool_)
-    for v in range(count):
+def _flips(new, old, rows, cols):
+    """Which columns of the (rows x cols) matrix ``new`` point away from
+    those of ``old``, its previous value (a negative dot product).
+    Factorizations fix these vectors only up to sign; the forward kernels
+    keep the sign continuous."""
+    flips = np.zeros(cols, np.bool_)
+    for v in range(cols):
         total = 0.0
-        for r in range(rows if column else cols):
-            i = r * cols + v if column else v * cols + r
-            total += new[i] * old[i]
+        for r in range(rows):
+            total += new[r * cols + v] * old[r * cols + v]
         flips[v] = total < 0.0
     return flips
 
@@ -339,7 +338,7 @@ def eigh_forward(t, j, value, out):
             _fill_nan(out[o:o + size])
             continue
         _transpose(vectors, n, n, v)  # LAPACK's columns arrive as rows
-        flips = _align(v, old[o + n:], n, n, n, True) if stored else np.zeros(n, np.bool_)
+        flips = _flips(v, old[o + n:], n, n) if stored else np.zeros(n, np.bool_)
         for i in range(n):
             out[o + i] = w[i]
             for k in range(n):
@@ -500,7 +499,7 @@ def qr_forward(t, j, value, out):
                 out[o + m * n + i * n + k] = work[k * m + i] if k >= i else 0.0
         _orgqr(_D, m, n, n, work.ctypes, m, tau.ctypes)
         _transpose(work, n, m, q)
-        flips = _align(q, old[o:], m, n, n, True) if stored else np.zeros(n, np.bool_)
+        flips = _flips(q, old[o:], m, n) if stored else np.zeros(n, np.bool_)
         for i in range(m):
             for k in range(n):
                 out[o + i * n + k] = -q[i * n + k] if flips[k] else q[i * n + k]
