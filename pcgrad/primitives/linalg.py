@@ -101,7 +101,8 @@ register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others",
 # the C wrappers Numba ships for its own numpy.linalg (its numpy.linalg
 # itself takes many seconds to compile). LAPACK is column-major: a row-major
 # buffer is the transpose of the matrix it holds, which inversion and
-# symmetric matrices do not notice and the others undo below.
+# Cholesky factors of symmetric matrices do not notice; eigh, svd and qr
+# transpose, to make the calls numpy makes (and get its signs).
 # Error rules are the matrix-calculus identities of Giles (2008), "Collected
 # matrix derivative results for forward and reverse mode AD", in autograd's
 # conventions; each is also written with pcgrad.numpy (the vjp= functions).
@@ -330,14 +331,12 @@ def eigh_forward(t, j, value, out):
     size = (n + 1) * n
     for b in range(batch):
         o = b * size
-        for i in range(n * n):
-            vectors[i] = a[b * n * n + i]
-        # the row-major lower triangle is the column-major upper one
-        if _syevd(_D, ord("V"), ord("U") if lower else ord("L"), n, vectors.ctypes, n,
+        _transpose(a[b * n * n:], n, n, vectors)  # column-major, as numpy calls LAPACK
+        if _syevd(_D, ord("V"), ord("L") if lower else ord("U"), n, vectors.ctypes, n,
                   w.ctypes) != 0:
             _fill_nan(out[o:o + size])
             continue
-        _transpose(vectors, n, n, v)  # LAPACK's columns arrive as rows
+        _transpose(vectors, n, n, v)
         flips = _flips(v, old[o + n:], n, n) if stored else np.zeros(n, np.bool_)
         for i in range(n):
             out[o + i] = w[i]
@@ -388,33 +387,35 @@ def svd_forward(t, j, value, out):
     stored = t.voff[j] >= 0
     old = value_of(t, value, j)
     work, s = np.empty(m * n), np.empty(r)
-    ut, vt = np.empty(n * r), np.empty(r * m)
+    u, vt = np.empty(m * r), np.empty(r * n)
+    rows_u, rows_vt = np.empty(m * r), np.empty(r * n)
     size = m * r + r + r * n
     for b in range(batch):
         o = b * size
-        for i in range(m * n):
-            work[i] = a[b * m * n + i]
-        # the column-major view holds a^T = V S U^T: LAPACK's "u" is Vt, its "vt" is U
-        if _gesdd(_D, ord("S"), n, m, work.ctypes, n, s.ctypes, ut.ctypes, n, vt.ctypes,
+        _transpose(a[b * m * n:], m, n, work)  # column-major, as numpy calls LAPACK
+        if _gesdd(_D, ord("S"), m, n, work.ctypes, m, s.ctypes, u.ctypes, m, vt.ctypes,
                   r) != 0:
             _fill_nan(out[o:o + size])
             continue
+        _transpose(u, r, m, rows_u)
+        _transpose(vt, n, r, rows_vt)
         flips = np.zeros(r, np.bool_)
-        if stored:
+        if stored:  # a singular pair flips together
             for i in range(r):
                 total = 0.0
                 for q in range(m):
-                    total += vt[q * r + i] * old[o + q * r + i]
+                    total += rows_u[q * r + i] * old[o + q * r + i]
                 for q in range(n):
-                    total += ut[i * n + q] * old[o + m * r + r + i * n + q]
+                    total += rows_vt[i * n + q] * old[o + m * r + r + i * n + q]
                 flips[i] = total < 0.0
         for q in range(m):
             for i in range(r):
-                out[o + q * r + i] = -vt[q * r + i] if flips[i] else vt[q * r + i]
+                out[o + q * r + i] = -rows_u[q * r + i] if flips[i] else rows_u[q * r + i]
         for i in range(r):
             out[o + m * r + i] = s[i]
             for q in range(n):
-                out[o + m * r + r + i * n + q] = -ut[i * n + q] if flips[i] else ut[i * n + q]
+                x = rows_vt[i * n + q]
+                out[o + m * r + r + i * n + q] = -x if flips[i] else x
 
 
 @kernel
