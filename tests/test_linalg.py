@@ -258,7 +258,7 @@ def _draw(spec, seed):
 
 VJP_CASES = [
     ("inv", (general(3, 3),), {}), ("inv", (general(2, 3, 3),), {}),
-    ("logabsdet", (general(2, 3, 3),), {}), ("cholesky", (spd(2, 3, 3),), {}),
+    ("slogdet", (general(2, 3, 3),), {}), ("cholesky", (spd(2, 3, 3),), {}),
     ("eigh", (spd(3, 3),), {"lower": True}), ("eigh", (spd(2, 3, 3),), {"lower": False}),
     ("svd", (general(4, 3),), {}), ("svd", (general(3, 4),), {}),
     ("svd", (general(2, 3, 3),), {}), ("qr", (general(4, 3),), {}),
@@ -368,6 +368,32 @@ def test_numpy_linalg_called_on_a_traced_array_runs_as_pcgrad_numpy_linalg():
     a = _draw(general(3, 3), 0)
     got = pcgrad.grad(lambda a: pnp.sum(numpy.linalg.inv(a)))(a)
     numpy.testing.assert_allclose(got, pcgrad.grad(lambda a: pnp.sum(pnp.linalg.inv(a)))(a))
+
+
+def test_slogdet_sign_is_recomputed_by_compiled_replay():
+    compiled = pcgrad.jit(pcgrad.value_and_grad(lambda a: pnp.linalg.det(a)))
+    a = _draw(general(3, 3), 0)
+    compiled(a)
+    flipped = a[::-1].copy()  # one row swap: the determinant changes sign
+    value, g = compiled(flipped)
+    assert value == pytest.approx(numpy.linalg.det(flipped), rel=1e-12)
+    numpy.testing.assert_allclose(g, numpy.linalg.det(flipped) * numpy.linalg.inv(flipped).T,
+                                  rtol=1e-10)
+
+
+def test_pinv_of_full_rank_matrices_compiles():
+    a = _draw(general(4, 3), 0)
+    compiled = pcgrad.jit(pcgrad.grad(lambda a: pnp.sum(pnp.linalg.pinv(a) ** 2)))
+    compiled(a)
+    numpy.testing.assert_allclose(compiled(2.0 * a),
+                                  pcgrad.grad(lambda a: pnp.sum(pnp.linalg.pinv(a) ** 2))(2.0 * a),
+                                  rtol=1e-10)
+
+
+def test_lstsq_under_jit_is_refused_since_its_rank_would_be_frozen():
+    compiled = pcgrad.jit(pcgrad.grad(lambda a: pnp.sum(pnp.linalg.lstsq(a, numpy.ones(4))[0])))
+    with pytest.raises(TypeError, match="lstsq decides the rank of a from its values"):
+        compiled(_draw(general(4, 3), 0))
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -42,14 +42,14 @@ SVDResult = namedtuple("SVDResult", "U S Vh")
 QRResult = namedtuple("QRResult", "Q R")
 
 
-def _np_():
+def _pnp():
     from .. import numpy
     return numpy
 
 
 def _matrices(a, name):
     """The shape of ``a``, which must hold matrices in its last two axes."""
-    shape = _np_().shape(a)
+    shape = _pnp().shape(a)
     if len(shape) < 2:
         raise LinAlgError(f"{name} needs an array of at least two dimensions (a matrix or a "
                           f"stack of matrices); got shape {shape}.")
@@ -71,7 +71,7 @@ def matrix_transpose(x):
     >>> matrix_transpose(_np.ones((2, 3))).shape
     (3, 2)
     """
-    return _np_().swapaxes(x, -1, -2)
+    return _pnp().swapaxes(x, -1, -2)
 
 
 def inv(a):
@@ -92,32 +92,31 @@ def solve(a, b):
     array([0.5 , 0.25])
     """
     n = _square(a, "solve")[-1]
-    b_shape = _np_().shape(b)
+    b_shape = _pnp().shape(b)
     rows = b_shape[0] if len(b_shape) == 1 else (b_shape[-2] if len(b_shape) > 1 else None)
     if rows != n:
         raise ValueError(f"solve: b must have {n} rows to match a of shape "
-                         f"{_np_().shape(a)}; got b of shape {b_shape}.")
+                         f"{_pnp().shape(a)}; got b of shape {b_shape}.")
     try:
         inverse = _P["inv"](a)
     except LinAlgError:
         raise LinAlgError("solve: the matrix a is singular, so a x = b has no unique "
                           "solution; use pcgrad.numpy.linalg.lstsq for a least-squares "
                           "solution.") from None
-    return _np_().matmul(inverse, b)
+    return _pnp().matmul(inverse, b)
 
 
 def slogdet(a):
-    """numpy.linalg.slogdet: (sign, log|det a|); the sign is a constant and
-    log|det a| has error rule eps inv(a)^T.
+    """numpy.linalg.slogdet: (sign, log|det a|); the sign has no derivative
+    and log|det a| has error rule eps inv(a)^T.
 
     >>> sign, logabsdet = slogdet(_np.array([[-2.0, 0.0], [0.0, 1.0]]))
     >>> float(sign), round(float(logabsdet), 12)
     (-1.0, 0.69314718056)
     """
     _square(a, "slogdet")
-    from . import _value
-    sign = _np.linalg.slogdet(_value(a))[0]
-    return SlogdetResult(sign, _P["logabsdet"](a))
+    packed = _P["slogdet"](a)
+    return SlogdetResult(packed[..., 0], packed[..., 1])
 
 
 def det(a):
@@ -127,7 +126,7 @@ def det(a):
     5.0
     """
     sign, logabsdet = slogdet(a)
-    return sign * _np_().exp(logabsdet)
+    return sign * _pnp().exp(logabsdet)
 
 
 def cholesky(a, /, *, upper=False):
@@ -202,7 +201,7 @@ def qr(a, mode="reduced"):
     >>> qr(_np.array([[3.0], [4.0]])).R
     array([[-5.]])
     """
-    np = _np_()
+    np = _pnp()
     shape = _matrices(a, "qr")
     if mode not in ("reduced", "r"):
         raise NotImplementedError(f"qr supports mode='reduced' and mode='r'; got "
@@ -221,6 +220,15 @@ def _singular_values(a):
     return _np.linalg.svd(_value(a), compute_uv=False)
 
 
+def _rank_decided(a, name):
+    """Refuse to decide the rank of traced ``a`` from its values under
+    pcgrad.jit, which would freeze the decision at trace time."""
+    from ..tracing import Tracer
+    if isinstance(a, Tracer) and a._trace.compiling:
+        raise TypeError(f"{name} decides the rank of a from its values, which pcgrad.jit "
+                        f"would freeze at trace time. Call it without pcgrad.jit.")
+
+
 def _cutoff(shape, rcond):
     return max(shape[-2:]) * _np.finfo(float).eps if rcond is None else rcond
 
@@ -229,33 +237,36 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     """numpy.linalg.pinv. Of full rank: (a^T a)^-1 a^T (or a^T (a a^T)^-1),
     whose derivative is exact; else V diag(1/s) U^T over the singular values
     above ``rcond`` (default ``rtol``, max(m, n) eps) times the largest,
-    whose derivative needs distinct singular values.
+    whose derivative needs distinct singular values (and which pcgrad.jit
+    refuses). ``hermitian`` is accepted and the general formula used.
 
     >>> pinv(_np.array([[2.0], [0.0]]))
     array([[0.5, 0. ]])
     """
-    np = _np_()
+    np = _pnp()
     shape = _matrices(a, "pinv")
     s = _singular_values(a)
     cut = _cutoff(shape, rcond if rcond is not None else rtol) * s.max(axis=-1, keepdims=True)
-    if _np.all(s > cut):
+    if _np.all(s > cut):  # a later rank-deficient input gives inf or nan under pcgrad.jit
         t = matrix_transpose(a)
         return inv(t @ a) @ t if shape[-2] >= shape[-1] else t @ inv(a @ t)
+    _rank_decided(a, "pinv of a rank-deficient matrix")
     u, s, vt = svd(a, full_matrices=False)
-    kept = _np.asarray(_np_()._value(s)) > cut
+    kept = _np.asarray(_pnp()._value(s)) > cut
     scale = np.where(kept, 1.0 / (s + ~kept), 0.0)
     return matrix_transpose(vt) @ (np.expand_dims(scale, -1) * matrix_transpose(u))
 
 
 def lstsq(a, b, rcond=None):
     """numpy.linalg.lstsq: (x, residuals, rank, s); x, the residuals and the
-    singular values s are differentiable, the rank is an int.
+    singular values s are differentiable, the rank is an int (so pcgrad.jit
+    refuses it, as it refuses argmax).
 
     >>> x, residuals, rank, s = lstsq(_np.array([[1.0], [1.0]]), _np.array([1.0, 3.0]))
     >>> x, residuals, rank
     (array([2.]), array([2.]), 1)
     """
-    np = _np_()
+    np = _pnp()
     shape = _matrices(a, "lstsq")
     if len(shape) != 2:
         raise LinAlgError(f"lstsq needs a 2-D matrix a; got shape {shape}.")
@@ -264,6 +275,7 @@ def lstsq(a, b, rcond=None):
     if len(b_shape) not in (1, 2) or b_shape[0] != m:
         raise LinAlgError(f"lstsq: b must have {m} rows (as a has) and 1 or 2 dimensions; "
                           f"got b of shape {b_shape}.")
+    _rank_decided(a, "lstsq")
     values = _singular_values(a)
     rank = int(_np.sum(values > _cutoff(shape, rcond) * values.max()))
     x = pinv(a, rcond=_cutoff(shape, rcond)) @ b
@@ -307,7 +319,7 @@ def trace(x, /, *, offset=0, dtype=None):
     >>> float(trace(_np.eye(3)))
     3.0
     """
-    return _np_().trace(x, offset, axis1=-2, axis2=-1)
+    return _pnp().trace(x, offset, axis1=-2, axis2=-1)
 
 
 def multi_dot(arrays, *, out=None):
@@ -316,13 +328,13 @@ def multi_dot(arrays, *, out=None):
     >>> multi_dot([_np.eye(2), _np.ones((2, 3)), _np.ones(3)])
     array([3., 3.])
     """
-    _np_()._no_out(out, "multi_dot")
-    return functools.reduce(_np_().matmul, arrays)
+    _pnp()._no_out(out, "multi_dot")
+    return functools.reduce(_pnp().matmul, arrays)
 
 
 # --- norms ------------------------------------------------------------------------------
 def _vector_norm(x, ord, axis, keepdims):
-    np = _np_()
+    np = _pnp()
     if isinstance(ord, str):
         raise ValueError(f"Invalid norm order {ord!r} for vectors.")
     if ord is None or ord == 2:
@@ -340,7 +352,7 @@ def _vector_norm(x, ord, axis, keepdims):
 
 
 def _matrix_norm(x, ord, axes, keepdims):
-    np = _np_()
+    np = _pnp()
     row, col = axes
     if row == col:
         raise ValueError("norm: the two axes of a matrix norm must differ.")
@@ -371,7 +383,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     >>> float(norm(_np.array([[3.0, 0.0], [0.0, 4.0]]), "nuc"))
     7.0
     """
-    np = _np_()
+    np = _pnp()
     ndim = len(np.shape(x))
     if axis is None:
         if ord is None:

@@ -1,5 +1,5 @@
 """Linear algebra: the batched matrix product, and the LINALG family
-(inverse, log|det|, Cholesky, eigh, SVD, QR, triangular solve).
+(inverse, slogdet, Cholesky, eigh, SVD, QR, triangular solve).
 
 Matrix product: (Ba, M, K) @ (Bb, K, N) -> (B, M, N), Ba, Bb in {1, B}.
 The operands keep their own shapes; the lowering reads them as these 3-D
@@ -106,8 +106,8 @@ register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others",
 # Error rules are the matrix-calculus identities of Giles (2008), "Collected
 # matrix derivative results for forward and reverse mode AD", in autograd's
 # conventions; each is also written with pcgrad.numpy (the vjp= functions).
-INV, LOGABSDET, CHOLESKY, EIGH, SVD, QR, TRIANGULAR = range(7)
-LINALG_NAMES = ("inv", "logabsdet", "cholesky", "eigh", "svd", "qr", "solve_triangular")
+INV, SLOGDET, CHOLESKY, EIGH, SVD, QR, TRIANGULAR = range(7)
+LINALG_NAMES = ("inv", "slogdet", "cholesky", "eigh", "svd", "qr", "solve_triangular")
 _lapack = _LAPACK()
 _getrf = _lapack.numba_xxgetrf(types.float64)
 _getri = _lapack.numba_ez_xxgetri(types.float64)
@@ -236,9 +236,10 @@ def inv_vjp(t, j, value, prediction, e, acc):
             ga[o + i] -= both[i]
 
 
-# log|det a|;  eps_a += eps_y a^-T
+# slogdet, packed per batch as (sign, log|det a|); the sign has no derivative:
+#   eps_a += eps_log a^-T
 @kernel
-def logabsdet_forward(t, j, value, out):
+def slogdet_forward(t, j, value, out):
     row = _row(t, j)
     batch, n = row[0], row[1]
     a = value_of(t, value, parent(t, j, 0))
@@ -247,15 +248,20 @@ def logabsdet_forward(t, j, value, out):
     for b in range(batch):
         for i in range(n * n):
             lu[i] = a[b * n * n + i]
-        _getrf(_D, n, n, lu.ctypes, n, pivots.ctypes)
-        total = 0.0
+        _getrf(_D, n, n, lu.ctypes, n, pivots.ctypes)  # of a^T, whose det is a's
+        sign, total = 1.0, 0.0
         for i in range(n):
-            total += math.log(abs(lu[i * n + i]))
-        out[b] = total
+            d = lu[i * n + i]
+            if pivots[i] != i + 1:  # a row swap (LAPACK counts from 1)
+                sign = -sign
+            sign = sign * (1.0 if d > 0.0 else (-1.0 if d < 0.0 else 0.0))
+            total += math.log(abs(d))
+        out[2 * b] = sign
+        out[2 * b + 1] = total
 
 
 @kernel
-def logabsdet_vjp(t, j, value, prediction, e, acc):
+def slogdet_vjp(t, j, value, prediction, e, acc):
     if not sends(t, j, 0):
         return
     row = _row(t, j)
@@ -268,7 +274,7 @@ def logabsdet_vjp(t, j, value, prediction, e, acc):
         _inverse(a[o:], n, inverse)
         for i in range(n):
             for k in range(n):
-                ga[o + i * n + k] += e[b] * inverse[k * n + i]
+                ga[o + i * n + k] += e[2 * b + 1] * inverse[k * n + i]
 
 
 # Cholesky a = l l^T (the lower triangle of a is read);
@@ -588,9 +594,9 @@ def triangular_vjp(t, j, value, prediction, e, acc):
                         g[b * n * n + i * n + c] -= outer[i * n + c]
 
 
-FORWARDS = (inv_forward, logabsdet_forward, cholesky_forward, eigh_forward, svd_forward,
+FORWARDS = (inv_forward, slogdet_forward, cholesky_forward, eigh_forward, svd_forward,
             qr_forward, triangular_forward)
-RULES = (inv_vjp, logabsdet_vjp, cholesky_vjp, eigh_vjp, svd_vjp, qr_vjp, triangular_vjp)
+RULES = (inv_vjp, slogdet_vjp, cholesky_vjp, eigh_vjp, svd_vjp, qr_vjp, triangular_vjp)
 family(LINALG, lambda code: RULES[code], lambda code: FORWARDS[code], codes=range(7),
        names=LINALG_NAMES)
 
@@ -614,8 +620,9 @@ def _inv(a):
     return np.linalg.inv(a)
 
 
-def _logabsdet(a):
-    return np.linalg.slogdet(a)[1]
+def _slogdet(a):
+    sign, logabsdet = np.linalg.slogdet(a)
+    return np.stack([sign, logabsdet], axis=-1)
 
 
 @_lapack("cholesky", "the matrix is not positive definite; Cholesky factors symmetric "
@@ -691,9 +698,9 @@ def _inv_vjp(k, g, y, a):
     return -(_t(y) @ g @ _t(y))
 
 
-def _logabsdet_vjp(k, g, y, a):
+def _slogdet_vjp(k, g, y, a):
     from .. import numpy as pnp
-    return pnp.expand_dims(g, (-1, -2)) * _t(pnp.linalg.inv(a))
+    return pnp.expand_dims(g[..., 1], (-1, -2)) * _t(pnp.linalg.inv(a))
 
 
 def _cholesky_vjp(k, g, l, a):
@@ -770,8 +777,8 @@ def _triangular_vjp(k, g, x, a, b, lower, trans, unit_diagonal):
 
 
 register("inv", LINALG, _inv, _lowering(INV, _square), reads_output=True, vjp=_inv_vjp)
-register("logabsdet", LINALG, _logabsdet, _lowering(LOGABSDET, _square), reads_inputs=True,
-         vjp=_logabsdet_vjp)
+register("slogdet", LINALG, _slogdet, _lowering(SLOGDET, _square), reads_inputs=True,
+         vjp=_slogdet_vjp)
 register("cholesky", LINALG, _cholesky, _lowering(CHOLESKY, _square), reads_output=True,
          vjp=_cholesky_vjp)
 register("eigh", LINALG, _eigh, _lowering(EIGH, _symmetric), reads_output=True,
