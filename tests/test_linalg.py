@@ -7,6 +7,8 @@ use functions of them that do not depend on their signs (squares, U @ Vh).
 Cholesky's derivative is the symmetric one (as autograd's), so its cases
 differentiate through a symmetrized argument.
 """
+from dataclasses import dataclass
+
 import autograd
 import autograd.numpy as anp
 import autograd.scipy.linalg
@@ -33,15 +35,14 @@ def sla(np):
     return {pnp: pcgrad.scipy.linalg, anp: autograd.scipy.linalg}.get(np, scipy.linalg)
 
 
-class Matrix(Draw):
+@dataclass(frozen=True)
+class Matrix:
     """Well-conditioned matrices of ``shape``: "general" ones near 2 I (or
     Gaussian when not square), or symmetric positive definite ones ("spd")
     with eigenvalues near 1, 2, ..., n (apart, so that the eigenvectors'
     derivatives are moderate and finite differences accurate)."""
-
-    def __init__(self, shape, kind="general"):
-        super().__init__(tuple(shape))
-        object.__setattr__(self, "kind", kind)
+    shape: tuple
+    kind: str = "general"
 
     def sample(self, rng):
         x = rng.standard_normal(self.shape)
@@ -51,6 +52,8 @@ class Matrix(Draw):
             w = numpy.arange(1.0, n + 1) + 0.2 * rng.uniform(size=self.shape[:-1])
             return (q * w[..., None, :]) @ numpy.swapaxes(q, -1, -2)
         return 0.4 * x + 2.0 * numpy.eye(m, n) if m == n else x
+
+    __str__ = Draw.__str__
 
 
 def general(*shape):

@@ -252,7 +252,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
         return inv(t @ a) @ t if shape[-2] >= shape[-1] else t @ inv(a @ t)
     _rank_decided(a, "pinv of a rank-deficient matrix")
     u, s, vt = svd(a, full_matrices=False)
-    kept = _np.asarray(_pnp()._value(s)) > cut
+    kept = _np.asarray(np._value(s)) > cut
     scale = np.where(kept, 1.0 / (s + ~kept), 0.0)
     return matrix_transpose(vt) @ (np.expand_dims(scale, -1) * matrix_transpose(u))
 
