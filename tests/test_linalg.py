@@ -121,7 +121,7 @@ case("linalg.qr", lambda np, a: np.linalg.qr(a, mode="r"), general(4, 3), label=
      no_autograd=_AG_NONE.format("qr"))
 
 # --- least squares ----------------------------------------------------------------------
-for _shape in ((4, 3), (3, 4), (3, 3)):
+for _shape in ((4, 3), (3, 4), (3, 3), (2, 4, 3)):
     case("linalg.pinv", lambda np, a: np.linalg.pinv(a), general(*_shape))
 for _b in ((5,), (5, 2)):
     case("linalg.lstsq", lambda np, a, b: [np.linalg.lstsq(a, b)[0], np.linalg.lstsq(a, b)[1],
@@ -339,6 +339,22 @@ def test_matrix_power_zero_is_the_identity_with_zero_derivative():
     a = _draw(general(2, 3, 3), 0)
     numpy.testing.assert_array_equal(pnp.linalg.matrix_power(a, 0),
                                      numpy.linalg.matrix_power(a, 0))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_eigenvalues_at_a_repeated_eigenvalue_have_the_trace_as_derivative(schedule):
+    # sum of the eigenvalues = trace: the terms coupling equal eigenvalues are left out
+    g = pcgrad.grad(lambda a: pnp.sum(pnp.linalg.eigvalsh(a)), schedule=schedule,
+                    **SCHEDULES[schedule])(numpy.eye(3))
+    numpy.testing.assert_allclose(g, numpy.eye(3), atol=1e-12)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_nuclear_norm_at_repeated_singular_values_has_u_vh_as_derivative(schedule):
+    q = numpy.linalg.qr(_draw(real(3, 3), 0))[0]  # orthogonal: every singular value is 1
+    g = pcgrad.grad(lambda a: pnp.linalg.norm(a, "nuc"), schedule=schedule,
+                    **SCHEDULES[schedule])(q)
+    numpy.testing.assert_allclose(g, q, atol=1e-12)
 
 
 def test_pinv_of_a_rank_deficient_matrix_matches_numpy_and_its_constant_rank_derivative():
