@@ -8,9 +8,7 @@ blocks (pcgrad.numpy.matmul broadcasts other batch shapes explicitly first).
 import math
 
 import numpy as np
-import scipy.linalg
 from numba import njit, types
-from numba.np.linalg import _LAPACK, F_INT_nptype
 
 from ..kernels import blas_dgemm, gemm, kernel
 from .core import LINALG, MATMUL, error_of, family, parent, register, sends, value_of
@@ -108,14 +106,23 @@ register("matmul", MATMUL, np.matmul, _lower_matmul, reads_inputs="others",
 # conventions; each is also written with pcgrad.numpy (the vjp= functions).
 INV, SLOGDET, CHOLESKY, EIGH, SVD, QR, TRIANGULAR = range(7)
 LINALG_NAMES = ("inv", "slogdet", "cholesky", "eigh", "svd", "qr", "solve_triangular")
-_lapack = _LAPACK()
-_getrf = _lapack.numba_xxgetrf(types.float64)
-_getri = _lapack.numba_ez_xxgetri(types.float64)
-_potrf = _lapack.numba_xxpotrf(types.float64)
-_syevd = _lapack.numba_ez_xxxevd(types.float64)
-_gesdd = _lapack.numba_ez_gesdd(types.float64)
-_geqrf = _lapack.numba_ez_geqrf(types.float64)
-_orgqr = _lapack.numba_ez_xxgqr(types.float64)
+
+
+def _wrapper(name, *args):
+    """Numba's C wrapper ``name`` of a LAPACK routine (as numba.np.linalg
+    declares it, without importing that module and scipy.linalg with
+    pcgrad): it returns LAPACK's info and takes the kind ("d") first."""
+    return types.ExternalFunction(name, types.intc(types.char, *args))
+
+
+_N, _C, _X, _I = types.intp, types.char, types.CPointer(types.float64), types.CPointer(types.intc)
+_getrf = _wrapper("numba_xxgetrf", _N, _N, _X, _N, _I)
+_getri = _wrapper("numba_ez_xxgetri", _N, _X, _N, _I)
+_potrf = _wrapper("numba_xxpotrf", _C, _N, _X, _N)
+_syevd = _wrapper("numba_ez_xxxevd", _C, _C, _N, _X, _N, _X)
+_gesdd = _wrapper("numba_ez_gesdd", _C, _N, _N, _X, _N, _X, _X, _N, _X, _N)
+_geqrf = _wrapper("numba_ez_geqrf", _N, _N, _X, _N, _X)
+_orgqr = _wrapper("numba_ez_xxgqr", _N, _N, _N, _X, _N, _X)
 _D = ord("d")  # LAPACK's kind: double precision
 
 
@@ -173,7 +180,7 @@ def _inverse(a, n, out):
     """out = a^-1 (n x n; nan where a is singular)."""
     for i in range(n * n):
         out[i] = a[i]
-    pivots = np.empty(n, F_INT_nptype)
+    pivots = np.empty(n, np.intc)
     if _getrf(_D, n, n, out.ctypes, n, pivots.ctypes) != 0 or \
             _getri(_D, n, out.ctypes, n, pivots.ctypes) != 0:
         _fill_nan(out[:n * n])
@@ -244,7 +251,7 @@ def slogdet_forward(t, j, value, out):
     batch, n = row[0], row[1]
     a = value_of(t, value, parent(t, j, 0))
     lu = np.empty(n * n)
-    pivots = np.empty(n, F_INT_nptype)
+    pivots = np.empty(n, np.intc)
     for b in range(batch):
         for i in range(n * n):
             lu[i] = a[b * n * n + i]
@@ -602,7 +609,7 @@ family(LINALG, lambda code: RULES[code], lambda code: FORWARDS[code], codes=rang
 
 
 # --- numpy forwards (while tracing) and the packed outputs -----------------------------
-def _lapack(name, advice):
+def _reworded(name, advice):
     """numpy's LinAlgError for ``name``, reworded to say what to do."""
     def wrap(fn):
         def forward(*args, **params):
@@ -614,7 +621,7 @@ def _lapack(name, advice):
     return wrap
 
 
-@_lapack("inv", "the matrix is singular, so it has no inverse; check it for linearly "
+@_reworded("inv", "the matrix is singular, so it has no inverse; check it for linearly "
          "dependent rows or use pcgrad.numpy.linalg.pinv")
 def _inv(a):
     return np.linalg.inv(a)
@@ -625,7 +632,7 @@ def _slogdet(a):
     return np.stack([sign, logabsdet], axis=-1)
 
 
-@_lapack("cholesky", "the matrix is not positive definite; Cholesky factors symmetric "
+@_reworded("cholesky", "the matrix is not positive definite; Cholesky factors symmetric "
          "positive-definite matrices only")
 def _cholesky(a):
     return np.linalg.cholesky(a)
@@ -648,8 +655,9 @@ def _qr(a):
     return np.concatenate([q.reshape(batch + (-1,)), r.reshape(batch + (-1,))], axis=-1)
 
 
-@_lapack("solve_triangular", "the matrix is singular (a zero on its diagonal)")
+@_reworded("solve_triangular", "the matrix is singular (a zero on its diagonal)")
 def _triangular(a, b, lower, trans, unit_diagonal):
+    import scipy.linalg  # here: importing it takes a second
     if a.ndim == 2:
         return scipy.linalg.solve_triangular(a, b, trans=trans, lower=lower,
                                              unit_diagonal=unit_diagonal)
