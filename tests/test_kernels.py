@@ -8,6 +8,7 @@ import pytest
 
 import pcgrad
 import pcgrad.numpy as np
+import pcgrad.scipy.linalg as psl
 import pcgrad.scipy.special as sp
 from pcgrad.api import _Linearized
 from pcgrad.plan import Plan
@@ -17,6 +18,7 @@ from pcgrad.relax import forward_pass, kernel_addresses
 rng = numpy.random.default_rng(0)
 A = rng.uniform(0.2, 0.9, (3, 4))
 V = rng.uniform(0.2, 0.9, 4)
+SQUARE = rng.uniform(0.2, 0.9, (3, 3)) + 2.0 * numpy.eye(3)
 
 PROGRAMS = {
     "unary": lambda x: [f(x) for f in (
@@ -42,6 +44,14 @@ PROGRAMS = {
                          pcgrad.grad(lambda y: np.sum(y[[0, 2, 2]] * y[::-1]))(x)],
     "matmul": lambda x: [x @ V, x @ x.T, V @ x.T, np.einsum("ij,kj->ik", x, x),
                          np.reshape(x, (3, 2, 2)) @ np.reshape(x, (3, 2, 2))],
+    "linalg": lambda x: [np.linalg.inv(SQUARE + x[:, :3]), np.linalg.slogdet(SQUARE * x[0, 0])[1],
+                         np.linalg.cholesky(SQUARE @ SQUARE.T + x[:, :3] @ x[:, :3].T),
+                         np.linalg.eigh(SQUARE + x[:, 1:]), np.linalg.eigh(x[:, 1:], "U"),
+                         np.linalg.svd(x, full_matrices=False), np.linalg.svd(x.T[None], compute_uv=False),
+                         np.linalg.qr(x.T), np.linalg.qr(np.reshape(x, (2, 3, 2))),
+                         psl.solve_triangular(SQUARE + x[:, :3], x, trans=1),
+                         psl.solve_triangular(SQUARE * x[0, 0], V[:3], lower=True,
+                                              unit_diagonal=True)],
     "special": lambda x: [f(x) for f in (
         sp.erf, sp.erfc, sp.erfinv, sp.erfcinv, sp.gammaln, sp.gamma, sp.digamma, sp.expit,
         sp.log_expit, sp.logit, sp.entr, sp.i0, sp.i1, sp.i0e, sp.i1e, sp.ndtr, sp.log_ndtr,
@@ -52,9 +62,15 @@ PROGRAMS = {
 }
 
 
+def _arrays(results):
+    """The arrays of a program's results (factorizations return tuples of them)."""
+    for y in results:
+        yield from (y if isinstance(y, tuple) else (y,))
+
+
 def _program(name):
     def f(x):
-        return np.sum(np.concatenate([np.ravel(y) * 1.0 for y in PROGRAMS[name](x)]))
+        return np.sum(np.concatenate([np.ravel(y) * 1.0 for y in _arrays(PROGRAMS[name](x))]))
     return f
 
 

@@ -1,4 +1,4 @@
-"""pcgrad.scipy: traced counterparts of scipy.special and scipy.stats.
+"""pcgrad.scipy: traced counterparts of scipy.special, scipy.stats and scipy.linalg.
 
 Use them inside functions you differentiate, as pcgrad.numpy:
 
@@ -8,3 +8,4 @@ Use them inside functions you differentiate, as pcgrad.numpy:
 0.25
 """
 from . import special, stats  # noqa: F401
+from . import linalg  # noqa: F401
