@@ -18,6 +18,7 @@ from ..tracing import bind
 
 # Opcodes: one per kernel family.
 LEAF, UNARY, NARY, GATHER, SCATTER, EXTREMUM, PROD, CUMSUM, MATMUL, COPY = range(10)
+CONV = 10
 
 # The op table (OpTable, see kernels.py) has one row per node: its family,
 # sub-code, sizes, buffer offsets, parents and integer parameters.
