@@ -7,6 +7,7 @@ import numpy
 import pytest
 
 import pcgrad
+import pcgrad.lax as lax
 import pcgrad.numpy as np
 import pcgrad.scipy.special as sp
 from pcgrad.api import _Linearized
@@ -40,6 +41,12 @@ PROGRAMS = {
                          np.min(x, 0), np.prod(x, 1), np.cumsum(x, 1), np.cumsum(x, 0)],
     "matmul": lambda x: [x @ V, x @ x.T, V @ x.T, np.einsum("ij,kj->ik", x, x),
                          np.reshape(x, (3, 2, 2)) @ np.reshape(x, (3, 2, 2))],
+    "conv": lambda x: [lax.conv(np.reshape(x, (1, 2, 2, 3)), np.reshape(x[:2], (2, 1, 2, 2)),
+                                stride=(1, 2), padding=1, groups=2),
+                       lax.conv(np.reshape(x, (2, 1, 2, 3)), np.reshape(x[0], (2, 1, 1, 2)),
+                                dilation=(1, 2)),
+                       lax.max_pool2d(np.reshape(x, (1, 1, 3, 4)), 2, 1, padding=1),
+                       lax.avg_pool2d(np.reshape(x, (1, 1, 3, 4)), (2, 3))],
     "special": lambda x: [f(x) for f in (
         sp.erf, sp.erfc, sp.erfinv, sp.erfcinv, sp.gammaln, sp.gamma, sp.digamma, sp.expit,
         sp.log_expit, sp.logit, sp.entr, sp.i0, sp.i1, sp.i0e, sp.i1e, sp.ndtr, sp.log_ndtr,

@@ -29,7 +29,8 @@ N, C, H, W, O, KH, KW, OH, OW, SH, SW, PT, PL, DH, DW, G, DGEMM = range(17)
 
 
 def output_size(size, kernel_size, stride, pads, dilation):
-    """Output length along one axis (numpy-int free, for shapes)."""
+    """Output length along one axis: the padded length less the dilated
+    kernel's extent, in strides, plus one."""
     return (size + pads[0] + pads[1] - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
