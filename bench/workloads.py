@@ -138,48 +138,83 @@ def _cnn_args(batch):
     return make_args
 
 
-def cnn_loss(np):
-    def loss(params, images, targets):
-        conv_w, conv_b, dense_w, dense_b = params
-        batch = images.shape[0]
-        # A 3x3 convolution as nine shifted slices, each contracted over the
-        # input channels, so only slicing and einsum are needed.
-        conv = 0.0
+def _sliced_conv(np):
+    """A 3x3 "valid" convolution as nine shifted slices, each contracted over
+    the input channels, so only slicing and einsum are needed."""
+    def conv(images, conv_w):
+        out = 0.0
         for di in range(CNN_KERNEL):
             for dj in range(CNN_KERNEL):
                 window = images[:, :, di : di + CNN_CONV_SIDE, dj : dj + CNN_CONV_SIDE]
-                conv = conv + np.einsum("bchw,oc->bohw", window, conv_w[:, :, di, dj])
-        conv = conv + np.reshape(conv_b, (1, CNN_CHANNELS, 1, 1))
-        activated = np.maximum(conv, 0.0)
-        pooled = np.mean(
-            np.reshape(activated, (batch, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2)),
-            axis=(3, 5),
-        )
-        flat = np.reshape(pooled, (batch, CNN_FEATURES))
-        return _cross_entropy(np, flat @ dense_w + dense_b, targets)
+                out = out + np.einsum("bchw,oc->bohw", window, conv_w[:, :, di, dj])
+        return out
 
-    return loss
+    return conv
 
 
-def cnn_torch_loss(torch):
-    def loss(params, images, targets):
-        conv_w, conv_b, dense_w, dense_b = params
-        batch = images.shape[0]
-        conv = 0.0
-        for di in range(CNN_KERNEL):
-            for dj in range(CNN_KERNEL):
-                window = images[:, :, di : di + CNN_CONV_SIDE, dj : dj + CNN_CONV_SIDE]
-                conv = conv + torch.einsum("bchw,oc->bohw", window, conv_w[:, :, di, dj])
-        conv = conv + torch.reshape(conv_b, (1, CNN_CHANNELS, 1, 1))
-        activated = torch.clamp(conv, min=0.0)
-        pooled = torch.mean(
-            torch.reshape(activated, (batch, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2)),
-            dim=(3, 5),
-        )
-        flat = torch.reshape(pooled, (batch, CNN_FEATURES))
-        return _torch_cross_entropy(torch, flat @ dense_w + dense_b, targets)
+def _primitive_conv(np):
+    """The engine's own convolution: pcgrad.lax.conv for pcgrad, jax.lax's
+    for jax; numpy and autograd, which have none, use the nine slices."""
+    if np.__name__ == "pcgrad.numpy":
+        import pcgrad.lax
 
-    return loss
+        return pcgrad.lax.conv
+    if np.__name__ == "jax.numpy":
+        import jax
+
+        return lambda images, conv_w: jax.lax.conv_general_dilated(
+            images, conv_w, (1, 1), "VALID")
+    return _sliced_conv(np)
+
+
+def _cnn_loss(make_conv):
+    def build(np):
+        conv = make_conv(np)
+
+        def loss(params, images, targets):
+            conv_w, conv_b, dense_w, dense_b = params
+            batch = images.shape[0]
+            out = conv(images, conv_w) + np.reshape(conv_b, (1, CNN_CHANNELS, 1, 1))
+            activated = np.maximum(out, 0.0)
+            pooled = np.mean(
+                np.reshape(activated, (batch, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2)),
+                axis=(3, 5),
+            )
+            flat = np.reshape(pooled, (batch, CNN_FEATURES))
+            return _cross_entropy(np, flat @ dense_w + dense_b, targets)
+
+        return loss
+
+    return build
+
+
+cnn_loss = _cnn_loss(_sliced_conv)
+cnn_conv_loss = _cnn_loss(_primitive_conv)
+
+
+def _torch_cnn_loss(make_conv):
+    def build(torch):
+        conv = make_conv(torch)
+
+        def loss(params, images, targets):
+            conv_w, conv_b, dense_w, dense_b = params
+            batch = images.shape[0]
+            out = conv(images, conv_w) + torch.reshape(conv_b, (1, CNN_CHANNELS, 1, 1))
+            activated = torch.clamp(out, min=0.0)
+            pooled = torch.mean(
+                torch.reshape(activated, (batch, CNN_CHANNELS, CNN_POOL_SIDE, 2, CNN_POOL_SIDE, 2)),
+                dim=(3, 5),
+            )
+            flat = torch.reshape(pooled, (batch, CNN_FEATURES))
+            return _torch_cross_entropy(torch, flat @ dense_w + dense_b, targets)
+
+        return loss
+
+    return build
+
+
+cnn_torch_loss = _torch_cnn_loss(_sliced_conv)
+cnn_conv_torch_loss = _torch_cnn_loss(lambda torch: torch.nn.functional.conv2d)
 
 
 # --- lstm ---------------------------------------------------------------------
@@ -304,6 +339,15 @@ def build_workloads(quick=False):
             _cnn_args(cnn_batch),
             cnn_loss,
             cnn_torch_loss,
+            reduced=quick,
+        ),
+        Workload(
+            "cnn_conv",
+            f"cnn with each engine's convolution (pcgrad.lax.conv, jax.lax.conv_general_dilated, "
+            f"torch conv2d; autograd: the slices), batch {cnn_batch}",
+            _cnn_args(cnn_batch),
+            cnn_conv_loss,
+            cnn_conv_torch_loss,
             reduced=quick,
         ),
         Workload(

@@ -294,15 +294,72 @@ def _nonfinite(t, err, inputs):
     return False
 
 
-@njit(cache=True)
+@njit(inline="always")  # inlined in Numba IR: the loops calling it must vectorize
 def _differ(a, b):
     """Whether an error ``b`` still differs from its target ``a``. Within a
     few rounding units counts as settled (else a step of eta Pi near 2 can
     cycle between the two neighbours of a target forever), and so does NaN
-    on both sides."""
+    on both sides. Bitwise, not short-circuit, operators: no branches, so the
+    loops calling it vectorize."""
     gap = abs(a - b)
-    return not (a == b or (gap <= 8.9e-16 * max(abs(a), abs(b)) and gap < math.inf)
-                or (a != a and b != b))
+    return not ((a == b) | ((gap <= 8.9e-16 * max(abs(a), abs(b))) & (gap < math.inf))
+                | ((a != a) & (b != b)))
+
+
+@njit(cache=True)
+def _step(e, a, d, p, rate, exact):
+    """One unit's update where its error ``e`` differs from ``a`` = sum_c J^T eps_c:
+    e <- a if ``exact``, else e + rate p (a - e) (``p`` its precisions, empty
+    for ones); ``d`` = the change (0 where e stays). Returns how many elements
+    changed."""
+    changed = 0
+    for i in range(e.size):
+        x, y = a[i], e[i]
+        moves = _differ(x, y)
+        pi = p[i] if p.size else 1.0
+        new = x if exact else y + rate * pi * (x - y)
+        d[i] = new - y if moves else 0.0
+        e[i] = new if moves else y
+        changed += moves
+    return changed
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _squares_stepped(e, d, p):
+    """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
+    squared error by the step ``d`` that ended at ``e``."""
+    total = 0.0
+    for i in range(e.size):
+        pi = p[i] if p.size else 1.0
+        total += d[i] * (2.0 * e[i] - d[i]) / pi if d[i] != 0.0 else 0.0
+    return 0.5 * total
+
+
+@njit(cache=True)
+def _residual(a, e):
+    """(gap, size, lopsided) of a unit: max |a - e| over the elements that
+    differ, the max-norm of its finite elements of a and e, and whether an
+    element is NaN on one side only (a NaN input: it settles next step)."""
+    gap, size, lopsided = 0.0, 0.0, False
+    for i in range(a.size):
+        x, y = a[i], e[i]
+        moves = _differ(x, y)
+        difference = abs(x - y)
+        nan = difference != difference
+        gap = max(gap, difference if moves & (not nan) else 0.0)
+        lopsided |= moves & nan
+        size = max(size, abs(x) if abs(x) < math.inf else 0.0)
+        size = max(size, abs(y) if abs(y) < math.inf else 0.0)
+    return gap, size, lopsided
+
+
+@njit(inline="always")
+def _open(t, err, acc, j, opened):
+    """Zero node j's error and running sum the first time the relaxation reaches it."""
+    if not opened[j]:
+        opened[j] = True
+        _fill(error_of(t, err, j), 0.0)
+        _fill(error_of(t, acc, j), 0.0)
 
 
 # Three entry points, one per kind of relaxation, so that a first gradient
@@ -311,7 +368,7 @@ def _differ(a, b):
 # reports whether a read-out gradient holds inf or nan.
 @njit(cache=True)
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, rules, inputs, hook, trail, kept, state, units,
+                 history, named, work, rules, inputs, measure, hook, trail, kept, state, units,
                  segments):
     """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
@@ -321,8 +378,10 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     jacobi: eps <- sum_c J^T eps_c for all units at once, from the last step.
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
-    Every error has its place in ``t``'s layout (``err`` zeroed); ``work``
-    (twice err's size) holds the running sums.
+    Every error has its place in ``t``'s layout; ``work`` (twice err's size)
+    holds the running sums. A node's error and sum are zeroed when the
+    relaxation first reaches it (the errors of nodes it never reaches at
+    the end), so a step never pays for the parts of the graph it does not touch.
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
     keep ``acc`` = sum_c J^T eps_c up to date incrementally, since the errors
@@ -333,16 +392,23 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     A unit has settled when its residual max|acc - eps| is at most ``tol``
     times the size of its error (max(|acc|, |eps|), its max-norm): the test
     is relative per unit, so small gradients are as accurate as large ones.
+    Without ``measure`` the history's residual and squared errors are NaN,
+    and a step stops testing units at the first one that has not settled.
     """
     n = len(t.op)
-    _fill(err, 0.0)
-    _copy(error_of(t, err, out), seed)
-
     # acc: for a unit, sum_c J^T eps_c; for a non-unit, the change arriving
     # at it this step (it passes that change on and forgets it)
     acc = work[:err.size]
-    _fill(acc, 0.0)
     outgoing = work[err.size:2 * err.size]  # this step's change of each updated unit
+    opened = np.zeros(n, np.bool_)
+    if hook != 0:  # the record reads every unit's error from the start
+        _fill(err, 0.0)
+        _fill(acc, 0.0)
+        opened[:] = True
+    for r in range(named.size):  # the history reads their errors from the start
+        _open(t, err, acc, named[r], opened)
+    opened[out] = True
+    _copy(error_of(t, err, out), seed)
     pending = np.zeros(n, np.bool_)
     touched = np.zeros(n, np.bool_)
     candidates = np.empty(n, np.int64)
@@ -354,6 +420,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     _copy(error_of(t, outgoing, out), seed)
     pending[out] = True
     hi = out
+    empty = precision[:0]
     for it in range(max_iters + 1):
         if it > 0:
             # update every unit whose error differs from what its children send
@@ -361,25 +428,16 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
             ncand_next = 0
             for c in range(ncand):
                 j = candidates[c]
-                e, a, d = error_of(t, err, j), error_of(t, acc, j), error_of(t, outgoing, j)
-                changed = False
-                for i in range(e.size):
-                    if _differ(a[i], e[i]):
-                        pi = _precision(t, precision, j, i)
-                        new = a[i] if (schedule == JACOBI or t.op[j] == LEAF) else \
-                            e[i] + eta * pi * (a[i] - e[i])
-                        d[i] = new - e[i]
-                        if t.op[j] != LEAF:
-                            total_energy += 0.5 * (new * new - e[i] * e[i]) / pi
-                        e[i] = new
-                        changed = True
-                    else:
-                        d[i] = 0.0
-                if changed:
+                e, d = error_of(t, err, j), error_of(t, outgoing, j)
+                p = error_of(t, precision, j) if precision.size else empty
+                leaf = t.op[j] == LEAF
+                if _step(e, error_of(t, acc, j), d, p, eta, schedule == JACOBI or leaf):
+                    if measure and not leaf:
+                        total_energy += _squares_stepped(e, d, p)
                     updated += 1
                     candidates[ncand_next] = j
                     ncand_next += 1
-                    if t.op[j] != LEAF:
+                    if not leaf:
                         pending[j] = True
                         hi = max(hi, j)
             ncand = ncand_next
@@ -390,11 +448,15 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         while j >= 0:
             if pending[j]:
                 pending[j] = False
+                for q in range(t.pptr[j], t.pptr[j + 1]):
+                    if t.psend[q] != 0:
+                        _open(t, err, acc, t.par[q], opened)
                 if unit[j]:
                     call_rule(rules[j], t, j, value, value, error_of(t, outgoing, j), acc)
                 else:
                     d, e = error_of(t, acc, j), error_of(t, err, j)
-                    total_energy += _squares_change(e, d, t, precision, j)
+                    if measure:
+                        total_energy += _squares_change(e, d, t, precision, j)
                     for i in range(e.size):
                         e[i] += d[i]
                     call_rule(rules[j], t, j, value, value, d, acc)
@@ -417,31 +479,24 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         for c in range(ncand):
             p = candidates[c]
             touched[p] = False
-            a, e = error_of(t, acc, p), error_of(t, err, p)
-            if p != out:
-                gap, size = 0.0, 0.0
-                for i in range(a.size):
-                    if _differ(a[i], e[i]):
-                        difference = abs(a[i] - e[i])
-                        if difference == difference:
-                            gap = max(gap, difference)
-                        else:  # NaN on one side only (NaN input): settles next step
-                            settled = False
-                    if abs(a[i]) < math.inf:  # the size of the finite elements
-                        size = max(size, abs(a[i]))
-                    if abs(e[i]) < math.inf:
-                        size = max(size, abs(e[i]))
+            if p != out and (measure or settled):
+                gap, size, lopsided = _residual(error_of(t, acc, p), error_of(t, err, p))
                 worst = max(worst, gap)
-                if gap > tol * size:
+                if lopsided or gap > tol * size:
                     settled = False
-        history = _log(history, NAMED + named.size, it, total_energy, worst, math.nan, t, err,
-                       named)
+        history = _log(history, NAMED + named.size, it,
+                       total_energy if measure else math.nan, worst if measure else math.nan,
+                       math.nan, t, err, named)
         if hook != 0:
             call_hook(hook, trail, kept, state, it, settled or it == max_iters, t, err, value,
                       units, segments)
-        if settled:
-            return it, updated, CONVERGED, history, _nonfinite(t, err, inputs)
-    return max_iters, updated, MAX_ITERS, history, _nonfinite(t, err, inputs)
+        if settled or it == max_iters:
+            break
+    for j in range(n):  # nodes the relaxation never reached carry no error
+        if t.eoff[j] >= 0 and not opened[j]:
+            _fill(error_of(t, err, j), 0.0)
+    return (it, updated, CONVERGED if settled else MAX_ITERS, history,
+            _nonfinite(t, err, inputs))
 
 
 @njit(cache=True)
@@ -746,11 +801,17 @@ class Relaxation:
                 work = np.empty(2 * self.error_size) if work is None else \
                     work[:2 * self.error_size]
                 with _first_call(settle_fixed, "the jacobi/euler loop"):
-                    iterations, updates, status, history, nonfinite = settle_fixed(
-                        t, value, err, seed, plan.output, self.unit, self.precision,
-                        self.schedule_id, self.eta, self.tol, self.max_iters,
-                        np.empty(64 * width), self.named_index, work, rules, plan.inputs,
-                        *record)
+                    # without want_info the residual is not measured past the first
+                    # unsettled unit; a relaxation whose RelaxInfo is needed after
+                    # all (it did not settle) runs again, measured
+                    for measure in (want_info or self.recording, True):
+                        iterations, updates, status, history, nonfinite = settle_fixed(
+                            t, value, err, seed, plan.output, self.unit, self.precision,
+                            self.schedule_id, self.eta, self.tol, self.max_iters,
+                            np.empty(64 * width), self.named_index, work, rules, plan.inputs,
+                            measure, *record)
+                        if measure or (status == CONVERGED and not nonfinite):
+                            break
         if nonfinite and warn_nonfinite:
             self._warn_nonfinite(value, target)
         if not want_info and status == CONVERGED and not nonfinite:

@@ -203,6 +203,16 @@ def test_convergence_error_carries_the_relax_info():
     assert info.residual[-1] > info.tol
 
 
+def test_convergence_error_info_is_measured_as_with_return_info():
+    # without return_info the relaxation skips measuring; one that fails is rerun, measured
+    with pytest.raises(pcgrad.ConvergenceError) as caught:
+        pcgrad.grad(deep, schedule="euler", eta=0.1, max_iters=5)(X)
+    _, info = pcgrad.grad(deep, schedule="euler", eta=0.1, max_iters=5, return_info=True,
+                          on_nonconvergence="warn")(X)
+    onp.testing.assert_array_equal(caught.value.info.residual, info.residual)
+    onp.testing.assert_array_equal(caught.value.info.squared_errors, info.squared_errors)
+
+
 def test_convergence_error_is_a_runtime_error():
     assert issubclass(pcgrad.ConvergenceError, RuntimeError)
 

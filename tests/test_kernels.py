@@ -7,6 +7,7 @@ import numpy
 import pytest
 
 import pcgrad
+import pcgrad.lax as lax
 import pcgrad.numpy as np
 import pcgrad.scipy.linalg as psl
 import pcgrad.scipy.special as sp
@@ -52,6 +53,12 @@ PROGRAMS = {
                          psl.solve_triangular(SQUARE + x[:, :3], x, trans=1),
                          psl.solve_triangular(SQUARE * x[0, 0], V[:3], lower=True,
                                               unit_diagonal=True)],
+    "conv": lambda x: [lax.conv(np.reshape(x, (1, 2, 2, 3)), np.reshape(x[:2], (2, 1, 2, 2)),
+                                stride=(1, 2), padding=1, groups=2),
+                       lax.conv(np.reshape(x, (2, 1, 2, 3)), np.reshape(x[0], (2, 1, 1, 2)),
+                                dilation=(1, 2)),
+                       lax.max_pool2d(np.reshape(x, (1, 1, 3, 4)), 2, 1, padding=1),
+                       lax.avg_pool2d(np.reshape(x, (1, 1, 3, 4)), (2, 3))],
     "special": lambda x: [f(x) for f in (
         sp.erf, sp.erfc, sp.erfinv, sp.erfcinv, sp.gammaln, sp.gamma, sp.digamma, sp.expit,
         sp.log_expit, sp.logit, sp.entr, sp.i0, sp.i1, sp.i0e, sp.i1e, sp.ndtr, sp.log_ndtr,
