@@ -21,8 +21,8 @@ from .precompile import precompile
 from .relax import ConvergenceError, RelaxInfo, RelaxRecord, relax
 from .tracing import Tracer
 from .compare import compare
-from . import optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
+from . import nn, optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace", "jit",
-           "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
+           "pc_node", "infer", "PrecisionLearner", "nn", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
            "compare", "viz", "precompile", "RelaxRecord"]
