@@ -4,12 +4,13 @@
     python experiments/run.py cnn | lstm | transformer | precision | natural-gradient
     python experiments/run.py all --quick
 
-Each command writes experiments/results/<name>[_quick].json and a PNG plot.
+Each command writes experiments/results/<name>[_quick].json and a PNG plot
+(docs/figures/experiments/<name>.png for a full run, shown in docs/experiments.md).
 mlp and cnn: scikit-learn's digits (1,797 8x8 images; a fixed stratified
 split, 360 test images). lstm and transformer: character-level language
 models of the Python reference text that ships with Python
 (``pydoc_data.topics``, about 465 KB; lower-cased, characters outside a
-36-symbol alphabet mapped to one "other" symbol), the last 10% held out.
+35-symbol alphabet mapped to one "other" symbol), the last 10% held out.
 
 Every model is trained with the same initialisation and batches (per seed)
 by the methods of ``METHODS``: autograd (the backprop reference) and pcgrad
@@ -243,7 +244,8 @@ def train(task, label, seed, client=None, progress=None):
 def summarise(runs, task, steps_per_epoch):
     """Mean and std over seeds of the test metrics, the gradient agreement and time."""
     summary = {}
-    backprop = numpy.mean([r["gradient_seconds"] for r in runs["backprop (autograd)"]])
+    backprop = numpy.mean([r["gradient_seconds"] for r in runs.get("backprop (autograd)", [])]
+                          or [math.nan])
     for label, seeds in runs.items():
         row = {}
         for key in ("test_accuracy", "test_loss"):
@@ -295,9 +297,15 @@ def plot(name, runs, path, metric):
     plt.close(fig)
 
 
+FIGURES = ROOT / "docs" / "figures" / "experiments"  # the full runs' plots, shown in the docs
+
+
 def output_path(name, quick, suffix):
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    return RESULTS / f"{name}{'_quick' if quick else ''}.{suffix}"
+    """Where a result goes: experiments/results, except the plots of full runs,
+    which docs/experiments.md shows."""
+    directory = FIGURES if suffix == "png" and not quick else RESULTS
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{name}{'_quick' if quick else ''}.{suffix}"
 
 
 def environment():
