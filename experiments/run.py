@@ -59,7 +59,7 @@ STRICT, EULER_100, EULER = "strict, beta 1e-3", "euler, 100 steps of 0.1", "eule
 CONFIGS = {
     "mlp": dict(full=dict(steps=90, batch=32, lr=0.05, check_every=15),
                 quick=dict(steps=8, batch=32, lr=0.05, check_every=4)),
-    "cnn": dict(full=dict(steps=45, batch=16, lr=0.05, check_every=15, check_only=[STRICT]),
+    "cnn": dict(full=dict(steps=90, batch=16, lr=0.05, check_every=15, check_only=[STRICT]),
                 quick=dict(steps=4, batch=8, lr=0.05, check_every=2, check_only=[STRICT])),
     "lstm": dict(full=dict(steps=60, batch=8, lr=0.5, check_every=15, time=12, size=48,
                            check_only=[STRICT]),
@@ -267,27 +267,29 @@ def summarise(runs, task, steps_per_epoch):
     return summary
 
 
-def plot(name, runs, path, metric):
+def plot(name, runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for label, seeds in runs.items():
+    for k, (label, seeds) in enumerate(runs.items()):
+        colour = f"C{k}"
         curves = numpy.array([r["train_loss"] for r in seeds if r["trained"]])
         if not curves.size:
             continue
         mean = curves.mean(axis=0)
         window = max(1, len(mean) // 15)
         smooth = numpy.convolve(mean, numpy.ones(window) / window, mode="valid")
-        left.plot(numpy.arange(smooth.size) + window - 1, smooth, label=label)
+        left.plot(numpy.arange(smooth.size) + window - 1, smooth, label=label, color=colour,
+                  lw=1.2, alpha=0.8)
         checks = [r["gradient_checks"] for r in seeds if r["gradient_checks"] and r["trained"]]
         if checks:
             steps = [c["step"] for c in checks[0]]
             errors = numpy.mean([[max(c["relative_error"], 1e-16) for c in run] for run in checks],
                                 axis=0)
-            right.plot(steps, errors, "o-", label=label)
+            right.plot(steps, errors, "o-", label=label, color=colour)
     left.set(xlabel="step", ylabel="training loss (cross-entropy)",
-             title=f"{name}: training loss, mean over seeds ({metric})")
+             title=f"{name}: training loss (mean over seeds, smoothed)")
     right.set(xlabel="step", ylabel="|g_PC - g_backprop| / |g_backprop|", yscale="log",
               title="PC gradient vs backprop's during training")
     left.legend(fontsize=8)
@@ -343,8 +345,7 @@ def run_model(name, args, client=None):
         result["label"] = args.label
     stem = name if client is None else f"{name}_dask_{len(client.scheduler_info()['workers'])}"
     output_path(stem, args.quick, "json").write_text(json.dumps(result, indent=1))
-    plot(name, runs, output_path(stem, args.quick, "png"),
-         "test accuracy" if name in ("mlp", "cnn") else "test loss per character")
+    plot(name, runs, output_path(stem, args.quick, "png"))
     print(table(summary, name in ("mlp", "cnn")))
     return result
 
