@@ -24,7 +24,7 @@ def model_table(result):
              "|---|---|---|---|---|"]
     for label, row in result["summary"].items():
         if "error" in row:
-            lines.append(f"| {label} | {row['error'].split(':')[0]} | — | — | — |")
+            lines.append(f"| {label} | {row['error'].split(' (')[0]} | — | — | — |")
             continue
         metric = row[key]
         shown = ("not trained (gradient at the initial parameters)" if metric is None
