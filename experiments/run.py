@@ -68,7 +68,7 @@ CONFIGS = {
     "transformer": dict(full=dict(steps=60, batch=8, lr=0.1, check_every=15, time=12, size=32,
                                   check_only=[EULER_100, EULER, STRICT]),
                         quick=dict(steps=6, batch=4, lr=0.1, check_every=3, time=5, size=16,
-                                   check_only=[STRICT], strict_eta=0.02)),
+                                   check_only=[STRICT])),
 }
 # check_only: methods too slow to train that model here (strict recomputes every
 # prediction at each of its hundreds of steps; euler reruns every error rule at
