@@ -33,11 +33,14 @@ Argnums = int | tuple[int, ...] | list[int]  # which positional arguments to dif
 
 def _check_settled(info: RelaxInfo | None, on_nonconvergence: str, stacklevel: int) -> None:
     """Raise ConvergenceError for a diverged or (by default) unconverged
-    relaxation, or warn; a None info means it converged."""
+    relaxation, or warn, or (a fixed budget) accept it; a None info means it
+    converged."""
     if info is None or info.converged:
         return
     if on_nonconvergence == "raise" or info.diverged:
         raise ConvergenceError(convergence_message(info), info)
+    if on_nonconvergence == "ignore":
+        return
     warnings.warn(convergence_message(info), RuntimeWarning, stacklevel=stacklevel + 1)
 
 
@@ -407,7 +410,11 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False, *,
         by ``beta`` (default 1e-3) and the result is eps/beta, within O(beta)
         of the gradient. Divergence (eta too large) raises ConvergenceError.
     A relaxation that does not converge raises ``ConvergenceError`` (or warns
-    with ``on_nonconvergence="warn"``).
+    with ``on_nonconvergence="warn"``). ``on_nonconvergence="ignore"`` makes
+    ``max_iters`` a fixed budget, as predictive-coding papers run it (e.g.
+    ``schedule="euler", eta=0.1, max_iters=100``): the errors reached when it
+    runs out are the (approximate) gradient, and ``info.converged`` and
+    ``info.residual`` report the gap. A diverged strict relaxation still raises.
 
     ``units="marked"`` makes only inputs, the output and ``pcgrad.pc_node``s
     predictive-coding units (the nodes between them pass errors on within a

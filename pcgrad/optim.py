@@ -1,4 +1,4 @@
-"""Optimisers on pytrees: sgd, adam, and natural-gradient steps from precisions.
+"""Optimisers on pytrees: sgd, momentum, adam, and natural-gradient steps from precisions.
 
 Each optimiser is an object with ``init(params) -> state`` and
 ``step(params, grads, state, ...) -> (params, state)``; params and grads are
@@ -35,6 +35,39 @@ class sgd(_Optimizer):
         leaves, unflatten = flatten(params)
         return unflatten([p - self.lr * g for p, g in zip(leaves, flatten(grads)[0])]), \
             {"count": state["count"] + 1}
+
+
+class momentum(_Optimizer):
+    """Gradient descent with momentum (heavy ball): v <- mu v + g, p <- p - lr v;
+    with ``nesterov=True`` the step looks ahead along the velocity,
+    p <- p - lr (g + mu v) (Sutskever et al. 2013, as in PyTorch's SGD).
+
+    >>> import numpy, pcgrad
+    >>> opt = pcgrad.optim.momentum(0.1, mu=0.9)
+    >>> p, state = numpy.ones(2), opt.init(numpy.ones(2))
+    >>> for _ in range(2):
+    ...     p, state = opt.step(p, numpy.ones(2), state)
+    >>> p  # 1 - 0.1 * 1 - 0.1 * (0.9 + 1)
+    array([0.71, 0.71])
+    """
+
+    def __init__(self, lr: float, mu: float = 0.9, nesterov: bool = False) -> None:
+        if not 0.0 <= mu < 1.0:
+            raise ValueError(f"momentum mu must be in [0, 1); got {mu}.")
+        self.lr, self.mu, self.nesterov = lr, mu, nesterov
+
+    def init(self, params: Any) -> dict[str, Any]:
+        return {"count": 0, "velocity": [np.zeros_like(p, dtype=float)
+                                         for p in flatten(params)[0]]}
+
+    def step(self, params: Any, grads: Any, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        leaves, unflatten = flatten(params)
+        g = flatten(grads)[0]
+        velocity = [self.mu * v + gi for v, gi in zip(state["velocity"], g)]
+        direction = [gi + self.mu * v for gi, v in zip(g, velocity)] if self.nesterov \
+            else velocity
+        return unflatten([p - self.lr * d for p, d in zip(leaves, direction)]), \
+            {"count": state["count"] + 1, "velocity": velocity}
 
 
 class adam(_Optimizer):

@@ -11,7 +11,7 @@ from numbers import Real
 SCHEDULES = ("sweep", "jacobi", "euler", "strict")
 UNITS = ("all", "marked")
 ENERGIES = ("linear", "squared", "cross_entropy")  # linear: the cotangent's, without target
-ON_NONCONVERGENCE = ("raise", "warn")
+ON_NONCONVERGENCE = ("raise", "warn", "ignore")  # ignore: a fixed budget of max_iters
 RECORDS = (None, "errors")  # what a relaxation keeps of every iteration (RelaxRecord)
 
 Defaults = namedtuple("Defaults", "eta tol max_iters beta")
@@ -68,7 +68,8 @@ def relaxation_options(schedule="sweep", eta=None, tol=None, max_iters=None, uni
         raise TypeError("precisions must be a dict mapping pc_node names to precisions; "
                         f"got {type(precisions).__name__}.")
     if on_nonconvergence not in ON_NONCONVERGENCE:
-        raise ValueError("on_nonconvergence must be 'raise' or 'warn'; "
+        raise ValueError("on_nonconvergence must be 'raise', 'warn' or 'ignore' (a fixed "
+                         "budget of max_iters steps, the gap in info.residual); "
                          f"got {on_nonconvergence!r}.")
     if record not in RECORDS:
         raise ValueError(f"record must be None or 'errors' (every unit's error at every "

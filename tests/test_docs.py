@@ -9,7 +9,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ["pcgrad", "pcgrad.api", "pcgrad.jit", "pcgrad.pc", "pcgrad.optim", "pcgrad.testing", "pcgrad.numpy",
            "pcgrad.numpy.linalg", "pcgrad.graph", "pcgrad.viz", "pcgrad.compare",
-           "pcgrad.scipy.linalg", "pcgrad.lax"]
+           "pcgrad.scipy.linalg", "pcgrad.lax", "pcgrad.nn"]
 
 
 def test_readme_python_examples_run():

@@ -1,0 +1,108 @@
+"""Every experiment's --quick run (experiments/run.py) trains and shows what it should:
+losses fall, accuracy beats chance, PC gradients match backprop's within each
+schedule's tolerance, learned precisions rank distractor inputs below real ones."""
+import math
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from experiments import run  # noqa: E402
+
+# How close each schedule's gradient must be to backprop's (relative error)
+# during training: the exact schedules to rounding, converged euler to its
+# tolerance, strict to O(beta), the fixed budget to what 100 steps reach on
+# these shallow networks of marked layers.
+TOLERANCE = {"sweep": 1e-12, "jacobi": 1e-12, run.EULER: 1e-4, run.STRICT: 1e-3,
+             run.EULER_100: 0.05}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Each experiment's --quick result, run once, written to a temporary directory."""
+    cache = {}
+
+    def result(name):
+        if name not in cache:
+            run.RESULTS = tmp_path_factory.mktemp("results")
+            cache[name] = run.main([name, "--quick", "--no-progress"])[name]
+            cache[name]["written"] = sorted(p.name for p in run.RESULTS.iterdir())
+        return cache[name]
+    return result
+
+
+def assert_gradients_match_backprop(summary):
+    for label, tolerance in TOLERANCE.items():
+        if "max_relative_error" in summary[label]:
+            assert summary[label]["max_relative_error"] < tolerance, label
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
+def test_quick_run_writes_json_and_a_plot(results, name):
+    assert results(name)["written"] == [f"{name}_quick.json", f"{name}_quick.png"]
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
+def test_pc_gradients_match_backprop_during_training(results, name):
+    summary = results(name)["summary"]
+    assert_gradients_match_backprop(summary)
+    checked = [label for label in TOLERANCE if "max_relative_error" in summary[label]]
+    assert {"sweep", "jacobi", run.EULER, run.EULER_100} <= set(checked)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
+def test_training_loss_falls_with_every_trained_method(results, name):
+    for label, seeds in results(name)["runs"].items():
+        for r in seeds:
+            if r["trained"]:
+                loss = r["train_loss"]
+                assert sum(loss[-2:]) / 2 < loss[0], label
+
+
+def test_mlp_beats_chance_by_a_margin_with_every_method(results):
+    for label, row in results("mlp")["summary"].items():
+        assert row["test_accuracy"]["mean"] > 0.5, label  # chance: 0.1
+
+
+def test_exact_schedules_train_exactly_like_backprop(results):
+    summary = results("mlp")["summary"]
+    backprop = summary["backprop (autograd)"]["test_loss"]["mean"]
+    for label in ("sweep", "jacobi"):
+        assert math.isclose(summary[label]["test_loss"]["mean"], backprop, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["lstm", "transformer"])
+def test_language_models_beat_the_uniform_guess(results, name):
+    vocabulary = len(run.ALPHABET) + 1
+    for label, row in results(name)["summary"].items():
+        if row["test_loss"] is not None:
+            assert row["test_loss"]["mean"] < math.log(vocabulary) - 0.1, label
+
+
+def test_learned_precisions_rank_distractor_inputs_below_real_ones(results):
+    for condition, rows in results("precision")["summary"].items():
+        for method in ("PC, no precisions", "PC, learned precisions"):
+            assert rows[method]["real_above_distractor"] > 0.6, (condition, method)
+            assert rows[method]["precision_real_over_distractor"] > 1.0, (condition, method)
+
+
+def test_precision_experiment_accuracies_beat_chance(results):
+    for condition, rows in results("precision")["summary"].items():
+        for method, row in rows.items():
+            assert row["test_accuracy_mean"] > 0.4, (condition, method)
+
+
+def test_natural_gradient_reaches_the_target_before_sgd_and_adam(results):
+    found = results("natural-gradient")["results"]
+    steps = found["natural gradient"]["steps_to_1e-6"]
+    assert math.isfinite(steps)
+    assert all(steps < found[name]["steps_to_1e-6"] for name in ("SGD", "Adam"))
+
+
+def test_precision_weighted_update_points_along_the_natural_gradient(results):
+    cosine = results("natural-gradient")["results"]["natural gradient"][
+        "cosine_with_exact_natural_gradient"]
+    assert cosine["mean"] > 0.9
