@@ -7,9 +7,8 @@ Models are compositions of layers; their parameters are nested dicts, lists
 and tuples, which ``pcgrad.grad`` differentiates leaf by leaf. The layers run
 on plain numpy arrays too (for evaluation without tracing).
 
-Images are NCHW and convolution weights OIHW. ``conv`` is the one place a
-convolution is computed (shifted strided slices contracted by einsum), so a
-convolution primitive can replace it alone.
+Images are NCHW and convolution weights OIHW; convolution and pooling are
+``pcgrad.lax``'s (the convolution is one primitive).
 
 >>> import numpy, pcgrad, pcgrad.nn as nn
 >>> rng = numpy.random.default_rng(0)
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy
 
+from . import lax
 from . import numpy as np
 from .scipy import special
 
@@ -123,45 +123,14 @@ def layer_norm(params: dict, x: Any, eps: float = 1e-5) -> Any:
 # --- convolution and pooling --------------------------------------------------
 
 
-def _out_side(side: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    return (side + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _windows(x: Any, kernel: tuple[int, int], stride: int, dilation: int = 1) -> Any:
-    """For each kernel offset (di, dj), the strided slice of the (already padded)
-    NCHW ``x`` that the offset sees at every output position."""
-    height = _out_side(x.shape[2], kernel[0], stride, 0, dilation)
-    width = _out_side(x.shape[3], kernel[1], stride, 0, dilation)
-    if height < 1 or width < 1:
-        raise ValueError(f"The window {kernel} (dilation {dilation}) does not fit the input "
-                         f"of height and width {tuple(x.shape[2:])}; pad the input or use a "
-                         "smaller window.")
-    for di in range(kernel[0]):
-        for dj in range(kernel[1]):
-            top, left = di * dilation, dj * dilation
-            yield di, dj, x[:, :, top:top + stride * (height - 1) + 1:stride,
-                            left:left + stride * (width - 1) + 1:stride]
-
-
-def _padded(x: Any, padding: int) -> Any:
-    return x if padding == 0 else np.pad(x, ((0, 0), (0, 0), (padding, padding),
-                                             (padding, padding)))
-
-
 def conv(x: Any, w: Any, stride: int = 1, padding: int = 0, dilation: int = 1) -> Any:
-    """2-D cross-correlation of NCHW ``x`` with OIHW ``w`` (no bias): each kernel
-    offset's strided slice contracted over the input channels by einsum.
+    """2-D cross-correlation of NCHW ``x`` with OIHW ``w`` (no bias):
+    ``pcgrad.lax.conv``, the convolution primitive.
 
     >>> conv(numpy.ones((1, 1, 3, 3)), numpy.ones((2, 1, 2, 2))).shape
     (1, 2, 2, 2)
     """
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: the input has {x.shape[1]} channels but the weight expects "
-                         f"{w.shape[1]} (OIHW, shape {tuple(w.shape)}).")
-    out = 0.0
-    for di, dj, window in _windows(_padded(x, padding), w.shape[2:], stride, dilation):
-        out = out + np.einsum("bchw,oc->bohw", window, w[:, :, di, dj])
-    return out
+    return lax.conv(x, w, stride=stride, padding=padding, dilation=dilation)
 
 
 def conv2d_params(rng: numpy.random.Generator, c_in: int, c_out: int, kernel: int,
@@ -181,11 +150,6 @@ def conv2d(params: dict, x: Any, stride: int = 1, padding: int = 0) -> Any:
     return conv(x, params["W"], stride, padding) + np.reshape(params["b"], (1, -1, 1, 1))
 
 
-def _pool(reduce: Any, x: Any, size: int, stride: int | None) -> Any:
-    windows = [window for _, _, window in _windows(x, (size, size), stride or size)]
-    return reduce(np.stack(windows), axis=0)
-
-
 def max_pool2d(x: Any, size: int = 2, stride: int | None = None) -> Any:
     """Maximum over size x size windows of NCHW ``x`` (stride defaults to size).
 
@@ -193,7 +157,7 @@ def max_pool2d(x: Any, size: int = 2, stride: int | None = None) -> Any:
     array([[[[ 5.,  7.],
              [13., 15.]]]])
     """
-    return _pool(np.max, x, size, stride)
+    return lax.max_pool2d(x, size, stride)
 
 
 def avg_pool2d(x: Any, size: int = 2, stride: int | None = None) -> Any:
@@ -203,7 +167,7 @@ def avg_pool2d(x: Any, size: int = 2, stride: int | None = None) -> Any:
     array([[[[ 2.5,  4.5],
              [10.5, 12.5]]]])
     """
-    return _pool(np.mean, x, size, stride)
+    return lax.avg_pool2d(x, size, stride)
 
 
 # --- recurrent and attention ----------------------------------------------------

@@ -198,12 +198,12 @@ def test_initialisers_are_reproducible_from_the_generator():
 
 
 def test_conv2d_rejects_mismatched_channels():
-    with pytest.raises(ValueError, match="the input has 2 channels but the weight expects 3"):
+    with pytest.raises(ValueError, match="the input has 2 channels but the weights of shape"):
         nn.conv2d(nn.conv2d_params(RNG, 3, 4, 3), numpy.ones((1, 2, 5, 5)))
 
 
 def test_pooling_rejects_a_window_larger_than_the_input():
-    with pytest.raises(ValueError, match="does not fit the input"):
+    with pytest.raises(ValueError, match="the window spans 3 along the .* but the padded input has only 2"):
         nn.max_pool2d(numpy.ones((1, 1, 2, 2)), size=3)
 
 
