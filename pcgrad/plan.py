@@ -28,6 +28,7 @@ IDLE_BYTES = 1 << 24  # beyond this, structures idle for CACHE_WINDOW lookups ar
 CACHE_WINDOW = 32
 LAST_ARRAY_BYTES = 1 << 20  # array params the thread's last structure may hold
 SCRATCH_WINDOW = 32  # requests after which a scratch buffer may shrink
+RELEASE_SIZE = 1 << 20  # value-buffer elements from which a trace's values are released
 _scratch = threading.local()
 
 
@@ -213,7 +214,9 @@ def plan_for(graph, store_all=False, pooled=False):
         plan = entry.plans.setdefault(store_all, built)  # another thread's if it was first
         if plan is built:
             _cache.grow(entry, plan.nbytes)
-    return plan, plan.values_from(graph, scratch("value", plan.value_size) if pooled else None)
+    if pooled:
+        return plan, plan.values_from(graph, scratch("value", plan.value_size), release=True)
+    return plan, plan.values_from(graph)
 
 
 class Skeleton:
@@ -358,16 +361,31 @@ class Plan:
         self._sweep = None
         self.relaxations = {}  # prepared Relaxations by options (relax.py)
 
-    def values_from(self, graph, out=None):
+    def values_from(self, graph, out=None, release=False):
         """A value buffer holding the stored values of ``graph`` (same structure),
-        written into ``out`` if given."""
+        written into ``out`` if given. With ``release``, when the values are
+        large (RELEASE_SIZE elements or more), the trace's float64 values
+        become views of the buffer as they are copied, so that each array the
+        trace alone held is freed at once instead of being held twice (use it
+        only when the buffer outlives every use of the trace)."""
         values = graph.trace.values
-        if not self.skeleton.stored_nodes:
-            return np.zeros(0)
-        parts = [values[node] for node in self.skeleton.stored_nodes]
-        if out is None:  # axis=None flattens every part
-            return np.concatenate(parts, axis=None, dtype=np.float64)
-        return np.concatenate(parts, axis=None, out=out, casting="same_kind")
+        if not (release and self.value_size >= RELEASE_SIZE):
+            parts = [values[node] for node in self.skeleton.stored_nodes]
+            if not parts:
+                return np.zeros(0)
+            if out is None:  # axis=None flattens every part
+                return np.concatenate(parts, axis=None, dtype=np.float64)
+            return np.concatenate(parts, axis=None, out=out, casting="same_kind")
+        out = np.empty(self.value_size) if out is None else out
+        start = 0
+        for node in self.skeleton.stored_nodes:
+            part = values[node]
+            view = out[start:start + part.size].reshape(part.shape)
+            np.copyto(view, part, casting="same_kind")
+            if part.dtype == np.float64:
+                values[node] = view
+            start += part.size
+        return out
 
     def units_for(self, units):
         """(unit mask, depth) for ``units`` = "all" or "marked".
