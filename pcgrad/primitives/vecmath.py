@@ -9,7 +9,8 @@ reduction to a small interval, a polynomial there, and the scale put back
 through the exponent bits. Every branch is a select, so a loop calling them
 vectorises. Special values come out as numpy gives them: nan, signed zero,
 inf, overflow to inf and underflow to (signed) zero. Each stays within
-2 ulp of numpy over the whole domain (tests/test_vecmath.py).
+2 ulp over the whole domain (tests/test_vecmath.py). There are no float32
+versions: pcgrad's kernels compute in float64 only.
 
 sin and cos are not here: reducing a huge argument modulo pi/2 needs a
 Payne-Hanek reduction, and selecting the C library's value for such
