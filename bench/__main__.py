@@ -21,7 +21,7 @@ from importlib import metadata
 import numpy
 
 from bench import report
-from bench.workloads import WORKLOAD_NAMES, build_workloads
+from bench.workloads import WORKLOAD_NAMES, build_large, build_workloads
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO_ROOT, "bench", "results")
@@ -37,9 +37,13 @@ ENGINE_PACKAGES = {
 }
 # pcgrad's default schedule is "sweep"; these are benchmarked beside it.
 PCGRAD_EXTRA_SCHEDULES = ("jacobi", "euler")
+# Engines measured on the large-array case, each in its own process.
+LARGE_ENGINES = ("pcgrad", "autograd", "jax-jit", "torch")
 
-FULL_SETTINGS = {"repeats": 7, "min_loop": 0.2, "warmup": 0.3, "timeout": 900.0}
-QUICK_SETTINGS = {"repeats": 3, "min_loop": 0.03, "warmup": 0.03, "timeout": 120.0}
+FULL_SETTINGS = {"repeats": 7, "min_loop": 0.2, "warmup": 0.3, "timeout": 900.0,
+                 "miss_calls": 20}
+QUICK_SETTINGS = {"repeats": 3, "min_loop": 0.03, "warmup": 0.03, "timeout": 120.0,
+                  "miss_calls": 5}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,12 @@ def parse_args(argv):
     parser.add_argument("--min-loop", type=float, help="minimum seconds per timed loop")
     parser.add_argument(
         "--timeout", type=float, help="seconds per workload before a worker is stopped"
+    )
+    parser.add_argument(
+        "--no-large",
+        action="store_true",
+        help="skip the large-array case (a 10,000,000-element loss, first call and "
+        "peak memory; 1,000,000 with --quick)",
     )
     parser.add_argument(
         "--output",
@@ -164,6 +174,7 @@ def run_worker(run, workloads, options, scratch):
         "--min-loop", str(settings["min_loop"]),
         "--warmup", str(settings["warmup"]),
         "--threads", str(options.threads),
+        "--miss-calls", str(settings["miss_calls"]),
     ] + (["--quick"] if options.quick else [])  # fmt: skip
     cores = worker_cores(options.threads)
     timeout = settings["timeout"] * len(workloads)
@@ -242,6 +253,24 @@ def compare_gradients(runs):
         record["max_rel_diff"] = max_relative_difference(
             numpy.load(record["grad_file"]), reference
         )
+
+
+def run_large(runs, skipped, options, scratch):
+    """The large-array case for LARGE_ENGINES, each in a fresh process."""
+    large = build_large(options.quick)
+    entry = {"description": large.description, "reduced": large.reduced, "runs": {}}
+    for run in runs:
+        if run.engine not in LARGE_ENGINES or run.label != run.engine or run.label in skipped:
+            continue
+        started = time.perf_counter()
+        (record,) = run_worker(run, ["large"], options, scratch)
+        outcome = record.get("error") or record.get("unavailable") or "ok"
+        elapsed = time.perf_counter() - started
+        print(f"{run.label:<15} {'large':<12} {elapsed:6.1f} s  {outcome}", flush=True)
+        if "unavailable" not in record:
+            entry["runs"][run.label] = record
+    compare_gradients(entry["runs"])
+    return entry
 
 
 def machine_info(threads, load_before):
@@ -341,6 +370,8 @@ def main(argv=None):
                     entry["runs"][run.label] = record
         for entry in results["workloads"].values():
             compare_gradients(entry["runs"])
+        if not options.no_large:
+            results["large"] = run_large(runs, skipped, options, scratch)
 
     results["machine"] = machine_info(options.threads, load_before)
     results["settings"] = {
@@ -351,7 +382,7 @@ def main(argv=None):
     results["skipped"] = skipped
     results["elapsed_s"] = time.perf_counter() - started
     # The gradient files lived in the scratch folder, which is gone now.
-    for entry in results["workloads"].values():
+    for entry in [*results["workloads"].values(), results.get("large", {"runs": {}})]:
         for record in entry["runs"].values():
             record.pop("grad_file", None)
 

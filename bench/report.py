@@ -37,6 +37,25 @@ SCHEDULE_COLUMNS = (
     "max rel diff",
 )
 
+MISS_COLUMNS = (
+    "workload",
+    "engine",
+    "new-structure µs (min)",
+    "new-structure µs (median)",
+    "new-structure / same-structure",
+    "engine/autograd (≤1.2: target)",
+)
+LARGE_COLUMNS = (
+    "engine",
+    "first call s",
+    "steady call s",
+    "first / steady",
+    "first ΔRSS peak MB",
+    "steady ΔRSS peak MB",
+    "peak / autograd's",
+    "max rel diff",
+)
+
 
 def _is_schedule_variant(label):
     return label.startswith("pcgrad[")
@@ -150,6 +169,54 @@ def schedule_rows(results):
     return rows
 
 
+def miss_rows(results):
+    """The "new structure every call" row of every engine that has one."""
+    rows = []
+    for workload, label, record in _records(results):
+        miss = record.get("miss")
+        if not miss:
+            continue
+        autograd = results["workloads"][workload]["runs"].get("autograd", {}).get("miss")
+        rows.append(
+            [
+                _shown_name(results, workload),
+                label,
+                _number(_scaled(miss["min_s"], MICRO), "{:.1f}"),
+                _number(_scaled(miss["median_s"], MICRO), "{:.1f}"),
+                _number(_ratio(miss["min_s"], _min_s(record)), "{:.2f}"),
+                _number(_ratio(miss["min_s"], autograd and autograd["min_s"]), "{:.2f}"),
+            ]
+        )
+    return rows
+
+
+def large_rows(results):
+    """The large-array case, one row per engine."""
+    runs = results.get("large", {}).get("runs", {})
+    autograd = runs.get("autograd", {})
+    rows = []
+    for label, record in runs.items():
+        if "error" in record:
+            rows.append([label, "error"] + [""] * (len(LARGE_COLUMNS) - 2))
+            continue
+        peak = max(record["first_rss_peak_delta_bytes"] or 0, record["rss_peak_delta_bytes"] or 0)
+        autograd_peak = max(autograd.get("first_rss_peak_delta_bytes") or 0,
+                            autograd.get("rss_peak_delta_bytes") or 0)  # fmt: skip
+        rows.append(
+            [
+                label,
+                _number(record["first_call_s"], "{:.2f}"),
+                _number(record["steady_s"], "{:.2f}"),
+                _number(_ratio(record["first_call_s"], record["steady_s"]), "{:.2f}"),
+                _number(_scaled(record["first_rss_peak_delta_bytes"], 1 / MEBI), "{:.0f}"),
+                _number(_scaled(record["rss_peak_delta_bytes"], 1 / MEBI), "{:.0f}"),
+                _number(_ratio(peak, autograd_peak), "{:.2f}"),
+                _rel_diff({**record, "label": label}),
+            ]
+        )
+    return rows
+
+
 def memory_ratio_lines(results):
     """The mlp peak-memory ratio pcgrad/autograd, for both memory measures."""
     runs = results["workloads"].get("mlp", {}).get("runs", {})
@@ -219,6 +286,20 @@ def _markdown_table(columns, rows):
     return "\n".join(lines)
 
 
+MISS_LEGEND = (
+    "Each call has a new structure (the workload at a size no earlier call had: "
+    "batch or length grown by one per call), as the last smaller batch of an epoch or "
+    "variable sequence lengths give: a plan-cache miss for pcgrad. Times are single calls "
+    "after warm-up calls at three other sizes; new-structure / same-structure divides by "
+    "the engine's gradient time above."
+)
+LARGE_LEGEND = (
+    "The first call at the large size follows one warm-up call at 1,000 elements, so it "
+    "pays what a new large size costs (buffers, page faults), not compilation. Steady "
+    "call: the fastest of three more. ΔRSS peak: resident-memory high-water mark of the "
+    "call above the resident memory before it; peak / autograd's compares the larger of "
+    "the two peaks."
+)
 LEGEND = (
     "Times are per gradient call on one pinned core: min and median over the timed loops; "
     "ratios use the minimum. autograd/engine and jax-jit/engine are the reference engine's "
@@ -241,6 +322,11 @@ def text_report(results):
     schedules = schedule_rows(results)
     if schedules:
         sections += ["", "pcgrad schedules", _text_table(SCHEDULE_COLUMNS, schedules)]
+    if miss_rows(results):
+        sections += ["", "new structure every call", _text_table(MISS_COLUMNS, miss_rows(results))]
+    if large_rows(results):
+        sections += ["", f"large arrays: {results['large']['description']}",
+                     _text_table(LARGE_COLUMNS, large_rows(results))]
     sections += ["", *memory_ratio_lines(results), *note_lines(results)]
     sections += ["", *machine_lines(results)]
     return "\n".join(sections)
@@ -261,6 +347,12 @@ def markdown_report(results):
     schedules = schedule_rows(results)
     if schedules:
         sections += ["", "## pcgrad schedules", "", _markdown_table(SCHEDULE_COLUMNS, schedules)]
+    if miss_rows(results):
+        sections += ["", "## New structure every call", "", MISS_LEGEND, "",
+                     _markdown_table(MISS_COLUMNS, miss_rows(results))]
+    if large_rows(results):
+        sections += ["", "## Large arrays", "", f"`large`: {results['large']['description']}. "
+                     + LARGE_LEGEND, "", _markdown_table(LARGE_COLUMNS, large_rows(results))]
     notes = memory_ratio_lines(results) + note_lines(results)
     if notes:
         sections += ["", "## Notes", "", *(f"- {line}" for line in notes)]

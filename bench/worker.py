@@ -12,7 +12,9 @@ ever imported here: a process that also holds jax or torch makes Python-graph
 engines slower through garbage collection.
 
 The result is a JSON file with one record per workload; each gradient is saved
-flattened as ``<grad-dir>/<workload>.npy`` for the runner to compare.
+flattened as ``<grad-dir>/<workload>.npy`` for the runner to compare. The
+workload ``large`` is the large-array case (first call at a new large size,
+steady call, peak memory) rather than a timing loop.
 """
 
 import argparse
@@ -29,6 +31,10 @@ import traceback
 # Engines whose arrays live in numpy buffers, which numpy reports to
 # tracemalloc; jax and torch allocate outside its view.
 NUMPY_BASED_ENGINES = ("numpy", "autograd", "pcgrad", "pcgrad-jit")
+# Engines timed with a new structure every call (jit engines would time compilation).
+MISS_ENGINES = ("autograd", "pcgrad", "torch")
+MISS_WARMUP = 3  # structures called before the timed ones
+LARGE_REPEATS = 3  # steady calls timed in the large-array case
 
 
 class EngineUnavailable(Exception):
@@ -66,10 +72,12 @@ def flatten_gradient(tree):
 
 # --- engines ------------------------------------------------------------------
 #
-# Each engine builder takes (workload, args, options) and returns a tuple
-# (call, to_flat, version): ``call()`` computes the gradient (blocking until it
-# is really computed) and ``to_flat(result)`` turns its result into a flat
-# float64 numpy vector.
+# Each engine builder takes (workload, options) and returns a tuple
+# (prepare, to_flat, version): ``prepare(args)`` returns ``call``, and
+# ``call()`` computes the gradient at ``args`` (blocking until it is really
+# computed); ``to_flat(result)`` turns its result into a flat float64 numpy
+# vector. Every ``prepare``d call shares one gradient function, so a call at
+# args of a new shape is what a user's new structure costs.
 
 
 def _import_engine(module_name):
@@ -79,57 +87,64 @@ def _import_engine(module_name):
         raise EngineUnavailable(f"{module_name} cannot be imported: {error}") from error
 
 
-def _numpy_forward(workload, args, options):
+def _numpy_forward(workload, options):
     numpy = _import_engine("numpy")
     loss = workload.loss(numpy)
-    return (lambda: loss(*args)), (lambda value: numpy.atleast_1d(value)), numpy.__version__
+    return (lambda args: lambda: loss(*args)), numpy.atleast_1d, numpy.__version__
 
 
-def _autograd(workload, args, options):
+def _autograd(workload, options):
     autograd = _import_engine("autograd")
     autograd_numpy = _import_engine("autograd.numpy")
     grad_fn = autograd.grad(workload.loss(autograd_numpy), 0)
-    return (lambda: grad_fn(*args)), flatten_gradient, _package_version("autograd")
+    return (lambda args: lambda: grad_fn(*args)), flatten_gradient, _package_version("autograd")
 
 
-def _jax(workload, args, options, jit):
+def _jax(workload, options, jit):
     jax = _import_engine("jax")
     jax.config.update("jax_enable_x64", True)
     jax_numpy = _import_engine("jax.numpy")
     grad_fn = jax.grad(workload.loss(jax_numpy), argnums=0)
     if jit:
         grad_fn = jax.jit(grad_fn)
-    # Move inputs to jax arrays once, so the timed calls do not convert them.
-    device_args = jax.tree_util.tree_map(jax_numpy.asarray, args)
+    def prepare(args):
+        # Move inputs to jax arrays once, so the timed calls do not convert them.
+        device_args = jax.tree_util.tree_map(jax_numpy.asarray, args)
 
-    def call():
-        # jax dispatches asynchronously; wait for the result to exist.
-        return jax.block_until_ready(grad_fn(*device_args))
+        def call():
+            # jax dispatches asynchronously; wait for the result to exist.
+            return jax.block_until_ready(grad_fn(*device_args))
 
-    return call, flatten_gradient, jax.__version__
+        return call
+
+    return prepare, flatten_gradient, jax.__version__
 
 
-def _torch(workload, args, options):
+def _torch(workload, options):
     torch = _import_engine("torch")
     torch.set_num_threads(options.threads)
-    params = tree_map(
-        lambda array: torch.tensor(array, dtype=torch.float64, requires_grad=True), args[0]
-    )
-    data = [torch.tensor(array, dtype=torch.float64) for array in args[1:]]
-    leaves = tree_leaves(params)
     loss = workload.torch_loss(torch)
 
-    def call():
-        # autograd.grad returns fresh tensors instead of accumulating into .grad.
-        return torch.autograd.grad(loss(params, *data), leaves)
+    def prepare(args):
+        params = tree_map(
+            lambda array: torch.tensor(array, dtype=torch.float64, requires_grad=True), args[0]
+        )
+        data = [torch.tensor(array, dtype=torch.float64) for array in args[1:]]
+        leaves = tree_leaves(params)
+
+        def call():
+            # autograd.grad returns fresh tensors instead of accumulating into .grad.
+            return torch.autograd.grad(loss(params, *data), leaves)
+
+        return call
 
     def to_flat(gradient):
         return flatten_gradient([leaf.detach().numpy() for leaf in gradient])
 
-    return call, to_flat, torch.__version__
+    return prepare, to_flat, torch.__version__
 
 
-def _pcgrad(workload, args, options, jit):
+def _pcgrad(workload, options, jit):
     pcgrad = _import_engine("pcgrad")
     pcgrad_numpy = _import_engine("pcgrad.numpy")
     if not hasattr(pcgrad, "grad"):
@@ -140,26 +155,29 @@ def _pcgrad(workload, args, options, jit):
         if not hasattr(pcgrad, "jit"):
             raise EngineUnavailable("not available: pcgrad has no attribute 'jit'")
         grad_fn = pcgrad.jit(pcgrad.grad(loss, argnums=0, schedule=options.schedule))
-        return (lambda: grad_fn(*args)), flatten_gradient, version
+        return (lambda args: lambda: grad_fn(*args)), flatten_gradient, version
     # timed as users call it; the RelaxInfo (which costs a little to build)
     # comes from one more call with return_info
     grad_fn = pcgrad.grad(loss, argnums=0, schedule=options.schedule)
     info_fn = pcgrad.grad(loss, argnums=0, schedule=options.schedule, return_info=True)
 
-    def call():
-        return grad_fn(*args)
-    call.relax_info = lambda: info_fn(*args)
-    return call, flatten_gradient, version
+    def prepare(args):
+        def call():
+            return grad_fn(*args)
+        call.relax_info = lambda: info_fn(*args)
+        return call
+
+    return prepare, flatten_gradient, version
 
 
 ENGINES = {
     "numpy": _numpy_forward,
     "autograd": _autograd,
-    "jax": lambda workload, args, options: _jax(workload, args, options, jit=False),
-    "jax-jit": lambda workload, args, options: _jax(workload, args, options, jit=True),
+    "jax": lambda workload, options: _jax(workload, options, jit=False),
+    "jax-jit": lambda workload, options: _jax(workload, options, jit=True),
     "torch": _torch,
-    "pcgrad": lambda workload, args, options: _pcgrad(workload, args, options, jit=False),
-    "pcgrad-jit": lambda workload, args, options: _pcgrad(workload, args, options, jit=True),
+    "pcgrad": lambda workload, options: _pcgrad(workload, options, jit=False),
+    "pcgrad-jit": lambda workload, options: _pcgrad(workload, options, jit=True),
 }
 
 
@@ -302,7 +320,8 @@ def measure(engine, workload, options):
     args = workload.make_args()
 
     start = time.perf_counter()
-    call, to_flat, version = ENGINES[engine](workload, args, options)
+    prepare, to_flat, version = ENGINES[engine](workload, options)
+    call = prepare(args)
     record["version"] = version
     record["setup_s"] = time.perf_counter() - start
 
@@ -328,6 +347,65 @@ def measure(engine, workload, options):
     record["tracemalloc_peak_bytes"] = (
         tracemalloc_peak_bytes(call) if engine in NUMPY_BASED_ENGINES else None
     )
+    if engine in MISS_ENGINES and options.schedule == "sweep" and workload.make_variant:
+        record["miss"] = time_new_structures(prepare, workload, options)
+    return record
+
+
+def time_new_structures(prepare, workload, options):
+    """Per-call seconds when every call has a new structure (a new size).
+
+    Warms up on MISS_WARMUP structures, then times one call on each of
+    ``options.miss_calls`` further ones (all built beforehand): min and
+    median over them.
+    """
+    calls = [prepare(workload.make_variant(k))
+             for k in range(MISS_WARMUP + options.miss_calls)]  # fmt: skip
+    for call in calls[:MISS_WARMUP]:
+        call()
+    per_call = []
+    for call in calls[MISS_WARMUP:]:
+        start = time.perf_counter()
+        call()
+        per_call.append(time.perf_counter() - start)
+    return {"min_s": min(per_call), "median_s": statistics.median(per_call),
+            "calls": len(per_call)}  # fmt: skip
+
+
+def measure_large(engine, workload, options):
+    """The large-array case: the first call at the large size (after a warm-up
+    call at a small one) with its resident-memory peak, then the steady call
+    (min of LARGE_REPEATS) and its peak."""
+    import numpy
+
+    record = {"engine": engine, "workload": workload.name, "schedule": options.schedule}
+    prepare, to_flat, record["version"] = ENGINES[engine](workload, options)
+    prepare(workload.make_variant(0))()
+    call = prepare(workload.make_args())
+    timed = {}
+
+    def first():
+        start = time.perf_counter()
+        result = call()
+        timed["first"] = time.perf_counter() - start
+        return result
+
+    record["first_rss_peak_delta_bytes"] = rss_peak_delta_bytes(first)
+    record["first_call_s"] = timed["first"]
+    steady = []
+    for _ in range(LARGE_REPEATS):
+        start = time.perf_counter()
+        result = call()
+        steady.append(time.perf_counter() - start)
+        flat = to_flat(result)
+        del result
+    record["steady_s"] = min(steady)
+    record["rss_peak_delta_bytes"] = rss_peak_delta_bytes(call)
+    record["finite"] = bool(numpy.all(numpy.isfinite(flat)))
+    if engine != "numpy":
+        path = os.path.join(options.grad_dir, f"{workload.name}.npy")
+        numpy.save(path, flat)
+        record["grad_file"] = path
     return record
 
 
@@ -350,11 +428,14 @@ def main(argv=None):
     parser.add_argument("--warmup", type=float, default=0.2, help="seconds of warm-up calls")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="the reduced workload sizes")
+    parser.add_argument("--miss-calls", type=int, default=20,
+                        help="timed calls, each with a new structure")
     options = parser.parse_args(argv)
 
-    from bench.workloads import build_workloads
+    from bench.workloads import build_large, build_workloads
 
     workloads = build_workloads(options.quick)
+    workloads["large"] = build_large(options.quick)
 
     header = {
         "engine": options.engine,
@@ -365,7 +446,8 @@ def main(argv=None):
     records = []
     for name in options.workloads.split(","):
         try:
-            records.append(measure(options.engine, workloads[name], options))
+            how = measure_large if name == "large" else measure
+            records.append(how(options.engine, workloads[name], options))
         except EngineUnavailable as error:
             records.append({"workload": name, "unavailable": str(error)})
         except Exception as error:  # one failing workload must not hide the others

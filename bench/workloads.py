@@ -39,6 +39,10 @@ class Workload:
     """Given the torch module, returns the same loss written with torch ops."""
     reduced: bool = False
     """True when built smaller than the full benchmark size (``--quick``)."""
+    make_variant: Callable[[int], tuple] | None = None
+    """Returns the args of the k-th new structure (k = 0, 1, ...): the same loss
+    at a size (batch, length) that differs for every k, for the "new structure
+    every call" row (a plan-cache miss for pcgrad)."""
 
 
 def _rng(seed):
@@ -88,6 +92,13 @@ def _mlp_args(layer_sizes, batch, seed):
     return make_args
 
 
+def _mlp_variant(layer_sizes, batch, seed):
+    def make_variant(k):
+        return _mlp_args(layer_sizes, batch + k, seed)()
+
+    return make_variant
+
+
 def _mlp_layers(params):
     """(hidden layers, output layer) from the flat (W1, b1, W2, b2, ...) tuple."""
     *hidden_layers, output_layer = zip(params[0::2], params[1::2])
@@ -122,6 +133,10 @@ CNN_CHANNELS, CNN_SIDE, CNN_KERNEL, CNN_CLASSES = 8, 28, 3, 10
 CNN_CONV_SIDE = CNN_SIDE - CNN_KERNEL + 1  # 26: "valid" convolution
 CNN_POOL_SIDE = CNN_CONV_SIDE // 2  # 13: 2x2 mean-pool
 CNN_FEATURES = CNN_CHANNELS * CNN_POOL_SIDE * CNN_POOL_SIDE
+
+
+def _cnn_variant(batch):
+    return lambda k: _cnn_args(batch + k)()
 
 
 def _cnn_args(batch):
@@ -222,18 +237,22 @@ cnn_conv_torch_loss = _torch_cnn_loss(lambda torch: torch.nn.functional.conv2d)
 LSTM_INPUT, LSTM_HIDDEN, LSTM_BATCH = 32, 64, 8
 
 
-def _lstm_args(steps):
+def _lstm_variant(steps):
+    return lambda k: _lstm_args(steps, LSTM_BATCH + k)()
+
+
+def _lstm_args(steps, batch=LSTM_BATCH):
     def make_args():
         rng = _rng(3)
         gates = 4 * LSTM_HIDDEN
         w_x = rng.standard_normal((LSTM_INPUT, gates)) / numpy.sqrt(LSTM_INPUT)
         w_h = rng.standard_normal((LSTM_HIDDEN, gates)) / numpy.sqrt(LSTM_HIDDEN)
         bias = 0.1 * rng.standard_normal(gates)
-        sequence = rng.standard_normal((steps, LSTM_BATCH, LSTM_INPUT))
-        target = 0.5 * rng.standard_normal((LSTM_BATCH, LSTM_HIDDEN))
+        sequence = rng.standard_normal((steps, batch, LSTM_INPUT))
+        target = 0.5 * rng.standard_normal((batch, LSTM_HIDDEN))
         # The initial state is passed in as data so the loss needs no np.zeros.
-        h0 = numpy.zeros((LSTM_BATCH, LSTM_HIDDEN))
-        c0 = numpy.zeros((LSTM_BATCH, LSTM_HIDDEN))
+        h0 = numpy.zeros((batch, LSTM_HIDDEN))
+        c0 = numpy.zeros((batch, LSTM_HIDDEN))
         return (w_x, w_h, bias), sequence, target, h0, c0
 
     return make_args
@@ -269,10 +288,10 @@ def lstm_loss(np_like):
 CHAIN_SIZE = 10
 
 
-def scalar_chain_args():
+def scalar_chain_args(size=CHAIN_SIZE):
     # Small starting values keep the repeated map near its fixed point at 0, so
     # the result stays finite; the runner warns if the numpy forward is not.
-    return (0.1 * _rng(4).uniform(-0.5, 0.5, CHAIN_SIZE),)
+    return (0.1 * _rng(4).uniform(-0.5, 0.5, size),)
 
 
 def _scalar_chain_loss(length):
@@ -292,8 +311,8 @@ def _scalar_chain_loss(length):
 ROSENBROCK_SIZE = 1000
 
 
-def rosenbrock_args():
-    return (_rng(5).uniform(-1.5, 1.5, ROSENBROCK_SIZE),)
+def rosenbrock_args(size=ROSENBROCK_SIZE):
+    return (_rng(5).uniform(-1.5, 1.5, size),)
 
 
 def rosenbrock_loss(np_like):
@@ -324,6 +343,7 @@ def build_workloads(quick=False):
             _mlp_args((784, 256, 256, 10), batch=64, seed=0),
             mlp_loss,
             mlp_torch_loss,
+            make_variant=_mlp_variant((784, 256, 256, 10), batch=64, seed=0),
         ),
         Workload(
             "mlp_small",
@@ -331,6 +351,7 @@ def build_workloads(quick=False):
             _mlp_args((64, 32, 10), batch=16, seed=1),
             mlp_loss,
             mlp_torch_loss,
+            make_variant=_mlp_variant((64, 32, 10), batch=16, seed=1),
         ),
         Workload(
             "cnn",
@@ -340,6 +361,7 @@ def build_workloads(quick=False):
             cnn_loss,
             cnn_torch_loss,
             reduced=quick,
+            make_variant=_cnn_variant(cnn_batch),
         ),
         Workload(
             "cnn_conv",
@@ -358,6 +380,7 @@ def build_workloads(quick=False):
             lstm_loss,
             lstm_loss,
             reduced=quick,
+            make_variant=_lstm_variant(lstm_steps),
         ),
         Workload(
             "scalar_chain",
@@ -366,6 +389,7 @@ def build_workloads(quick=False):
             _scalar_chain_loss(chain_length),
             _scalar_chain_loss(chain_length),
             reduced=quick,
+            make_variant=lambda k: scalar_chain_args(CHAIN_SIZE + k),
         ),
         Workload(
             "rosenbrock",
@@ -373,9 +397,42 @@ def build_workloads(quick=False):
             rosenbrock_args,
             rosenbrock_loss,
             rosenbrock_loss,
+            make_variant=lambda k: rosenbrock_args(ROSENBROCK_SIZE + k),
         ),
     )
     return {workload.name: workload for workload in workloads}
 
 
 WORKLOAD_NAMES = tuple(build_workloads())
+
+
+# --- large arrays -------------------------------------------------------------
+
+LARGE_SIZE, LARGE_QUICK_SIZE = 10_000_000, 1_000_000
+
+
+def large_loss(np_like):
+    """An elementwise loss whose cost is all in its arrays, for numpy-likes and
+    torch alike."""
+
+    def loss(v):
+        return np_like.sum(np_like.tanh(v) ** 2 * np_like.exp(-v * v))
+
+    return loss
+
+
+def build_large(quick=False):
+    """The large-array case: ``large_loss`` on a vector of 10,000,000 float64
+    (80 MB; 1,000,000 with ``quick``). ``make_variant(0)`` gives a small
+    vector of the same structure, to warm an engine up before its first call
+    at the large size."""
+    size = LARGE_QUICK_SIZE if quick else LARGE_SIZE
+    return Workload(
+        "large",
+        f"sum(tanh(v) ** 2 * exp(-v * v)) on {size:,} float64 elements",
+        lambda: (_rng(6).standard_normal(size),),
+        large_loss,
+        large_loss,
+        reduced=quick,
+        make_variant=lambda k: (_rng(6).standard_normal(1000 + k),),
+    )

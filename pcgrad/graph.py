@@ -30,6 +30,8 @@ Structure.__doc__ = """What pruning decides about a structure, all read off ``nx
 ``roles`` maps each to its role and ``units[mode]`` is (the nodes that are
 units under ``units=mode``, the depth: units on the longest input-to-output
 path, the input excluded, which is the number of steps jacobi takes).
+Pruning never looks at shapes, so a structure found at other shapes serves
+with ``nx`` None (``Graph.nx`` then builds the graph with this trace's shapes).
 """
 
 
@@ -63,12 +65,16 @@ class Graph:
         self.inputs = list(inputs)
         self.data = list(data)
         self.output = output
+        self.recompute = recompute
         self.structure = structure or _structure(trace, self.inputs, output, self.data,
                                                  recompute)
         self.nodes, self.roles = self.structure.nodes, self.structure.roles
 
     @property
     def nx(self) -> "networkx.DiGraph":
+        if self.structure.nx is None:  # a structure met at other shapes: describe these
+            self.structure = _structure(self.trace, self.inputs, self.output, self.data,
+                                        self.recompute)
         return self.structure.nx
 
     @property
@@ -153,11 +159,12 @@ def _format_params(params):
 def structure_key(trace, inputs, output):
     """A hashable description of everything pruning and a Plan depend on:
     primitives, parameters, edges, shapes and dtypes of the whole trace, and
-    which nodes are the inputs and the output (not the values)."""
-    return _Key((tuple(trace.primitives), tuple(trace.parents),
-                 tuple([_freeze_params(p) if p else () for p in trace.params]),
-                 tuple(trace.shapes), tuple([d.char for d in trace.dtypes]),
-                 tuple(inputs), output))
+    which nodes are the inputs and the output (not the values). Its first
+    item, everything but the shapes, is all pruning depends on."""
+    shapeless = _Key((tuple(trace.primitives), tuple(trace.parents),
+                      tuple([_freeze_params(p) if p else () for p in trace.params]),
+                      tuple([d.char for d in trace.dtypes]), tuple(inputs), output))
+    return _Key((shapeless, tuple(trace.shapes)))
 
 
 class _Key(tuple):

@@ -229,10 +229,26 @@ _announced = threading.Event()
 NOTICE_AFTER = 1.0  # seconds
 
 
+_tables = {}  # addresses by (kind, ops, codes, needed): a structure at new shapes reuses them
+TABLES_KEPT = 1024
+
+
 def addresses(kind, ops, codes, needed):
     """int64 kernel addresses of ``kind`` for the nodes with ``needed``
     (opcode ``ops[j]``, sub-code ``codes[j]``); 0 elsewhere. Compiles the
-    kernels not yet compiled, announcing a compile that takes long."""
+    kernels not yet compiled, announcing a compile that takes long. The
+    result is shared: do not write to it."""
+    key = (kind, ops.tobytes(), codes.tobytes(), needed.tobytes())
+    found = _tables.get(key)
+    if found is None:
+        found = _addresses(kind, ops, codes, needed)
+        if len(_tables) >= TABLES_KEPT:
+            _tables.clear()
+        _tables[key] = found
+    return found
+
+
+def _addresses(kind, ops, codes, needed):
     out = np.zeros(len(ops), np.int64)
     wanted = {}
     for j in np.flatnonzero(needed):

@@ -28,6 +28,7 @@ IDLE_BYTES = 1 << 24  # beyond this, structures idle for CACHE_WINDOW lookups ar
 CACHE_WINDOW = 32
 LAST_ARRAY_BYTES = 1 << 20  # array params the thread's last structure may hold
 SCRATCH_WINDOW = 32  # requests after which a scratch buffer may shrink
+RELEASE_SIZE = 1 << 20  # value-buffer elements from which a trace's values are released
 _scratch = threading.local()
 
 
@@ -61,10 +62,13 @@ def scratch(name, size):
 
 class _Entry:
     """A cached structure: its Structure (pruned DiGraph and what it decides)
-    and its plans by ``store_all``, with their size in bytes."""
+    and its plans by ``store_all``, with their size in bytes; ``skeletons``
+    holds the Skeletons by ``store_all``, shared by the entries of the same
+    structure at other shapes."""
 
-    def __init__(self, structure):
+    def __init__(self, structure, skeletons):
         self.structure, self.plans, self.nbytes, self.cached = structure, {}, 0, True
+        self.skeletons = skeletons
         self.used = 0  # the cache's lookup count when last looked up
 
 
@@ -78,6 +82,23 @@ class _Cache:
     def __init__(self):
         self.entries, self.nbytes, self.lock = OrderedDict(), 0, threading.Lock()
         self.lookups = 0
+        # structures at any shapes: (Structure, Skeletons by store_all), the
+        # CACHE_SIZE most recent (they hold no per-element arrays)
+        self.shapeless = OrderedDict()
+
+    def get_shapeless(self, key):
+        """(Structure, Skeletons) of the structure ``key`` at other shapes, or None."""
+        with self.lock:
+            found = self.shapeless.get(key)
+            if found is not None:
+                self.shapeless.move_to_end(key)
+            return found
+
+    def put_shapeless(self, key, found):
+        with self.lock:
+            self.shapeless[key] = found
+            if len(self.shapeless) > CACHE_SIZE:
+                self.shapeless.popitem(last=False)
 
     def get(self, key):
         with self.lock:
@@ -134,8 +155,15 @@ def cached_graph(trace, inputs, output):
     key = structure_key(trace, inputs, output)
     entry = _cache.get(key)
     if entry is None:
-        graph = Graph(trace, inputs, output)
-        entry = _Entry(graph.structure)
+        shapeless = _cache.get_shapeless(key[0])
+        if shapeless is None:  # a new structure: pruned by networkx
+            graph, skeletons = Graph(trace, inputs, output), {}
+            _cache.put_shapeless(key[0], (graph.structure, skeletons))
+            entry = _Entry(graph.structure, skeletons)
+        else:  # pruning does not depend on shapes
+            structure, skeletons = shapeless
+            graph = Graph(trace, inputs, output, structure=structure._replace(nx=None))
+            entry = _Entry(graph.structure, skeletons)
         _cache.put(key, entry)
     else:
         graph = Graph(trace, inputs, output, structure=entry.structure)
@@ -181,11 +209,113 @@ def plan_for(graph, store_all=False, pooled=False):
     entry = graph.plans
     plan = entry.plans.get(store_all)
     if plan is None:
-        built = Plan(graph, store_all)
+        built = Plan(graph, store_all, entry.skeletons.get(store_all))
+        entry.skeletons.setdefault(store_all, built.skeleton)
         plan = entry.plans.setdefault(store_all, built)  # another thread's if it was first
         if plan is built:
             _cache.grow(entry, plan.nbytes)
-    return plan, plan.values_from(graph, scratch("value", plan.value_size) if pooled else None)
+    if pooled:
+        return plan, plan.values_from(graph, scratch("value", plan.value_size), release=True)
+    return plan, plan.values_from(graph)
+
+
+class Skeleton:
+    """What a Plan takes from its structure alone, the same at every shape:
+    the node order, opcodes, edges, which nodes carry an error or a stored
+    value, the units and the sweep's order of opening errors. A structure met
+    again at new shapes (a new batch size) builds its Plan from the skeleton
+    of an earlier one, lowering only what the shapes change.
+    """
+
+    def __init__(self, graph, store_all):
+        trace, nodes, roles = graph.trace, graph.nodes, graph.roles
+        index = {node: i for i, node in enumerate(nodes)}
+        n = len(nodes)
+        self.op = np.zeros(n, np.int64)
+        has_error = np.array([roles[node] in (INPUT, "node") for node in nodes])
+        stored = np.full(n, store_all)
+        self.writes_sole_parent = np.zeros(n, bool)
+        self.pptr = np.zeros(n + 1, np.int64)
+        self.lowered = []  # (i, primitive, parent indices) of the nodes with a row
+        par = []
+        for i, node in enumerate(nodes):
+            self.pptr[i + 1] = self.pptr[i]
+            if roles[node] not in ("node", COMPUTED):
+                continue  # LEAF
+            primitive = trace.primitives[node]
+            parents = [index[p] for p in trace.parents[node]]
+            par.extend(parents)
+            self.pptr[i + 1] = len(par)
+            self.op[i] = primitive.opcode
+            self.writes_sole_parent[i] = primitive.writes_sole_parent
+            self.lowered.append((i, primitive, parents))
+            if primitive.reads_inputs == "others":
+                for k, p in enumerate(parents):
+                    stored[p] |= any(has_error[q] for m, q in enumerate(parents) if m != k)
+            elif primitive.reads_inputs:
+                stored[parents] = True
+            if primitive.reads_output:
+                stored[i] = True
+        stored[index[graph.output]] = True  # the output energy reads it
+        self.par = np.array(par, np.int64)
+        self.psend = has_error[self.par].astype(np.int64)
+        self.has_error, self.stored_mask = has_error, stored
+        self.stored = np.flatnonzero(stored)
+        self.nodes = list(nodes)
+        self.stored_nodes = [self.nodes[i] for i in self.stored]
+        self.leaf = self.op == LEAF
+        marked = [i for i, node in enumerate(nodes) if trace.name(node) == "pc_node"]
+        self.named = {trace.params[nodes[i]]["name"]: i for i in marked
+                      if trace.params[nodes[i]]["name"] is not None}
+        self.precision = {i: trace.params[nodes[i]]["precision"] for i in marked
+                          if trace.params[nodes[i]]["precision"] is not None}
+        self.units = {}  # units= option -> (unit mask, depth), as the graph decided them
+        for mode in UNITS:
+            unit_nodes, depth = graph.structure.units[mode]
+            mask = np.zeros(n, bool)
+            mask[[index[node] for node in unit_nodes]] = True
+            self.units[mode] = mask, depth
+        self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
+        self.output = index[graph.output]
+        self.index = index
+        self._sweep = None
+
+    def sweep_order(self):
+        """(kept, by_step, psend, opens_ptr, opens) of the sweep (see
+        Plan.sweep_layout): the errors that keep their own place, the others
+        by the step that opens them, and what does not depend on sizes."""
+        if self._sweep is not None:
+            return self._sweep
+        n, pptr, par = len(self.op), self.pptr, self.par
+        unit = self.has_error
+        keep = unit & self.leaf
+        keep[self.output] = True
+        keep[list(self.named.values())] = True
+        open_at = np.full(n, -1)
+        open_at[self.output] = n
+        for j in range(n - 1, -1, -1):
+            for q in range(pptr[j], pptr[j + 1]):
+                p = par[q]
+                if self.psend[q] and open_at[p] < 0:
+                    open_at[p] = j
+        by_step = {}
+        for i in np.flatnonzero(unit & ~keep):
+            by_step.setdefault(open_at[i], []).append(i)
+        # a parent whose only sender writes (not adds) its error is not zeroed
+        senders = np.bincount(par[self.psend != 0], minlength=n)
+        child = np.repeat(np.arange(n), np.diff(pptr))
+        psend = self.psend.copy()
+        psend[(self.psend != 0) & (senders[par] == 1) & self.writes_sole_parent[child]] = 2
+        written = np.zeros(n, bool)
+        written[par[psend == 2]] = True
+        steps = [[] for _ in range(n + 1)]
+        for i in np.flatnonzero(unit & ~written):  # never written: opened first
+            steps[open_at[i] if open_at[i] >= 0 else n].append(i)
+        ptr = np.zeros(n + 2, np.int64)
+        ptr[1:] = np.cumsum([len(steps[j]) for j in range(n + 1)])
+        opens = np.array([i for j in range(n + 1) for i in steps[j]], np.int64)
+        self._sweep = np.flatnonzero(keep), by_step, psend, ptr, opens
+        return self._sweep
 
 
 class Plan:
@@ -196,90 +326,66 @@ class Plan:
     (argument order); ``output`` the plan index of the output;
     ``error_size`` the length of the error buffer. With ``store_all`` every
     value is stored (strict relaxation and replay recompute predictions from
-    them); otherwise only the values some error rule reads.
+    them); otherwise only the values some error rule reads. ``skeleton``: the
+    Skeleton of this structure at other shapes, if one was built.
     """
 
-    def __init__(self, graph, store_all=False):
-        trace, nodes, roles = graph.trace, graph.nodes, graph.roles
+    def __init__(self, graph, store_all=False, skeleton=None):
+        trace = graph.trace
         if store_all and not trace.keep_values:
             raise ValueError("Storing every value needs a trace made with keep_values=True.")
-        index = {node: i for i, node in enumerate(nodes)}
-        shapes = [trace.shapes[node] for node in nodes]
-        n = len(nodes)
-        op = np.zeros(n, np.int64)
-        subcode = np.zeros(n, np.int64)
+        self.skeleton = sk = skeleton or Skeleton(graph, store_all)
+        shapes = [trace.shapes[node] for node in sk.nodes]
+        n = len(shapes)
         size = np.array([math.prod(shape) for shape in shapes], np.int64)
-        has_error = np.array([roles[node] in (INPUT, "node") for node in nodes])
-        stored = np.full(n, store_all)
-        self._writes_sole_parent = np.zeros(n, bool)
-        pptr = np.zeros(n + 1, np.int64)
+        subcode = np.zeros(n, np.int64)
         iptr = np.zeros(n + 1, np.int64)
-        par, ints = [], []
-        for i, node in enumerate(nodes):
-            iptr[i + 1] = iptr[i]
-            pptr[i + 1] = pptr[i]
-            if roles[node] not in ("node", COMPUTED):
-                continue  # LEAF
-            primitive = trace.primitives[node]
-            parents = [index[p] for p in trace.parents[node]]
-            par.extend(parents)
-            pptr[i + 1] = len(par)
-            op[i] = primitive.opcode
-            self._writes_sole_parent[i] = primitive.writes_sole_parent
+        ints = []
+        for i, primitive, parents in sk.lowered:
+            node = sk.nodes[i]
             subcode[i], row = primitive.lower(trace.params[node],
                                               [shapes[p] for p in parents], shapes[i])
             ints.append(row)
-            iptr[i + 1] += len(row)
-            if primitive.reads_inputs == "others":
-                for k, p in enumerate(parents):
-                    stored[p] |= any(has_error[q] for m, q in enumerate(parents) if m != k)
-            elif primitive.reads_inputs:
-                stored[parents] = True
-            if primitive.reads_output:
-                stored[i] = True
-        stored[index[graph.output]] = True  # the output energy reads it
-        par = np.array(par, np.int64)
-        voff = _offsets(size, stored)
-        eoff = _offsets(size, has_error)
+            iptr[i + 1] = len(row)
+        np.cumsum(iptr, out=iptr)
         self.table = OpTable(
-            op=op, code=subcode, size=size, voff=voff, eoff=eoff, pptr=pptr, par=par,
-            psend=has_error[par].astype(np.int64), iptr=iptr,
-            ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
-        self.stored = np.flatnonzero(stored)
-        self.value_size = int(size[stored].sum())
-        self.nodes = list(nodes)
-        self._stored_nodes = [self.nodes[i] for i in self.stored]
-        self.error_size = int(size[has_error].sum())
-        self._leaf = op == LEAF
-        self._marked = np.array([trace.name(node) == "pc_node" for node in nodes])
-        self.named = {trace.params[node]["name"]: i for i, node in enumerate(nodes)
-                      if self._marked[i] and trace.params[node]["name"] is not None}
-        self._precision = {i: trace.params[node]["precision"] for i, node in enumerate(nodes)
-                           if self._marked[i] and trace.params[node]["precision"] is not None}
-        self.output_shape = shapes[index[graph.output]]
+            op=sk.op, code=subcode, size=size, voff=_offsets(size, sk.stored_mask),
+            eoff=_offsets(size, sk.has_error), pptr=sk.pptr, par=sk.par, psend=sk.psend,
+            iptr=iptr, ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
+        self.stored, self.nodes, self.index = sk.stored, sk.nodes, sk.index
+        self.value_size = int(size[sk.stored_mask].sum())
+        self.error_size = int(size[sk.has_error].sum())
+        self.named, self.inputs, self.output = sk.named, sk.inputs, sk.output
+        self.output_shape = shapes[sk.output]
         self.shapes = shapes
-        self._units = {}  # units= option -> (unit mask, depth), as the graph decided them
-        for mode in UNITS:
-            unit_nodes, depth = graph.structure.units[mode]
-            mask = np.zeros(n, bool)
-            mask[[index[node] for node in unit_nodes]] = True
-            self._units[mode] = mask, depth
         self._sweep = None
         self.relaxations = {}  # prepared Relaxations by options (relax.py)
-        self.inputs = np.array([index[node] for node in graph.inputs], np.int64)
-        self.output = index[graph.output]
-        self.index = index
 
-    def values_from(self, graph, out=None):
+    def values_from(self, graph, out=None, release=False):
         """A value buffer holding the stored values of ``graph`` (same structure),
-        written into ``out`` if given."""
+        written into ``out`` if given. With ``release``, when the values are
+        large (RELEASE_SIZE elements or more), the trace's float64 values
+        become views of the buffer as they are copied, so that each array the
+        trace alone held is freed at once instead of being held twice (use it
+        only when the buffer outlives every use of the trace)."""
         values = graph.trace.values
-        if not self._stored_nodes:
-            return np.zeros(0)
-        parts = [values[node] for node in self._stored_nodes]
-        if out is None:  # axis=None flattens every part
-            return np.concatenate(parts, axis=None, dtype=np.float64)
-        return np.concatenate(parts, axis=None, out=out, casting="same_kind")
+        if not (release and self.value_size >= RELEASE_SIZE):
+            parts = [values[node] for node in self.skeleton.stored_nodes]
+            if not parts:
+                return np.zeros(0)
+            if out is None:  # axis=None flattens every part
+                return np.concatenate(parts, axis=None, dtype=np.float64)
+            return np.concatenate(parts, axis=None, out=out, casting="same_kind")
+        out = np.empty(self.value_size) if out is None else out
+        start = 0
+        for node in self.skeleton.stored_nodes:
+            part = values[node]
+            view = out[start:start + part.size].reshape(part.shape)
+            np.copyto(view, part, casting="same_kind")
+            if part.dtype == np.float64:
+                values[node] = view
+            start += part.size
+        return out
 
     def units_for(self, units):
         """(unit mask, depth) for ``units`` = "all" or "marked".
@@ -289,9 +395,9 @@ class Plan:
         excluded: the number of synchronous steps an exact relaxation takes
         (both come from the graph, see graph.Structure).
         """
-        if units not in self._units:
+        if units not in self.skeleton.units:
             raise ValueError(f"units must be 'all' or 'marked'; got {units!r}.")
-        return self._units[units]
+        return self.skeleton.units[units]
 
     @property
     def nbytes(self):
@@ -313,46 +419,22 @@ class Plan:
         """
         if self._sweep is not None:
             return self._sweep
-        t, n = self.table, len(self)
-        unit = t.eoff >= 0
-        keep = unit & self._leaf
-        keep[self.output] = True
-        keep[list(self.named.values())] = True
-        open_at = np.full(n, -1)
-        open_at[self.output] = n
-        for j in range(n - 1, -1, -1):
-            for q in range(t.pptr[j], t.pptr[j + 1]):
-                p = t.par[q]
-                if t.psend[q] and open_at[p] < 0:
-                    open_at[p] = j
-        eoff, free, end = np.full(n, -1, np.int64), {}, 0
-        for i in np.flatnonzero(keep):
+        t = self.table
+        kept, by_step, psend, ptr, opens = self.skeleton.sweep_order()
+        eoff, free, end = np.full(len(self), -1, np.int64), {}, 0
+        for i in kept:
             eoff[i], end = end, end + t.size[i]
-        by_step = {}
-        for i in np.flatnonzero(unit & ~keep):
-            by_step.setdefault(open_at[i], []).append(i)
-        for j in range(n, -1, -1):
+        freed = self.skeleton.has_error.copy()  # after their last reader, step j
+        freed[kept] = False
+        for j in range(len(self), -1, -1):
             for i in by_step.get(j, ()):
                 spare = free.get(t.size[i])
                 if spare:
                     eoff[i] = spare.pop()
                 else:
                     eoff[i], end = end, end + t.size[i]
-            if j < n and unit[j] and not keep[j]:
+            if j < len(self) and freed[j]:
                 free.setdefault(t.size[j], []).append(eoff[j])
-        # a parent whose only sender writes (not adds) its error is not zeroed
-        senders = np.bincount(t.par[t.psend != 0], minlength=n)
-        child = np.repeat(np.arange(n), np.diff(t.pptr))
-        psend = t.psend.copy()
-        psend[(t.psend != 0) & (senders[t.par] == 1) & self._writes_sole_parent[child]] = 2
-        written = np.zeros(n, bool)
-        written[t.par[psend == 2]] = True
-        steps = [[] for _ in range(n + 1)]
-        for i in np.flatnonzero(unit & ~written):  # never written: opened first
-            steps[open_at[i] if open_at[i] >= 0 else n].append(i)
-        ptr = np.zeros(n + 2, np.int64)
-        ptr[1:] = np.cumsum([len(steps[j]) for j in range(n + 1)])
-        opens = np.array([i for j in range(n + 1) for i in steps[j]], np.int64)
         self._sweep = t._replace(eoff=eoff, psend=psend), (ptr, opens), int(end)
         return self._sweep
 
@@ -360,7 +442,7 @@ class Plan:
         """Per-element precisions in error-buffer layout: 1, or a pc_node's own
         precision, or ``overrides[name]`` for the pc_node of that name. Empty
         (meaning all ones) when no node has a precision."""
-        given = dict(self._precision)
+        given = dict(self.skeleton.precision)
         for name, p in (overrides or {}).items():
             if name not in self.named:
                 known = ", ".join(sorted(self.named)) or "none"

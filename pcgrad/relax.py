@@ -674,7 +674,8 @@ class Relaxation:
         self.unit, self.depth = plan.units_for(units)
         self.precision = plan.precision_buffer(precisions)
         self.free = np.zeros(len(t.op), np.bool_)
-        self.prior_mean = np.zeros(plan.value_size)  # value-buffer layout
+        # value-buffer layout; read only at latents (an empty one without them)
+        self.prior_mean = np.zeros(plan.value_size if free else 0)
         if free and not self.precision.size:
             self.precision = np.ones(plan.error_size)
         for k, (mean, prior_precision) in (free or {}).items():

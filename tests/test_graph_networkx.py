@@ -43,14 +43,20 @@ TRANSFORMS = {
 }
 
 
-# a length per test: a structure no other test traces
+# a length per test: a structure no other test traces (reshape's params hold it)
 SIZES = {"sweep": 31, "jacobi": 37, "jacobi-marked": 41, "euler": 43, "strict": 47,
          "jacobian": 53, "jit": 59}
 
 
+def f_of_size(size):
+    """f, as a structure of its own: pruning does not depend on shapes, a
+    reshape's parameters do."""
+    return lambda x: f(np.reshape(x, (1, size)))
+
+
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
 def test_one_digraph_per_new_structure_and_none_on_repeated_calls(name, constructions):
-    transformed = TRANSFORMS[name](f)
+    transformed = TRANSFORMS[name](f_of_size(SIZES[name]))
     transformed(numpy.ones(SIZES[name]))
     assert len(constructions) == 1
     for k in range(5):
@@ -67,10 +73,35 @@ def test_every_schedule_shares_one_digraph_per_structure(constructions):
     assert len(constructions) == 2  # f's structure, then jacobian's f(x) * x
 
 
+def test_a_structure_at_new_shapes_builds_no_digraph_and_keeps_its_gradient(constructions):
+    g = lambda x: f(x) + 1.0  # a structure no other test traces, at every size
+    for size in (61, 62, 63):
+        x = numpy.linspace(-1.0, 1.0, size)
+        numpy.testing.assert_allclose(pcgrad.grad(g)(x), autograd.grad(f_autograd)(x),
+                                      rtol=1e-12)
+    assert len(constructions) == 1
+
+
+def test_nx_of_a_structure_met_at_other_shapes_describes_its_own_shapes(constructions):
+    g = lambda x: f(x) - 1.0  # a structure no other test traces, at two sizes
+    pcgrad.grad(g)(numpy.ones(67))
+    graph = pcgrad.trace(g, numpy.ones(71))
+    assert len(constructions) == 1  # no DiGraph until one is asked for
+    shapes = set(dict(graph.nx.nodes(data="shape")).values())
+    assert (71,) in shapes and (67,) not in shapes
+    assert graph.nodes == list(nx.topological_sort(graph.nx))
+
+
+def f_autograd(x):
+    h = anp.tanh(x * 1.5)
+    return anp.sum(anp.sin(h) * h + anp.cos(x) ** 2)
+
+
 def test_trace_nx_is_the_graph_the_plan_was_built_from(constructions):
     x = numpy.ones(29)
-    pcgrad.grad(f)(x)
-    graph = pcgrad.trace(f, x)
+    g = f_of_size(29)
+    pcgrad.grad(g)(x)
+    graph = pcgrad.trace(g, x)
     assert len(constructions) == 1
     entry = graph.plans
     assert graph.nx is entry.structure.nx

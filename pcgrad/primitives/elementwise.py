@@ -15,6 +15,7 @@ from numba.extending import register_jitable
 
 from ..kernels import kernel
 from . import special as sp
+from . import vecmath as vm
 from .core import (NARY, UNARY, error_of, family, no_ints, parent, prim, register, sends, tnp,
                    value_of)
 
@@ -40,7 +41,7 @@ def negative(x): return -x
 @scalar
 def negative_d(x, y): return -1.0
 @scalar
-def exp(x): return math.exp(x)
+def exp(x): return vm.exp(x)
 @scalar
 def exp_d(x, y): return y
 @scalar
@@ -48,11 +49,11 @@ def exp2(x): return 2.0 ** x
 @scalar
 def exp2_d(x, y): return y * LN2
 @scalar
-def expm1(x): return math.expm1(x)
+def expm1(x): return vm.expm1(x)
 @scalar
 def expm1_d(x, y): return y + 1.0
 @scalar
-def log(x): return math.log(x) if x >= 0 else math.nan
+def log(x): return vm.log(x)
 @scalar
 def log_d(x, y): return 1.0 / x
 @scalar
@@ -64,7 +65,7 @@ def log10(x): return math.log10(x) if x >= 0 else math.nan
 @scalar
 def log10_d(x, y): return 1.0 / (x * LN10)
 @scalar
-def log1p(x): return math.log1p(x) if x >= -1 else math.nan
+def log1p(x): return vm.log1p(x)
 @scalar
 def log1p_d(x, y): return 1.0 / (1.0 + x)
 @scalar
@@ -100,7 +101,7 @@ def cosh(x): return math.cosh(x)
 @scalar
 def cosh_d(x, y): return math.sinh(x)
 @scalar
-def tanh(x): return math.tanh(x)
+def tanh(x): return vm.tanh(x)
 @scalar
 def tanh_d(x, y): return 1.0 - y * y
 @scalar
@@ -661,14 +662,14 @@ def broadcast_rows(in_shapes, out_shape):
             kept.append(has)
     if not dims:
         dims, kept = [1], [tuple(False for _ in shapes)]
-    strides = np.zeros((3, len(dims)), np.int64)
+    row = [len(dims)] + dims + [0] * (3 * len(dims))  # plain lists: lowered on every miss
     for k in range(len(shapes)):
         step = 1
         for d in range(len(dims) - 1, -1, -1):
             if kept[d][k]:
-                strides[k, d] = step
+                row[1 + len(dims) * (k + 1) + d] = step
                 step *= dims[d]
-    return np.concatenate([[len(dims)], dims, strides.ravel()]).astype(np.int64)
+    return np.array(row, np.int64)
 
 
 def _lower_nary(code):

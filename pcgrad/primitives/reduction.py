@@ -2,7 +2,8 @@
 
 sum, max, min and prod share one op-table row layout: a map from each input
 element to the output element it reduces into (computed by broadcasting the
-output's flat indices back over the input's shape).
+output's flat indices back over the input's shape). A sum of every element
+has an empty row instead: its map would be all zeros, as large as the input.
 """
 import math
 
@@ -13,10 +14,17 @@ from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, fam
                    register, sends, tnp, value_of)
 
 
-def _reduction_lowering(code):
+def _reduction_lowering(code, whole=False):
+    """The lowering of a reduction: the map of each input element to its
+    output element; with ``whole``, an empty row for a reduction to one element."""
     def lower(params, in_shapes, out_shape):
-        kept = np.sum(np.ones(in_shapes[0], np.int8), axis=params["axis"], keepdims=True).shape
-        return code, broadcast_map(kept, in_shapes[0])
+        shape, axis = in_shapes[0], params["axis"]
+        if whole and math.prod(out_shape) == 1:
+            return code, np.zeros(0, np.int64)
+        axes = range(len(shape)) if axis is None else \
+            [a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))]
+        kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+        return code, broadcast_map(kept, shape)
     return lower
 
 
@@ -40,6 +48,12 @@ def scatter_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     out[:] = 0.0
+    if index.size != x.size:  # the empty row: a sum of every element
+        total = 0.0
+        for i in range(x.size):
+            total += x[i]
+        out[0] = total
+        return
     for i in range(x.size):
         out[index[i]] += x[i]
 
@@ -51,6 +65,10 @@ def scatter_vjp(t, j, value, prediction, e, acc):
         return
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     g = error_of(t, acc, parent(t, j, 0))
+    if index.size != g.size:  # the empty row: every element reduces into one
+        for i in range(g.size):
+            g[i] += e[0]
+        return
     for i in range(g.size):
         g[i] += e[index[i]]
 
@@ -73,7 +91,7 @@ def _sum(x, axis, keepdims):
 
 
 family(SCATTER, lambda code: scatter_vjp, lambda code: scatter_forward)
-register("sum", SCATTER, _sum, _reduction_lowering(0),
+register("sum", SCATTER, _sum, _reduction_lowering(0, whole=True),
          vjp=lambda k, g, y, x, axis, keepdims: _spread(g, x, axis))
 
 

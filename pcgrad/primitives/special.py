@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
+from . import vecmath as vm
+
 scalar = register_jitable(inline="always")
 helper = register_jitable  # called, not inlined
 
@@ -546,18 +548,13 @@ def i1(x):
 
 # --- logistic functions -------------------------------------------------------
 @scalar
-def expit(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+def expit(x): return vm.logistic(x)
 
 
 @scalar
 def expit_d(x, y):
     """expit(x) expit(-x), without the cancellation of y (1 - y)."""
-    e = math.exp(-abs(x))
-    return e / ((1.0 + e) * (1.0 + e))
+    return vm.logistic_d(x)
 
 
 @scalar

@@ -1,0 +1,226 @@
+"""Elementwise math that LLVM vectorises: exp, expm1, log, log1p, tanh and the
+logistic function in float64.
+
+Numba lowers ``math.exp`` and friends to calls into the C library, which
+this llvmlite cannot vectorise (it has no vector math library), so a kernel
+looping over ``math.tanh`` runs one element at a time. These functions are
+written with arithmetic, integer bit operations and selects only: range
+reduction to a small interval, a polynomial there, and the scale put back
+through the exponent bits. Every branch is a select, so a loop calling them
+vectorises. Special values come out as numpy gives them: nan, signed zero,
+inf, overflow to inf and underflow to (signed) zero. Each stays within
+2 ulp over the whole domain (tests/test_vecmath.py). There are no float32
+versions: pcgrad's kernels compute in float64 only.
+
+sin and cos are not here: reducing a huge argument modulo pi/2 needs a
+Payne-Hanek reduction, and selecting the C library's value for such
+arguments instead costs a library call in every lane of a vectorised loop,
+which measured slower than calling ``math.sin`` in a plain loop.
+
+They are module-level ``register_jitable(inline="always")`` functions (see
+``scalar`` in elementwise.py): kernels inline them and stay cacheable.
+"""
+import math
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, register_jitable
+
+vector = register_jitable(inline="always")
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE 754 bits of a float64, as an int64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float(typingctx, bits):
+    """The float64 with IEEE 754 bits ``bits`` (an int64)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+INV_LN2 = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts; k * LN2_HI is exact
+LN2_LO = 1.90821492927058770002e-10
+SHIFTER = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
+EXP_MAX, EXP_MIN = 709.79, -745.2  # beyond: inf, 0 (exp(EXP_MIN) < 2**-1075)
+
+# 1/n! for n = 2 .. 17: expm1(r) = r + r^2 (1/2 + r/6 + ...); to r^13 on
+# |r| <= ln2 / 2 and to r^17 on |r| <= 0.7 the remainder is below 2**-56 relative
+C2, C3, C4, C5 = 1 / 2, 1 / 6, 1 / 24, 1 / 120
+C6, C7, C8, C9 = 1 / 720, 1 / 5040, 1 / 40320, 1 / 362880
+C10, C11, C12, C13 = 1 / 3628800, 1 / 39916800, 1 / 479001600, 1 / 6227020800
+C14, C15, C16, C17 = (1 / 87178291200, 1 / 1307674368000, 1 / 20922789888000,
+                      1 / 355687428096000)
+EXPM1_DIRECT = 0.7  # below, expm1 is its series: no reduction, no cancellation
+
+
+@vector
+def _pow2(k):
+    """2**k as a float64 for integer k in [-1022, 1023]."""
+    return _float((k + 1023) << 52)
+
+
+@vector
+def _reduce(x):
+    """(k, r) with x = k ln2 + r, |r| <= ln2 / 2 (about), k an integer float."""
+    k = (x * INV_LN2 + SHIFTER) - SHIFTER
+    return k, (x - k * LN2_HI) - k * LN2_LO
+
+
+@vector
+def _expm1_small(r):
+    """expm1(r) for |r| <= ln2 / 2 (about)."""
+    return _expm1_series(r, C12 + r * C13)
+
+
+@vector
+def _expm1_wide(r):
+    """expm1(r) for |r| <= EXPM1_DIRECT."""
+    q = C16 + r * C17
+    q = C15 + r * q
+    q = C14 + r * q
+    q = C13 + r * q
+    return _expm1_series(r, C12 + r * q)
+
+
+@vector
+def _expm1_series(r, q):
+    """r + r^2 (1/2 + r/6 + ... + r^10 q), q the series' tail from 1/12!."""
+    q = C11 + r * q
+    q = C10 + r * q
+    q = C9 + r * q
+    q = C8 + r * q
+    q = C7 + r * q
+    q = C6 + r * q
+    q = C5 + r * q
+    q = C4 + r * q
+    q = C3 + r * q
+    q = C2 + r * q
+    return r + r * r * q
+
+
+@vector
+def exp(x):
+    c = min(max(x, EXP_MIN), EXP_MAX)  # nan becomes a bound; restored below
+    k, r = _reduce(c)
+    p = 1.0 + _expm1_small(r)
+    # 2**k in two factors, each a normal number, so that subnormal results
+    # and the last binade before overflow scale exactly
+    half = int(k) >> 1
+    y = p * _pow2(half) * _pow2(int(k) - half)
+    return y if x == x else x
+
+
+@vector
+def expm1(x):
+    c = min(max(x, -40.0), EXP_MAX)  # expm1(-40) is -1 in float64
+    k, r = _reduce(c)
+    direct = abs(x) < EXPM1_DIRECT
+    k = 0.0 if direct else k
+    p = _expm1_wide(x if direct else r)
+    # 2**k (1 + p) - 1 = 2 (s - 1/2 + s p) with s = 2**(k - 1): s p and,
+    # while k is small, s - 1/2 are exact, so one sum rounds
+    ki = int(k) - 1
+    half = ki >> 1
+    s = _pow2(half) * _pow2(ki - half)
+    y = 2.0 * ((s - 0.5) + s * p)
+    y = y if x != 0.0 else x  # keeps the sign of zero
+    return y if x == x else x
+
+
+# log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f) (fdlibm's e_log.c)
+LG1, LG2, LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
+LG4, LG5, LG6 = 2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01
+LG7 = 1.479819860511658591e-01
+SQRT_HALF_BITS = 0x3FE6A09E00000000  # high word of sqrt(2)/2: m lies in [sqrt(2)/2, sqrt(2))
+ONE_BITS = 0x3FF0000000000000
+MANTISSA = 0x000FFFFFFFFFFFFF
+TWO54 = 18014398509481984.0
+
+
+@vector
+def _log1p_of(f, k, c):
+    """log(2**k (1 + f)) + c for f in [sqrt(2)/2 - 1, sqrt(2) - 1)."""
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2 + w * (LG4 + w * LG6))
+    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    return s * (hfsq + t1 + t2) + (k * LN2_LO + c) - hfsq + f + k * LN2_HI
+
+
+@vector
+def _split(u):
+    """(f, k) with u = 2**k (1 + f), f in [sqrt(2)/2 - 1, sqrt(2) - 1), for a
+    positive normal u."""
+    bits = _bits(u) + (ONE_BITS - SQRT_HALF_BITS)
+    k = float((bits >> 52) - 1023)
+    m = _float((bits & MANTISSA) + SQRT_HALF_BITS)
+    return m - 1.0, k
+
+
+@vector
+def log(x):
+    tiny = x < 2.2250738585072014e-308  # subnormal (or not positive): scaled by 2**54
+    u = x * TWO54 if tiny else x
+    f, k = _split(u)
+    y = _log1p_of(f, k - 54.0 if tiny else k, 0.0)
+    y = -math.inf if x == 0.0 else y
+    y = math.nan if x < 0.0 else y
+    return y if x < math.inf else x  # inf and nan
+
+
+@vector
+def log1p(x):
+    u = 1.0 + x
+    f, k = _split(u)
+    # the rounding error of u = 1 + x, divided by u (fdlibm's s_log1p.c)
+    c = (1.0 - (u - x) if k >= 2.0 else x - (u - 1.0)) / u
+    c = c if k < 54.0 else 0.0
+    near = -0.2928932188134524 < x < 0.41421356237309503  # 1 + x in [sqrt(2)/2, sqrt(2))
+    y = _log1p_of(x if near else f, 0.0 if near else k, 0.0 if near else c)
+    y = x if abs(x) < 1e-300 else y  # tiny x (and signed zero): log1p(x) = x
+    y = -math.inf if x == -1.0 else y
+    y = math.nan if x < -1.0 else y
+    return y if x < math.inf else x  # inf and nan
+
+
+# Cephes' tanh on |x| <= 0.625: x + x^3 P(x^2) / Q(x^2), Q monic
+TP0, TP1, TP2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
+TQ1, TQ2, TQ3 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
+
+
+@vector
+def tanh(x):
+    a = abs(x)
+    z = a * a
+    small = a + a * z * ((TP0 * z + TP1) * z + TP2) / (((z + TQ1) * z + TQ2) * z + TQ3)
+    large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0)
+    y = small if a <= 0.625 else large
+    y = 1.0 if a > 22.0 else y  # tanh is 1 in float64 there
+    y = math.copysign(y, x)  # tanh is odd: this also keeps the sign of zero
+    return y if x == x else x
+
+
+@vector
+def logistic(x):
+    """1 / (1 + exp(-x)), without overflow: e = exp(-|x|) <= 1."""
+    e = exp(-abs(x))
+    y = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+    return y if x == x else x
+
+
+@vector
+def logistic_d(x):
+    """logistic(x) logistic(-x) = e / (1 + e)^2 with e = exp(-|x|); the square
+    as 1 + e (2 + e), which rounds once where the 1 dominates."""
+    e = exp(-abs(x))
+    return e / (1.0 + e * (2.0 + e))

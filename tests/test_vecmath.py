@@ -1,0 +1,122 @@
+"""The vectorisable elementwise math (pcgrad/primitives/vecmath.py, issue 12,
+part 1): within 2 ulp of numpy over the whole float64 domain, special values
+exactly as numpy gives them, and loops over it vectorised by LLVM."""
+import re
+
+import numpy
+import pytest
+from numba import njit
+
+from pcgrad.primitives import vecmath as vm
+
+RNG = numpy.random.default_rng(1212)
+N = 1_000_000
+
+
+def extended(f):
+    """``f`` evaluated in numpy's extended precision (80-bit long double on
+    x86), then rounded to float64: a reference within about half an ulp."""
+    return lambda x: f(x.astype(numpy.longdouble)).astype(numpy.float64)
+
+
+def logistic_numpy(x):
+    e = numpy.exp(-numpy.abs(x))
+    return numpy.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def logistic_d_numpy(x):
+    e = numpy.exp(-numpy.abs(x))
+    return e / ((1 + e) * (1 + e))
+
+
+def any_float(n):
+    """Floats with uniformly random bit patterns: every binade, both signs,
+    subnormals, inf and nan."""
+    return RNG.integers(-2**63, 2**63 - 1, n, dtype=numpy.int64).view(numpy.float64)
+
+
+FUNCTIONS = {  # name: (numpy oracle, input ranges)
+    "exp": (extended(numpy.exp), [(-750.0, 750.0), (-1.0, 1.0)]),
+    "expm1": (extended(numpy.expm1), [(-50.0, 710.0), (-1.0, 1.0), (-1e-6, 1e-6)]),
+    "log": (extended(numpy.log), [(0.0, 3.0), (0.0, 1e-300)]),
+    "log1p": (extended(numpy.log1p), [(-1.0, 1.0), (-1e-9, 1e-9), (-1.0, 1e6)]),
+    "tanh": (extended(numpy.tanh), [(-25.0, 25.0), (-1.0, 1.0), (-1e-8, 1e-8)]),
+    "logistic": (extended(logistic_numpy), [(-750.0, 750.0), (-5.0, 5.0)]),
+    "logistic_d": (extended(logistic_d_numpy), [(-750.0, 750.0), (-5.0, 5.0)]),
+}
+SPECIAL = numpy.array([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 5e-324, -5e-324,
+                       2.2250738585072014e-308, 1e-310, -1e-310, 1.0, -1.0, 2.0 ** -30,
+                       -(2.0 ** -30), 709.78, 709.79, 710.0, -745.13, -745.2, -1.0 + 2**-53,
+                       22.0, 22.5, 0.625, 0.6251, 0.7, -0.7, 1.7976931348623157e308,
+                       -1.7976931348623157e308])
+
+
+def compiled(name):
+    f = getattr(vm, name)
+
+    @njit(error_model="numpy")
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = f(x[i])
+    return apply
+
+
+def ulps(got, want):
+    """|got - want| in units of the last place of want; 0 where both are the
+    same value (same infinity, both nan, same signed zero)."""
+    same = (got == want) & (numpy.signbit(got) == numpy.signbit(want)) | (
+        numpy.isnan(got) & numpy.isnan(want))
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        distance = numpy.abs(got - want) / numpy.abs(numpy.spacing(want))
+    return numpy.where(same, 0.0, numpy.where(numpy.isnan(distance), numpy.inf, distance))
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_within_two_ulp_of_numpy_over_the_whole_domain_and_its_hard_ranges(name):
+    oracle, ranges = FUNCTIONS[name]
+    apply = compiled(name)
+    inputs = [any_float(N)] + [RNG.uniform(lo, hi, N) for lo, hi in ranges]
+    for x in inputs:
+        out = numpy.empty_like(x)
+        apply(x, out)
+        with numpy.errstate(all="ignore"):
+            want = oracle(x)
+        error = ulps(out, want)
+        assert error.max() <= 2.0, f"{error.max()} ulp at x = {x[numpy.argmax(error)]!r}"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_special_values_are_exactly_numpys_including_the_sign_of_zero(name):
+    oracle, _ = FUNCTIONS[name]
+    out = numpy.empty_like(SPECIAL)
+    compiled(name)(SPECIAL, out)
+    with numpy.errstate(all="ignore"):
+        want = oracle(SPECIAL)
+    numpy.testing.assert_array_equal(numpy.isnan(out), numpy.isnan(want))
+    exact = numpy.isinf(want) | (want == 0.0)  # the sign of a nan means nothing
+    numpy.testing.assert_array_equal(out[exact], want[exact])
+    numpy.testing.assert_array_equal(numpy.signbit(out[exact]), numpy.signbit(want[exact]))
+    assert ulps(out, want).max() <= 2.0
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_loop_over_it_is_vectorised(name):
+    apply = compiled(name)
+    apply(numpy.ones(4), numpy.ones(4))
+    llvm = apply.inspect_llvm(apply.signatures[0])
+    assert re.search(r"<[248] x double>", llvm), "the loop was not vectorised"
+    called = re.findall(r"call [^@]*@([\w.]+)", llvm)
+    assert not [c for c in called if "primitives7vecmath" in c], "a vecmath function was called"
+
+
+@pytest.mark.parametrize("kind", ["forward", "rule"])
+@pytest.mark.parametrize("name", ["exp", "tanh", "expit"])
+def test_pcgrads_unary_kernels_of_these_functions_are_vectorised(name, kind):
+    from pcgrad import kernels
+    from pcgrad.primitives.core import UNARY
+    from pcgrad.primitives.elementwise import UNARY_TABLE
+    code = [row[0] for row in UNARY_TABLE].index(name)
+    kernel = kernels.get(kind, UNARY, code).dispatcher
+    fresh = njit(error_model="numpy")(kernel.py_func)  # not from the disk cache: has its IR
+    fresh.compile(kernels.SIGNATURES[kind])
+    assert re.search(r"<[248] x double>", fresh.inspect_llvm(fresh.signatures[0]))
