@@ -1,0 +1,158 @@
+"""Custom derivatives: functions whose error rule you write (``custom_vjp``).
+
+The mechanism is one primitive (primitives/custom.py): a call records one
+node whose value is fwd's output and whose error rule is bwd, traced with
+pcgrad.numpy into a small graph that the compiled relaxation replays.
+``pcgrad.extend`` offers autograd's spelling of the same thing.
+"""
+import functools
+
+import numpy as np
+
+from .primitives.custom import Rule, custom_vjp_call
+from .pytree import flatten
+from .tracing import Trace, Tracer
+
+
+class custom_vjp:
+    """A function with a hand-written vector-Jacobian product, as in JAX.
+
+    Decorate ``f``, then give ``f.defvjp(fwd, bwd)``: ``fwd(*args)`` returns
+    ``(out, residuals)``, and ``bwd(residuals, g)`` returns one cotangent per
+    argument of ``f`` (a tuple; None for an argument with no derivative), each
+    shaped like its argument. Write bwd with ``pcgrad.numpy``; it must be
+    linear in ``g``. Under ``pcgrad.grad`` each call runs fwd in numpy and
+    traces bwd once into primitives, so the rule runs inside the compiled
+    relaxation under every schedule. Outside any transformation ``f`` itself
+    runs. ``out`` must be one float array.
+
+    >>> import pcgrad, pcgrad.numpy as np
+    >>> @pcgrad.custom_vjp
+    ... def log1pexp(x):
+    ...     return np.log1p(np.exp(x))
+    >>> def log1pexp_fwd(x):
+    ...     return log1pexp(x), x
+    >>> def log1pexp_bwd(x, g):
+    ...     return (g * (1 - 1 / (1 + np.exp(x))),)
+    >>> log1pexp.defvjp(log1pexp_fwd, log1pexp_bwd)
+    >>> float(pcgrad.grad(log1pexp)(1000.0))
+    1.0
+    """
+
+    def __init__(self, fun):
+        self.fun, self.fwd, self.bwd = fun, None, None
+        functools.update_wrapper(self, fun)
+
+    def defvjp(self, fwd, bwd):
+        """Set the forward ``fwd(*args) -> (out, residuals)`` and the rule
+        ``bwd(residuals, g) -> tuple of cotangents``."""
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args):
+        if self.fwd is None:
+            raise TypeError(f"custom_vjp function {self.__name__} has no rule yet: call "
+                            f"{self.__name__}.defvjp(fwd, bwd) before calling it.")
+        leaves, unflatten = flatten(args)
+        trace = _trace_of(leaves)
+        if trace is None:
+            return self.fun(*args)
+        return _bind(self.fwd, self._bwd_leaves, args, leaves, unflatten, trace, self.__name__)
+
+    def _bwd_leaves(self, residuals, g, unflatten_args):
+        """bwd's cotangents as one list over the arguments' leaves (None: no error)."""
+        cotangents = self.bwd(residuals, g)
+        if not isinstance(cotangents, (tuple, list)):
+            raise TypeError(f"The bwd rule of {self.__name__} must return a tuple with one "
+                            f"cotangent per argument; got {type(cotangents).__name__}. "
+                            "Return (cotangent,) for a function of one argument.")
+        args = unflatten_args(None)
+        if len(cotangents) != len(args):
+            raise TypeError(f"The bwd rule of {self.__name__} returned {len(cotangents)} "
+                            f"cotangents for {len(args)} arguments; return one per argument "
+                            "(None for an argument without a derivative).")
+        flat = []
+        for arg, cotangent in zip(args, cotangents):
+            arg_leaves, _ = flatten(arg)
+            if cotangent is None:
+                flat.extend([None] * len(arg_leaves))
+                continue
+            cot_leaves, _ = flatten(cotangent)
+            if len(cot_leaves) != len(arg_leaves):
+                raise TypeError(f"The bwd rule of {self.__name__} returned a cotangent with "
+                                f"{len(cot_leaves)} leaves for an argument with "
+                                f"{len(arg_leaves)}; give each the structure of its argument.")
+            flat.extend(cot_leaves)
+        return flat
+
+
+def _trace_of(leaves):
+    trace = None
+    for leaf in leaves:
+        if isinstance(leaf, Tracer):
+            if trace is not None and leaf._trace is not trace:
+                raise NotImplementedError(
+                    "A custom_vjp function received values of two different pcgrad traces; "
+                    "higher-order derivatives through custom_vjp are not supported yet.")
+            trace = leaf._trace
+    return trace
+
+
+def _bind(fwd, bwd_leaves, args, leaves, unflatten, trace, name):
+    """Record one custom_vjp node for a call of fwd/bwd on ``args``."""
+    if trace.compiling:
+        raise TypeError(f"pcgrad.jit cannot compile {name}, a custom_vjp function: its "
+                        "forward runs in Python on every call. Use pcgrad.grad without jit.")
+    values = [leaf.value if isinstance(leaf, Tracer) else leaf for leaf in leaves]
+    with Trace():  # fwd runs on plain values: nothing of it is recorded
+        out, residuals = fwd(*unflatten(values))
+    if isinstance(out, Tracer) or not isinstance(out, (np.ndarray, np.generic, float)) \
+            or np.asarray(out).dtype.kind != "f":
+        raise TypeError(f"The fwd rule of {name} must return (out, residuals) with out one "
+                        f"float array; got out of type {type(out).__name__}.")
+    out = np.asarray(out)
+    sub = Trace(keep_values=True)
+    with sub:
+        g = sub.leaf(out.copy(), "g")
+        cotangents = bwd_leaves(residuals, g, lambda _: unflatten(values))
+    primal_shapes = [np.shape(v) for v in values]
+    outputs = []
+    for k, (cotangent, shape) in enumerate(zip(cotangents, primal_shapes)):
+        if cotangent is None:
+            outputs.append(-1)
+            continue
+        if not isinstance(cotangent, Tracer):  # independent of g: must be zero
+            if np.any(np.asarray(cotangent) != 0):
+                raise ValueError(f"The bwd rule of {name} returned a cotangent that does not "
+                                 "depend on g and is not zero; bwd must be linear in g.")
+            outputs.append(-1)
+            continue
+        if cotangent._trace is not sub:
+            raise TypeError(f"The bwd rule of {name} computed with a traced value that is "
+                            "not g; pass everything bwd needs through fwd's residuals.")
+        if cotangent.shape != shape:
+            raise ValueError(f"The bwd rule of {name} returned a cotangent of shape "
+                             f"{cotangent.shape} for an argument of shape {shape}; give each "
+                             "cotangent its argument's shape.")
+        outputs.append(cotangent.node)
+    rows = _ancestors(sub, [g.node] + [o for o in outputs if o >= 0])
+    for node in rows:
+        if getattr(sub.primitives[node], "opcode", None) == custom_vjp_call.opcode:
+            raise NotImplementedError(f"The bwd rule of {name} calls a custom_vjp function on "
+                                      "g; compute it with pcgrad.numpy primitives instead.")
+    outputs = [o if o >= 0 else None for o in outputs]
+    rule = Rule(sub, rows, tuple(outputs), primal_shapes, fwd,
+                lambda residuals, g: bwd_leaves(residuals, g, lambda _: unflatten(values)),
+                lambda flat: unflatten(flat))
+    constants = [sub.values[rows[r]] for r in rule.constants]
+    return custom_vjp_call(*leaves, *constants, out, rule=rule)
+
+
+def _ancestors(trace, nodes):
+    """``nodes`` and their ancestors in ``trace``, in creation order."""
+    seen, stack = set(nodes), list(nodes)
+    while stack:
+        for parent in trace.parents[stack.pop()]:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return sorted(seen)
