@@ -22,8 +22,8 @@ from .relax import ConvergenceError, RelaxInfo, RelaxRecord, relax
 from .tracing import Tracer
 from .compare import compare
 from .custom import custom_vjp
-from . import optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
+from . import extend, optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "trace", "jit",
            "pc_node", "infer", "PrecisionLearner", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
-           "compare", "viz", "precompile", "RelaxRecord", "custom_vjp"]
+           "compare", "viz", "precompile", "RelaxRecord", "custom_vjp", "extend"]
