@@ -18,7 +18,7 @@ from .options import ENERGIES, check_energy, check_record, options_from, relaxat
 from .plan import cached_graph, plan_for
 from .pytree import flatten, leaf_paths, tree_map
 from .relax import ConvergenceError, RelaxInfo, convergence_message, output_energy, relax
-from .tracing import Trace, Tracer
+from .tracing import Trace, Tracer, refuse_complex
 
 Argnums = int | tuple[int, ...] | list[int]  # which positional arguments to differentiate
 
@@ -42,6 +42,7 @@ def _check_float(leaf: Any, where: str) -> NDArray[Any]:
     if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
         return leaf
     dtype = np.result_type(leaf) if not isinstance(leaf, np.ndarray) else leaf.dtype
+    refuse_complex(dtype, where)
     if isinstance(leaf, (bool, int, np.bool_, np.integer)) or not np.issubdtype(dtype, np.floating):
         raise TypeError(
             f"Can only differentiate with respect to float arguments; {where} has dtype "
