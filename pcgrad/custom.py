@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from .primitives.custom import Rule, custom_vjp_call
+from .primitives.custom import HostRule, Rule, custom_vjp_call, host_token
 from .pytree import flatten
 from .tracing import Trace, Tracer
 
@@ -26,6 +26,14 @@ class custom_vjp:
     relaxation under every schedule. Outside any transformation ``f`` itself
     runs. ``out`` must be one float array.
 
+    With ``trace_bwd=False`` bwd is any Python function of numpy arrays (g a
+    plain array of out's shape), for rules primitives cannot express (an ODE
+    solve, a library call): the relaxation calls it whenever the node's
+    error changes (once under ``sweep``; once per change under the
+    iterative schedules, which then agree with the sweep to the accuracy
+    with which bwd is linear in g). Such a rule cannot be differentiated
+    again.
+
     >>> import pcgrad, pcgrad.numpy as np
     >>> @pcgrad.custom_vjp
     ... def log1pexp(x):
@@ -39,8 +47,8 @@ class custom_vjp:
     1.0
     """
 
-    def __init__(self, fun):
-        self.fun, self.fwd, self.bwd = fun, None, None
+    def __init__(self, fun, trace_bwd=True):
+        self.fun, self.fwd, self.bwd, self.trace_bwd = fun, None, None, trace_bwd
         functools.update_wrapper(self, fun)
 
     def defvjp(self, fwd, bwd):
@@ -56,16 +64,74 @@ class custom_vjp:
         trace = _trace_of(leaves)
         if trace is None:
             return self.fun(*args)
-        return _bind(self.fwd, self._bwd_leaves, args, leaves, unflatten, trace, self.__name__)
+        if trace.compiling:
+            raise TypeError(f"pcgrad.jit cannot compile {self.__name__}, a custom_vjp "
+                            "function: its forward runs in Python on every call. Use "
+                            "pcgrad.grad without jit.")
+        values = [leaf.value if isinstance(leaf, Tracer) else leaf for leaf in leaves]
+        with Trace():  # fwd runs on plain values: nothing of it is recorded
+            out, residuals = self.fwd(*unflatten(values))
+        if isinstance(out, Tracer) or not isinstance(out, (np.ndarray, np.generic, float)) \
+                or np.asarray(out).dtype.kind != "f":
+            raise TypeError(f"The fwd rule of {self.__name__} must return (out, residuals) "
+                            f"with out one float array; got out of type {type(out).__name__}.")
+        out = np.asarray(out)
+        arguments = unflatten(values)
+        if not self.trace_bwd:
+            token = host_token(trace, self.__name__,
+                               lambda g: self._bwd_leaves(residuals, g.reshape(out.shape),
+                                                          arguments),
+                               [np.shape(v) for v in values])
+            return custom_vjp_call(*leaves, token, out, rule=HostRule(len(leaves)))
+        return self._traced_rule(leaves, values, arguments, unflatten, out, residuals)
 
-    def _bwd_leaves(self, residuals, g, unflatten_args):
+    def _traced_rule(self, leaves, values, arguments, unflatten, out, residuals):
+        """Record the node whose error rule is bwd traced with g as its only Tracer."""
+        name = self.__name__
+        sub = Trace(keep_values=True)
+        with sub:
+            g = sub.leaf(out.copy(), "g")
+            cotangents = self._bwd_leaves(residuals, g, arguments)
+        primal_shapes = [np.shape(v) for v in values]
+        outputs = []
+        for cotangent, shape in zip(cotangents, primal_shapes):
+            if cotangent is None:
+                outputs.append(None)
+                continue
+            if not isinstance(cotangent, Tracer):  # independent of g: must be zero
+                if np.any(np.asarray(cotangent) != 0):
+                    raise ValueError(f"The bwd rule of {name} returned a cotangent that does "
+                                     "not depend on g and is not zero; bwd must be linear "
+                                     "in g.")
+                outputs.append(None)
+                continue
+            if cotangent._trace is not sub:
+                raise TypeError(f"The bwd rule of {name} computed with a traced value that "
+                                "is not g; pass everything bwd needs through fwd's "
+                                "residuals.")
+            if cotangent.shape != shape:
+                raise ValueError(f"The bwd rule of {name} returned a cotangent of shape "
+                                 f"{cotangent.shape} for an argument of shape {shape}; give "
+                                 "each cotangent its argument's shape.")
+            outputs.append(cotangent.node)
+        rows = _ancestors(sub, [g.node] + [o for o in outputs if o is not None])
+        for node in rows:
+            if getattr(sub.primitives[node], "opcode", None) == custom_vjp_call.opcode:
+                raise NotImplementedError(f"The bwd rule of {name} calls a custom_vjp "
+                                          "function on g; compute it with pcgrad.numpy "
+                                          "primitives instead.")
+        rule = Rule(sub, rows, tuple(outputs), primal_shapes, self.fwd,
+                    lambda residuals, g: self._bwd_leaves(residuals, g, arguments), unflatten)
+        constants = [sub.values[rows[r]] for r in rule.constants]
+        return custom_vjp_call(*leaves, *constants, out, rule=rule)
+
+    def _bwd_leaves(self, residuals, g, args):
         """bwd's cotangents as one list over the arguments' leaves (None: no error)."""
         cotangents = self.bwd(residuals, g)
         if not isinstance(cotangents, (tuple, list)):
             raise TypeError(f"The bwd rule of {self.__name__} must return a tuple with one "
                             f"cotangent per argument; got {type(cotangents).__name__}. "
                             "Return (cotangent,) for a function of one argument.")
-        args = unflatten_args(None)
         if len(cotangents) != len(args):
             raise TypeError(f"The bwd rule of {self.__name__} returned {len(cotangents)} "
                             f"cotangents for {len(args)} arguments; return one per argument "
@@ -95,56 +161,6 @@ def _trace_of(leaves):
                     "higher-order derivatives through custom_vjp are not supported yet.")
             trace = leaf._trace
     return trace
-
-
-def _bind(fwd, bwd_leaves, args, leaves, unflatten, trace, name):
-    """Record one custom_vjp node for a call of fwd/bwd on ``args``."""
-    if trace.compiling:
-        raise TypeError(f"pcgrad.jit cannot compile {name}, a custom_vjp function: its "
-                        "forward runs in Python on every call. Use pcgrad.grad without jit.")
-    values = [leaf.value if isinstance(leaf, Tracer) else leaf for leaf in leaves]
-    with Trace():  # fwd runs on plain values: nothing of it is recorded
-        out, residuals = fwd(*unflatten(values))
-    if isinstance(out, Tracer) or not isinstance(out, (np.ndarray, np.generic, float)) \
-            or np.asarray(out).dtype.kind != "f":
-        raise TypeError(f"The fwd rule of {name} must return (out, residuals) with out one "
-                        f"float array; got out of type {type(out).__name__}.")
-    out = np.asarray(out)
-    sub = Trace(keep_values=True)
-    with sub:
-        g = sub.leaf(out.copy(), "g")
-        cotangents = bwd_leaves(residuals, g, lambda _: unflatten(values))
-    primal_shapes = [np.shape(v) for v in values]
-    outputs = []
-    for k, (cotangent, shape) in enumerate(zip(cotangents, primal_shapes)):
-        if cotangent is None:
-            outputs.append(-1)
-            continue
-        if not isinstance(cotangent, Tracer):  # independent of g: must be zero
-            if np.any(np.asarray(cotangent) != 0):
-                raise ValueError(f"The bwd rule of {name} returned a cotangent that does not "
-                                 "depend on g and is not zero; bwd must be linear in g.")
-            outputs.append(-1)
-            continue
-        if cotangent._trace is not sub:
-            raise TypeError(f"The bwd rule of {name} computed with a traced value that is "
-                            "not g; pass everything bwd needs through fwd's residuals.")
-        if cotangent.shape != shape:
-            raise ValueError(f"The bwd rule of {name} returned a cotangent of shape "
-                             f"{cotangent.shape} for an argument of shape {shape}; give each "
-                             "cotangent its argument's shape.")
-        outputs.append(cotangent.node)
-    rows = _ancestors(sub, [g.node] + [o for o in outputs if o >= 0])
-    for node in rows:
-        if getattr(sub.primitives[node], "opcode", None) == custom_vjp_call.opcode:
-            raise NotImplementedError(f"The bwd rule of {name} calls a custom_vjp function on "
-                                      "g; compute it with pcgrad.numpy primitives instead.")
-    outputs = [o if o >= 0 else None for o in outputs]
-    rule = Rule(sub, rows, tuple(outputs), primal_shapes, fwd,
-                lambda residuals, g: bwd_leaves(residuals, g, lambda _: unflatten(values)),
-                lambda flat: unflatten(flat))
-    constants = [sub.values[rows[r]] for r in rule.constants]
-    return custom_vjp_call(*leaves, *constants, out, rule=rule)
 
 
 def _ancestors(trace, nodes):

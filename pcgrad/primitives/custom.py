@@ -20,9 +20,16 @@ cannot rerun fwd: its value is held at the feed-forward pass, as the fixed
 prediction assumption holds every prediction; the equilibrium errors are
 the same).
 """
+import ctypes
+import itertools
 import math
+import warnings
+import weakref
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from .. import kernels
 from ..graph import structure_key
@@ -143,6 +150,111 @@ def custom_rule(t, j, value, prediction, e, acc):
                 a[i] += v[voff[r] + i]
 
 
+# --- a rule that runs in Python (custom_vjp(..., trace_bwd=False)) ----------------------
+# Some rules cannot be written with primitives (odeint's adjoint solves an ODE
+# with scipy). Such a node's error kernel calls back into Python through one
+# ctypes function: host(token, e, len(e), out, len(out)) writes the
+# cotangents of all primal leaves, flat, into out. The token, a per-call
+# number, is the node's constant parent (so plans stay per structure); it
+# names the call's bwd in ``_host_rules`` for as long as the call's trace lives.
+_host_rules = {}
+_tokens = itertools.count(1)
+_HOST = ctypes.CFUNCTYPE(None, ctypes.c_double, ctypes.POINTER(ctypes.c_double),
+                         ctypes.c_int64, ctypes.POINTER(ctypes.c_double), ctypes.c_int64)
+
+
+@_HOST
+def _host(token, e, n, out, m):
+    name, bwd, shapes = _host_rules[int(token)]
+    g = np.ctypeslib.as_array(e, (n,)).copy()
+    flat = np.ctypeslib.as_array(out, (m,))
+    try:
+        start = 0
+        for cotangent, shape in zip(bwd(g), shapes):
+            size = math.prod(shape)
+            if cotangent is not None:
+                flat[start:start + size] = np.broadcast_to(cotangent, shape).ravel()
+            start += size
+    except Exception as error:  # an exception cannot cross the compiled relaxation
+        flat[:] = np.nan
+        warnings.warn(f"The bwd rule of {name} raised {error!r}; its cotangents are nan.",
+                      RuntimeWarning)
+
+
+HOST_ADDRESS = ctypes.cast(_host, ctypes.c_void_p).value
+
+
+def host_token(trace, name, bwd, shapes):
+    """A token (float array) naming ``bwd`` (a function of the flat error g
+    returning one cotangent per primal leaf, of ``shapes``) while ``trace``
+    lives."""
+    token = next(_tokens)
+    _host_rules[token] = name, bwd, shapes
+    weakref.finalize(trace, _host_rules.pop, token, None)
+    return np.array(float(token))
+
+
+@intrinsic
+def call_host(typingctx, address, token, e, out):
+    """The C function at ``address``: (token, e.data, e.size, out.data, out.size)."""
+    def codegen(context, builder, sig, args):
+        address_, token_, e_, out_ = args
+        i64, f64 = ir.IntType(64), ir.DoubleType()
+        ptr = f64.as_pointer()
+        e_array = context.make_array(sig.args[2])(context, builder, e_)
+        out_array = context.make_array(sig.args[3])(context, builder, out_)
+        fnty = ir.FunctionType(ir.VoidType(), [f64, ptr, i64, ptr, i64])
+        fn = builder.inttoptr(address_, fnty.as_pointer())
+        builder.call(fn, [token_, builder.bitcast(e_array.data, ptr), e_array.nitems,
+                          builder.bitcast(out_array.data, ptr), out_array.nitems])
+        return context.get_dummy_value()
+    return types.none(types.int64, types.float64, e, out), codegen
+
+
+# ints: the callback's address, the number of primal leaves
+@kernel
+def host_rule(t, j, value, prediction, e, acc):
+    nprimal = t.ints[t.iptr[j] + 1]
+    total = 0
+    for k in range(nprimal):
+        total += t.size[parent(t, j, k)]
+    out = np.zeros(total)
+    call_host(t.ints[t.iptr[j]], value_of(t, value, parent(t, j, nprimal))[0],
+              np.ascontiguousarray(e), out)
+    start = 0
+    for k in range(nprimal):
+        p = parent(t, j, k)
+        if sends(t, j, k):
+            a = error_of(t, acc, p)
+            for i in range(a.size):
+                a[i] += out[start + i]
+        start += t.size[p]
+
+
+class HostRule:
+    """A rule run in Python: the node's parameters (all its calls share a plan)."""
+
+    def __init__(self, nprimal):
+        self.nprimal = nprimal
+
+    def __eq__(self, other):
+        return type(other) is HostRule and self.nprimal == other.nprimal
+
+    def __hash__(self):
+        return hash(("host", self.nprimal))
+
+    def __repr__(self):
+        return "bwd(python)"
+
+    def lower(self, params, in_shapes, out_shape):
+        return 1, np.array([HOST_ADDRESS, self.nprimal], np.int64)
+
+    def vjp(self, k, g, y, *xs, rule):
+        raise NotImplementedError("A custom_vjp rule with trace_bwd=False runs in Python on "
+                                  "numpy arrays, so it cannot be differentiated again; write "
+                                  "bwd with pcgrad.numpy and keep trace_bwd=True.")
+
+
 # The prediction: fwd's output at the feed-forward pass, the node's last parent.
 @kernel
 def custom_forward(t, j, value, out):
@@ -159,4 +271,5 @@ def _vjp(k, g, y, *xs, rule):
 
 custom_vjp_call = register("custom_vjp", CUSTOM, lambda *operands, rule: operands[-1], _lower,
                            reads_inputs="others", vjp=_vjp)
-family(CUSTOM, lambda code: custom_rule, lambda code: custom_forward, names={0: "custom_vjp"})
+family(CUSTOM, lambda code: (custom_rule, host_rule)[code], lambda code: custom_forward,
+       codes=(0, 1), names={0: "custom_vjp", 1: "custom_vjp (python rule)"})
