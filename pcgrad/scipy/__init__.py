@@ -8,4 +8,4 @@ Use them inside functions you differentiate, as pcgrad.numpy:
 >>> float(pcgrad.grad(expit)(0.0))
 0.25
 """
-from . import integrate, special, stats  # noqa: F401
+from . import integrate, signal, special, stats  # noqa: F401
