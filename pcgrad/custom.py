@@ -14,6 +14,10 @@ from .pytree import flatten
 from .tracing import Trace, Tracer
 
 
+_CLOSURE = ("The bwd rule of {} computed with a traced value that is not g; pass everything "
+            "bwd needs through fwd's residuals.")
+
+
 class custom_vjp:
     """A function with a hand-written vector-Jacobian product, as in JAX.
 
@@ -89,9 +93,12 @@ class custom_vjp:
         """Record the node whose error rule is bwd traced with g as its only Tracer."""
         name = self.__name__
         sub = Trace(keep_values=True)
-        with sub:
-            g = sub.leaf(out.copy(), "g")
-            cotangents = self._bwd_leaves(residuals, g, arguments)
+        try:
+            with sub:
+                g = sub.leaf(out.copy(), "g")
+                cotangents = self._bwd_leaves(residuals, g, arguments)
+        except NotImplementedError as error:  # bind met a value of the enclosing trace
+            raise TypeError(_CLOSURE.format(name)) from error
         primal_shapes = [np.shape(v) for v in values]
         outputs = []
         for cotangent, shape in zip(cotangents, primal_shapes):
@@ -106,9 +113,7 @@ class custom_vjp:
                 outputs.append(None)
                 continue
             if cotangent._trace is not sub:
-                raise TypeError(f"The bwd rule of {name} computed with a traced value that "
-                                "is not g; pass everything bwd needs through fwd's "
-                                "residuals.")
+                raise TypeError(_CLOSURE.format(name))
             if cotangent.shape != shape:
                 raise ValueError(f"The bwd rule of {name} returned a cotangent of shape "
                                  f"{cotangent.shape} for an argument of shape {shape}; give "
