@@ -47,7 +47,7 @@ class custom_vjp:
     >>> def log1pexp_bwd(x, g):
     ...     return (g * (1 - 1 / (1 + np.exp(x))),)
     >>> log1pexp.defvjp(log1pexp_fwd, log1pexp_bwd)
-    >>> float(pcgrad.grad(log1pexp)(1000.0))
+    >>> float(pcgrad.grad(log1pexp)(100.0))
     1.0
     """
 
