@@ -106,10 +106,12 @@ class Rule:
     def vjp(self, k, g, y, *xs, rule):
         """The cotangent of primal leaf k: bwd(fwd(primals)[1], g), written
         with pcgrad.numpy, so it composes with further differentiation."""
-        if k >= self.nprimal:  # the constants and fwd's output: not differentiated
-            return np.zeros(np.shape(xs[k]))
-        _, residuals = self.fwd(*self.unflatten(list(xs[:self.nprimal])))
-        return self.bwd(residuals, g)[k]
+        if k < self.nprimal:
+            _, residuals = self.fwd(*self.unflatten(list(xs[:self.nprimal])))
+            cotangent = self.bwd(residuals, g)[k]
+            if cotangent is not None:
+                return cotangent
+        return np.zeros(np.shape(xs[k]))  # no derivative; the constants and fwd's output
 
 
 @kernel
