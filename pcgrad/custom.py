@@ -75,8 +75,11 @@ class custom_vjp:
         values = [leaf.value if isinstance(leaf, Tracer) else leaf for leaf in leaves]
         with Trace():  # fwd runs on plain values: nothing of it is recorded
             out, residuals = self.fwd(*unflatten(values))
-        if isinstance(out, Tracer) or not isinstance(out, (np.ndarray, np.generic, float)) \
-                or np.asarray(out).dtype.kind != "f":
+        if isinstance(out, Tracer):
+            raise TypeError(f"The fwd rule of {self.__name__} computed with a traced value "
+                            "that is not one of its arguments; pass that value as an argument.")
+        if not isinstance(out, (np.ndarray, np.generic, float)) or \
+                np.asarray(out).dtype.kind != "f":
             raise TypeError(f"The fwd rule of {self.__name__} must return (out, residuals) "
                             f"with out one float array; got out of type {type(out).__name__}.")
         out = np.asarray(out)

@@ -228,6 +228,15 @@ def test_fwd_returning_a_non_float_output_raises_type_error():
         pcgrad.grad(lambda x: np.sum(f(x)))(X)
 
 
+def test_fwd_closing_over_a_traced_value_raises_type_error():
+    def loss(x):
+        y = np.tanh(x)
+        return np.sum(_custom(lambda r, g: (g,), fwd=lambda x: (x * y, x))(x))
+    with pytest.raises(TypeError, match=r"The fwd rule of <lambda> computed with a traced "
+                                        r"value that is not one of its arguments"):
+        pcgrad.grad(loss)(X)
+
+
 def test_jit_of_a_custom_vjp_function_raises_type_error():
     with pytest.raises(TypeError, match=r"pcgrad\.jit cannot compile log1pexp, a custom_vjp "
                                         r"function.*without jit"):
