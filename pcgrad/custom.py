@@ -83,7 +83,7 @@ class custom_vjp:
             raise TypeError(f"The fwd rule of {self.__name__} must return (out, residuals) "
                             f"with out one float array; got out of type {type(out).__name__}.")
         out = np.asarray(out)
-        arguments = unflatten(values)
+        arguments = unflatten([0.0] * len(values))  # their structure, for bwd's cotangents
         if not self.trace_bwd:
             token = host_token(trace, self.__name__,
                                lambda g: self._bwd_leaves(residuals, g.reshape(out.shape),
