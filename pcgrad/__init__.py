@@ -22,9 +22,10 @@ from .precompile import precompile
 from .relax import ConvergenceError, RelaxInfo, RelaxRecord, relax
 from .tracing import Tracer
 from .compare import compare
-from . import lax, nn, optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
+from .custom import custom_vjp
+from . import extend, lax, nn, optim, testing, viz  # noqa: F401  (viz imports matplotlib only when called)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "elementwise_grad", "hessian", "hvp",
            "jvp", "jacfwd", "jacrev", "trace", "jit",
            "lax", "pc_node", "infer", "PrecisionLearner", "nn", "optim", "Graph", "Plan", "relax", "RelaxInfo", "ConvergenceError", "Tracer", "testing",
-           "compare", "viz", "precompile", "RelaxRecord"]
+           "compare", "viz", "precompile", "RelaxRecord", "custom_vjp", "extend"]

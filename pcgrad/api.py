@@ -26,7 +26,7 @@ from .primitives.core import tnp
 from .pytree import flatten, leaf_paths, tree_map
 from .relax import ConvergenceError, RelaxInfo, convergence_message, output_energy, relax
 from .settle import settled_errors
-from .tracing import Trace, Tracer, current_trace
+from .tracing import Trace, Tracer, current_trace, refuse_complex
 
 Argnums = int | tuple[int, ...] | list[int]  # which positional arguments to differentiate
 
@@ -48,6 +48,7 @@ def _check_float(leaf: Any, where: str) -> Any:
     if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
         return leaf
     dtype = np.result_type(leaf) if not isinstance(leaf, (np.ndarray, Tracer)) else leaf.dtype
+    refuse_complex(dtype, where)
     if isinstance(leaf, (bool, int, np.bool_, np.integer)) or not np.issubdtype(dtype, np.floating):
         raise TypeError(
             f"Can only differentiate with respect to float arguments; {where} has dtype "

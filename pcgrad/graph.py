@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Iterable
 import networkx as nx
 import numpy as np
 
-from .tracing import COMPUTED, CONSTANT, DATA, INPUT, Trace, describe, skeleton
+from .tracing import (COMPUTED, CONSTANT, DATA, INPUT, Trace, describe, refuse_complex,
+                      skeleton)
 
 if TYPE_CHECKING:
     import networkx
@@ -236,6 +237,8 @@ def _structure(trace, inputs, output, data=(), recompute=False):
     recomputes them, without errors.
     """
     graph = skeleton(trace, range(output + 1) if output is not None else inputs + data)
+    for node in graph:
+        refuse_complex(trace.dtypes[node], f"the value of {trace.name(node)} (node {node})")
     roles = _roles(graph, trace, inputs, output, data, recompute)
     graph.remove_nodes_from([node for node in list(graph) if node not in roles])
     for node, role in roles.items():

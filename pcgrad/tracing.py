@@ -317,6 +317,14 @@ def _refuse_foreign(primitive, args):
                 "pcgrad.compare runs one function under several engines.")
 
 
+def refuse_complex(dtype, where):
+    """Raise the TypeError for a complex ``dtype`` found at ``where``."""
+    if np.dtype(dtype).kind == "c":
+        raise TypeError(f"complex inputs are not supported: {where} has dtype "
+                        f"{np.dtype(dtype).name}. pcgrad differentiates real arrays; split a "
+                        "complex computation into its real and imaginary parts.")
+
+
 def _mixed_traces():
     raise TypeError(
         "Values traced by two different pcgrad traces met in one operation (a traced "

@@ -21,7 +21,11 @@ A = rng.uniform(0.2, 0.9, (3, 4))
 V = rng.uniform(0.2, 0.9, 4)
 SQUARE = rng.uniform(0.2, 0.9, (3, 3)) + 2.0 * numpy.eye(3)
 
+_softplus = pcgrad.custom_vjp(lambda x: np.log1p(np.exp(x)))
+_softplus.defvjp(lambda x: (np.log1p(np.exp(x)), x), lambda x, g: (g / (1 + np.exp(-x)),))
+
 PROGRAMS = {
+    "custom_vjp": lambda x: [_softplus(x), _softplus(x * V)],
     "unary": lambda x: [f(x) for f in (
         np.negative, np.exp, np.exp2, np.expm1, np.log, np.log2, np.log10, np.log1p, np.sin,
         np.cos, np.tan, np.arcsin, np.arccos, np.arctan, np.sinh, np.cosh, np.tanh,

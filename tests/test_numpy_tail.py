@@ -136,6 +136,7 @@ case("gradient", lambda np, x: np.gradient(x, 0.3, numpy.array([0.0, 0.5, 1.5, 1
 for _name in ("real", "conj", "conjugate"):
     case(_name, lambda np, x, name=_name: getattr(np, name)(x), real(3, 4))
 case("imag", lambda np, x: np.imag(x) + x, real(3, 4))
+case("full", lambda np, x: np.full((2, 3), x) * x, real(), label="traced-fill")
 _AG_LIB = "autograd has no sliding_window_view"
 case("lib.stride_tricks.sliding_window_view", lambda np, x:
      np.lib.stride_tricks.sliding_window_view(x, 3), real(7), no_autograd=_AG_LIB)

@@ -809,8 +809,8 @@ def _normalize_index(index):
 
 
 # --- constructors: plain numpy constants ---------------------------------------------
-zeros, ones, empty, full, eye, identity, arange, linspace, logspace = (
-    _np.zeros, _np.ones, _np.empty, _np.full, _np.eye, _np.identity, _np.arange,
+zeros, ones, empty, eye, identity, arange, linspace, logspace = (
+    _np.zeros, _np.ones, _np.empty, _np.eye, _np.identity, _np.arange,
     _np.linspace, _np.logspace)
 
 
@@ -822,6 +822,13 @@ def zeros_like(a, dtype=None):
 def ones_like(a, dtype=None):
     """numpy.ones_like: a constant."""
     return _np.ones(_shape(a), dtype or _np.result_type(_value(a)))
+
+
+def full(shape, fill_value, dtype=None):
+    """numpy.full; a traced fill value is broadcast to ``shape``."""
+    if isinstance(fill_value, _Tracer):
+        return broadcast_to(fill_value, shape)
+    return _np.full(shape, fill_value, dtype)
 
 
 def full_like(a, fill_value, dtype=None):

@@ -6,7 +6,6 @@ raises a TypeError naming the function and where to look, never returning a
 silently wrong derivative.
 """
 import functools
-import importlib
 import inspect
 import sys
 
@@ -112,31 +111,27 @@ def _dispatch_error(qualified, replacement):
         f"docs/numpy-support.md.")
 
 
-# Modules whose ufuncs (not numpy's) may reach a traced array, each of which
-# pcgrad means to mirror as pcgrad.<module>.
-_FOREIGN_UFUNC_MODULES = ("scipy.special",)
-
-
-def _foreign_ufunc_error(ufunc):
-    """The TypeError for a ufunc that is not numpy's, naming its pcgrad
-    counterpart and whether that exists yet."""
+def _foreign_ufunc(ufunc, method, inputs, kwargs):
+    """A ufunc that is not numpy's: a scipy.special ufunc runs as
+    pcgrad.scipy.special's function of the same name; any other, or a
+    missing counterpart, raises a TypeError naming what to use instead."""
     name = ufunc.__name__
-    home = next((module for module in _FOREIGN_UFUNC_MODULES
-                 if getattr(sys.modules.get(module), name, None) is ufunc), None)
-    if home is None:
-        return TypeError(f"The ufunc {name!r}, which is not numpy's, was called on a traced "
-                         "array; pcgrad cannot differentiate it. Compose it from the functions "
-                         "of pcgrad.numpy (docs/numpy-support.md).")
-    replacement = f"pcgrad.{home}.{name}"
-    try:
-        available = hasattr(importlib.import_module(f"pcgrad.{home}"), name)
-    except ImportError:
-        available = False
-    advice = (f"Use {replacement} (import pcgrad.{home})." if available else
-              f"{replacement} is not available yet; compose it from the functions of "
-              "pcgrad.numpy (docs/numpy-support.md).")
-    return TypeError(f"{home}.{name} was called on a traced array; pcgrad cannot "
-                     f"differentiate through it. {advice}")
+    special = sys.modules.get("scipy.special")
+    if special is None or getattr(special, name, None) is not ufunc:
+        raise TypeError(f"The ufunc {name!r}, which is not numpy's, was called on a traced "
+                        "array; pcgrad cannot differentiate it. Compose it from the functions "
+                        "of pcgrad.numpy (docs/numpy-support.md).")
+    from ..scipy import special as traced
+    fn = getattr(traced, name, None) if name in traced.__all__ else None
+    if method != "__call__" or fn is None:
+        raise TypeError(f"scipy.special.{name} was called on a traced array; "
+                        f"pcgrad.scipy.special.{name} does not exist. The "
+                        "supported functions are listed in docs/numpy-support.md.")
+    if kwargs:
+        raise TypeError(f"scipy.special.{name} was called on a traced array "
+                        f"with keyword arguments; call pcgrad.scipy.special."
+                        f"{name} without them.")
+    return fn(*inputs)
 
 
 def _keywords_error(qualified, replacement, keywords):
@@ -158,7 +153,7 @@ def _keywords(fn):
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if getattr(_np, ufunc.__name__, None) is not ufunc:
-        raise _foreign_ufunc_error(ufunc)
+        return _foreign_ufunc(ufunc, method, inputs, kwargs)
     fn = getattr(pnp, ufunc.__name__, None) if method == "__call__" else None
     if fn is None:
         where = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
@@ -170,6 +165,9 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 
 
 def _array_function(self, func, types, args, kwargs):
+    if (func.__module__ or "").startswith("numpy.lib") and \
+            func.__name__ in pnp.lib.stride_tricks.__all__:
+        return getattr(pnp.lib.stride_tricks, func.__name__)(*args, **kwargs)
     module = (func.__module__ or "numpy").replace("numpy._core", "numpy")
     linalg = module.endswith("linalg")
     namespace = pnp.linalg if linalg else pnp
@@ -188,44 +186,10 @@ Tracer.__array_ufunc__ = _array_ufunc
 Tracer.__array_function__ = _array_function
 
 
-# --- the numpy tail: more methods, scipy.special ufuncs and numpy.lib functions -----------
+# --- the numpy tail: more methods ----------------------------------------------------------
 for _name in ("all", "any", "argmax", "argmin", "argsort"):
     setattr(Tracer, _name, getattr(pnp, _name))
 Tracer.copy = lambda self, order="C": self
 Tracer.conj = Tracer.conjugate = pnp.conj
 Tracer.real = property(pnp.real)
 Tracer.imag = property(pnp.imag)
-
-_numpy_ufunc, _numpy_function = _array_ufunc, _array_function
-
-
-def _array_ufunc_tail(self, ufunc, method, *inputs, **kwargs):
-    """scipy.special's ufuncs route to pcgrad.scipy.special's functions of the
-    same name; a missing one names what to use instead."""
-    special = sys.modules.get("scipy.special")
-    if (method == "__call__" and special is not None
-            and getattr(special, ufunc.__name__, None) is ufunc):
-        from ..scipy import special as traced
-        fn = getattr(traced, ufunc.__name__, None) if ufunc.__name__ in traced.__all__ else None
-        if fn is None:
-            raise TypeError(f"scipy.special.{ufunc.__name__} was called on a traced array; "
-                            f"pcgrad.scipy.special.{ufunc.__name__} does not exist. The "
-                            "supported functions are listed in docs/numpy-support.md.")
-        if kwargs:
-            raise TypeError(f"scipy.special.{ufunc.__name__} was called on a traced array "
-                            f"with keyword arguments; call pcgrad.scipy.special."
-                            f"{ufunc.__name__} without them.")
-        return fn(*inputs)
-    return _numpy_ufunc(self, ufunc, method, *inputs, **kwargs)
-
-
-def _array_function_tail(self, func, types, args, kwargs):
-    """numpy.lib.stride_tricks functions route to pcgrad.numpy.lib.stride_tricks."""
-    if (func.__module__ or "").startswith("numpy.lib") and \
-            func.__name__ in pnp.lib.stride_tricks.__all__:
-        return getattr(pnp.lib.stride_tricks, func.__name__)(*args, **kwargs)
-    return _numpy_function(self, func, types, args, kwargs)
-
-
-Tracer.__array_ufunc__ = _array_ufunc_tail
-Tracer.__array_function__ = _array_function_tail

@@ -1,4 +1,5 @@
-"""pcgrad.scipy: traced counterparts of scipy.special, scipy.stats and scipy.linalg.
+"""pcgrad.scipy: traced counterparts of scipy.special, scipy.stats, scipy.linalg,
+scipy.integrate.odeint and scipy.signal.convolve.
 
 Use them inside functions you differentiate, as pcgrad.numpy:
 
@@ -7,5 +8,4 @@ Use them inside functions you differentiate, as pcgrad.numpy:
 >>> float(pcgrad.grad(expit)(0.0))
 0.25
 """
-from . import special, stats  # noqa: F401
-from . import linalg  # noqa: F401
+from . import integrate, linalg, signal, special, stats  # noqa: F401
