@@ -21,6 +21,7 @@ from ..tracing import bind
 LEAF, UNARY, NARY, GATHER, SCATTER, EXTREMUM, PROD, CUMSUM, MATMUL, COPY = range(10)
 LINALG = 10  # factorizations and inverses (primitives/linalg.py)
 CONV = 11  # convolutions (primitives/conv.py)
+CUSTOM = 12  # custom_vjp rules (primitives/custom.py)
 
 # The op table (OpTable, see kernels.py) has one row per node: its family,
 # sub-code, sizes, buffer offsets, parents and integer parameters.

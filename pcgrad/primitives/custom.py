@@ -35,9 +35,8 @@ from .. import kernels
 from ..graph import structure_key
 from ..kernels import OpTable, call_forward, kernel
 from ..tracing import CONSTANT, INPUT
-from .core import LEAF, error_of, family, parent, register, sends, value_of
+from .core import CUSTOM, LEAF, error_of, family, parent, register, sends, value_of
 
-CUSTOM = 20  # an opcode no other family uses (families are keyed by opcode)
 HEADER = 7   # primal leaves, constants, rows, value size, g's row, len(par), len(ints)
 
 
