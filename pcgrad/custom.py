@@ -11,7 +11,7 @@ import numpy as np
 
 from .primitives.custom import HostRule, Rule, custom_vjp_call, host_token
 from .pytree import flatten
-from .tracing import Trace, Tracer
+from .tracing import MixedTraces, Trace, Tracer
 
 
 _CLOSURE = ("The bwd rule of {} computed with a traced value that is not g; pass everything "
@@ -100,7 +100,7 @@ class custom_vjp:
             with sub:
                 g = sub.leaf(out.copy(), "g")
                 cotangents = self._bwd_leaves(residuals, g, arguments)
-        except NotImplementedError as error:  # bind met a value of the enclosing trace
+        except MixedTraces as error:  # bind met a value of the enclosing trace
             raise TypeError(_CLOSURE.format(name)) from error
         primal_shapes = [np.shape(v) for v in values]
         outputs = []

@@ -325,8 +325,12 @@ def refuse_complex(dtype, where):
                         "complex computation into its real and imaginary parts.")
 
 
+class MixedTraces(TypeError):
+    """Values of two different traces met in one operation."""
+
+
 def _mixed_traces():
-    raise TypeError(
+    raise MixedTraces(
         "Values traced by two different pcgrad traces met in one operation (a traced "
         "value escaped from the function it belongs to, e.g. through a global). Pass "
         "values as arguments to the functions you differentiate.")
