@@ -191,10 +191,26 @@ def _argnum(transform):
     return wrapped
 
 
-def _missing(name):
-    def missing(*args, **kwargs):
-        raise NotImplementedError(f"pcgrad has no counterpart of autograd.{name} yet")
-    return missing
+def _hessian_vector_product(fun, argnum=0):
+    """autograd.hessian_vector_product: (*args, vector) -> H(args[argnum]) @ vector."""
+    import pcgrad
+
+    def hvp(*args):
+        args, vector = args[:-1], args[-1]
+        return pcgrad.hvp(lambda x: fun(*args[:argnum], x, *args[argnum + 1:]))(args[argnum],
+                                                                               vector)
+    return hvp
+
+
+def _make_vjp(fun, argnum=0):
+    """autograd.make_vjp: (*args) -> (vjp of argument argnum, value)."""
+    import pcgrad
+
+    def make(*args):
+        value, vjp_fn = pcgrad.vjp(lambda x: fun(*args[:argnum], x, *args[argnum + 1:]),
+                                   args[argnum])
+        return (lambda g: vjp_fn(g)[0]), value
+    return make
 
 
 def install_shim(iters):
@@ -218,9 +234,9 @@ def install_shim(iters):
                  value_and_grad=_argnum(pcgrad.value_and_grad),
                  elementwise_grad=_argnum(pcgrad.elementwise_grad),
                  jacobian=_argnum(pcgrad.jacobian),
-                 hessian=getattr(pcgrad, "hessian", _missing("hessian")),
-                 hessian_vector_product=_missing("hessian_vector_product"),
-                 make_vjp=_missing("make_vjp"))
+                 hessian=_argnum(pcgrad.hessian),
+                 hessian_vector_product=_hessian_vector_product,
+                 make_vjp=_make_vjp)
     optimizers = {name: _capped(fn, iters) for name, fn in _optimizers().items()}
     flatten_module = module("autograd.misc.flatten", flatten=_flatten,
                             flatten_func=lambda func, example: _flatten_func(func, example))

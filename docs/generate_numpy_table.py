@@ -244,7 +244,7 @@ def table():
         "100,000 points each in tests/test_scipy.py. `gammainc`, `gammaincc` and `betainc` "
         "(and so the distribution functions of t, gamma, beta and chi2) are differentiable in "
         "x only; a traced shape parameter raises a TypeError. `multivariate_normal` is "
-        "differentiable in x and mean; its covariance is a constant. "
+        "differentiable in x, mean and a (d, d) covariance matrix (through slogdet and solve). "
         "`pcgrad.scipy.integrate.odeint` and `pcgrad.scipy.signal.convolve` are tested "
         "against autograd and central differences in tests/test_integrate_signal.py "
         "(see [Custom derivatives](custom-derivatives.md)).",

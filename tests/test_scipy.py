@@ -309,10 +309,30 @@ def test_polygamma_of_a_fractional_order_raises_value_error():
         psp.polygamma(1.5, 2.0)
 
 
-def test_multivariate_normal_of_a_traced_covariance_raises_not_implemented_error():
-    with pytest.raises(NotImplementedError, match="not yet in cov.*solve, slogdet"):
+@pytest.mark.parametrize("schedule", ["sweep", "jacobi"])
+@pytest.mark.parametrize("points", [(3,), (4, 3)])
+def test_multivariate_normal_gradient_in_the_covariance_matches_autograd(schedule, points):
+    rng = numpy.random.default_rng(7)
+    a = rng.standard_normal((3, 3))
+    cov, x, mean = a @ a.T + 3 * numpy.eye(3), rng.standard_normal(points), rng.standard_normal(3)
+    ours = pcgrad.grad(lambda c: pnp.sum(pst.multivariate_normal.logpdf(x, mean, c)),
+                       schedule=schedule)(cov)
+    theirs = autograd.grad(lambda c: anp.sum(ast.multivariate_normal.logpdf(x, mean, c)))(cov)
+    numpy.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-12)
+
+
+def test_multivariate_normal_value_at_a_traced_covariance_is_scipys():
+    cov, x = numpy.array([[2.0, 0.5], [0.5, 1.0]]), numpy.array([[0.3, -0.2], [1.0, 2.0]])
+    value, _ = pcgrad.value_and_grad(
+        lambda c: pnp.sum(pst.multivariate_normal.logpdf(x, None, c)))(cov)
+    assert value == pytest.approx(scipy.stats.multivariate_normal.logpdf(x, None, cov).sum(),
+                                  rel=1e-12)
+
+
+def test_multivariate_normal_of_a_traced_non_matrix_covariance_raises_value_error():
+    with pytest.raises(ValueError, match=r"covariance given as a \(d, d\) matrix"):
         pcgrad.grad(lambda c: pst.multivariate_normal.logpdf(numpy.zeros(2), None, c))(
-            numpy.eye(2))
+            numpy.ones(2))
 
 
 def test_multivariate_normal_of_a_singular_covariance_follows_scipy():

@@ -29,20 +29,18 @@ def _whitening(cov, dim, allow_singular):
 
 
 def logpdf(x, mean=None, cov=1, allow_singular=False):
-    """scipy.stats.multivariate_normal.logpdf, differentiable in x and mean;
-    x holds points along its last axis (or is one point). The covariance is
-    a constant: differentiating in it needs pcgrad.numpy.linalg's solve and
-    slogdet.
+    """scipy.stats.multivariate_normal.logpdf, differentiable in x, mean and
+    cov; x holds points along its last axis (or is one point). A traced
+    covariance goes through pcgrad.numpy.linalg (slogdet and solve), so it
+    must be a positive definite matrix; a constant one may be singular with
+    ``allow_singular``, as in scipy.
 
     >>> import numpy
     >>> round(float(logpdf(numpy.zeros(2), cov=numpy.eye(2))), 12)   # -log(2 pi)
     -1.837877066409
     """
     if isinstance(cov, _Tracer):
-        raise NotImplementedError(
-            "multivariate_normal.logpdf is differentiable in x and mean, not yet in cov: "
-            "that needs linear algebra (solve, slogdet) in pcgrad.numpy.linalg. Pass cov "
-            "as a constant.")
+        return _traced_cov_logpdf(x, mean, cov)
     cov_shape = _np.shape(cov)
     dim = cov_shape[0] if cov_shape else (1 if mean is None else int(_np.size(_value(mean))))
     x_shape = _np.shape(_value(x))
@@ -53,6 +51,25 @@ def logpdf(x, mean=None, cov=1, allow_singular=False):
     white = _pnp.matmul(deviation, whitening) if len(_np.shape(_value(deviation))) > 1 else \
         _pnp.matmul(whitening.T, deviation)
     return -0.5 * (rank * _LOG_2PI + log_det + _pnp.sum(white * white, axis=-1))
+
+
+def _traced_cov_logpdf(x, mean, cov):
+    """logpdf with a traced (d, d) covariance: -1/2 (d log 2 pi + log det cov
+    + (x - mean)^T cov^-1 (x - mean)) for each point."""
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError("multivariate_normal.logpdf differentiates a covariance given as a "
+                         f"(d, d) matrix; got a traced covariance of shape {cov.shape}. Build "
+                         "the matrix (e.g. pcgrad.numpy.diag(variances)) first.")
+    dim = cov.shape[0]
+    deviation = x if mean is None else x - mean
+    shape = _np.shape(_value(deviation))
+    if dim == 1 and (len(shape) == 0 or shape[-1] != 1):
+        shape = shape + (1,)  # scalars or a vector of 1-d points
+    points = _pnp.reshape(deviation, (-1, dim))
+    solved = _pnp.linalg.solve(cov, _pnp.transpose(points))
+    quadratic = _pnp.sum(points * _pnp.transpose(solved), axis=-1)
+    log_det = _pnp.linalg.slogdet(cov)[1]
+    return _pnp.reshape(-0.5 * (dim * _LOG_2PI + log_det + quadratic), shape[:-1])
 
 
 def pdf(x, mean=None, cov=1, allow_singular=False):
