@@ -10,7 +10,6 @@ so it gives autograd's numbers. ``func`` is written with pcgrad.numpy.
 import warnings
 
 import numpy as np
-import scipy.integrate
 
 from ..api import vjp
 from ..custom import custom_vjp
@@ -36,6 +35,7 @@ def odeint(func, y0, t, args=(), **kwargs):
     >>> bool(abs(g + numpy.exp(-0.5)) < 1e-6)
     True
     """
+    import scipy.integrate  # here: importing it takes a third of a second
     if not isinstance(args, tuple):
         args = (args,)
     solve = custom_vjp(lambda y0, t, args: scipy.integrate.odeint(func, y0, t, args=args,
@@ -53,6 +53,7 @@ def odeint(func, y0, t, args=(), **kwargs):
 
 def _adjoint(func, kwargs, yt, t, args, g):
     """(dL/dy0, dL/dt, dL/dargs) given g = dL/dyt, as autograd computes them."""
+    import scipy.integrate
     T, D = yt.shape
     leaves, unflatten = flatten(args)
     shapes = [np.shape(leaf) for leaf in leaves]
