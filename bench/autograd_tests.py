@@ -94,9 +94,19 @@ def _name(f):
 
 def _vjp(f, x):
     """(y, vjp) with pcgrad: vjp(cotangent) is the cotangent on x (same structure)."""
+    import numpy
     import pcgrad
-    y, fn = pcgrad.vjp(f, x)
-    return y, (lambda g: fn(g)[0])
+    import pcgrad.numpy as pnp
+    y = f(x)
+    leaves, _ = _leaves(y)
+    if isinstance(y, numpy.ndarray) or numpy.isscalar(y) or len(leaves) == 0:
+        _, fn = pcgrad.vjp(f, x)
+        return y, (lambda g: fn(g)[0])
+    # pcgrad.vjp takes one output array: a tuple/list/dict output goes in raveled and joined
+    flat = lambda x: pnp.concatenate([pnp.ravel(leaf) for leaf in _leaves(f(x))[0]])  # noqa
+    _, fn = pcgrad.vjp(flat, x)
+    return y, (lambda g: fn(numpy.concatenate([numpy.ravel(leaf)
+                                               for leaf in _leaves(g)[0]]))[0])
 
 
 def _jvp(f, x, v):

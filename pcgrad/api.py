@@ -331,9 +331,10 @@ def _check_scalar(out: Any, name: str) -> None:
         out = out.value
     if type(out) is np.ndarray and out.ndim == 0 and out.dtype.kind == "f":
         return
-    if np.ndim(out) != 0:
-        raise TypeError(f"{name} requires a scalar output; got shape {np.shape(out)}. "
-                        "Use pcgrad.jacobian or pcgrad.vjp for non-scalar outputs.")
+    if np.size(out) != 1:  # a one-element array counts as a scalar, as in autograd
+        raise TypeError(f"{name} requires a scalar output (or a one-element array, as "
+                        f"autograd accepts); got shape {np.shape(out)}. Use pcgrad.jacobian "
+                        "or pcgrad.vjp for non-scalar outputs.")
     if not np.issubdtype(np.asarray(out).dtype, np.floating):
         raise TypeError(f"{name} requires a float output; got dtype {np.asarray(out).dtype}.")
 
