@@ -291,12 +291,15 @@ def _copied(value):
 def _untraced(primitive, args, params):
     """The plain numpy forward; another engine's traced value (an autograd box,
     a JAX tracer) is refused, since numpy would compute with it as an opaque
-    object (or not at all) and its derivative would be lost without a word."""
+    object (or not at all) and its derivative would be lost without a word.
+    Numpy's scalars stay scalars, as numpy returns them."""
     try:
-        value = np.asarray(primitive.forward(*args, **params))
+        value = primitive.forward(*args, **params)
     except TypeError:
         _refuse_foreign(primitive, args)
         raise
+    if not isinstance(value, (np.ndarray, np.generic)):
+        value = np.asarray(value)
     if value.dtype == object:
         _refuse_foreign(primitive, args)
     return value
