@@ -172,7 +172,7 @@ class _Linearized:
                        leaves: list[list[Any]], has_aux: bool,
                        kwargs: dict[str, Any] | None) -> None:
         """Record ``f`` into the active trace, each differentiated leaf a node of
-        its own (a copy of a traced leaf, a constant otherwise), so that the
+        its own (a copy of the leaf, traced or constant), so that the
         derivative is taken with respect to this use of it only."""
         trace = self.outer
         traced_args, self._inputs = list(args), []
@@ -180,8 +180,11 @@ class _Linearized:
         try:
             for n, values, unflatten in zip(self.gradients.positions, leaves,
                                             self.gradients.unflattens):
-                tracers = [PRIMITIVES["reshape"](v, shape=v.shape) if isinstance(v, Tracer)
-                           else Tracer(v, trace.constant(v), trace) for v in values]
+                # a copy node even of a constant: rules read constants as plain
+                # arrays, which would hide this input from an outer walk
+                tracers = [PRIMITIVES["reshape"](
+                    v if isinstance(v, Tracer) else Tracer(v, trace.constant(v), trace),
+                    shape=np.shape(v)) for v in values]
                 self._inputs.extend([t.node for t in tracers])
                 traced_args[n] = unflatten(tracers)
             result = f(*traced_args, **(kwargs or {}))

@@ -190,6 +190,20 @@ def test_jvp_of_two_primals_adds_their_products():
     close(tangent, expected, RTOL["sweep"])
 
 
+def test_jvp_of_a_jvp_differentiates_through_the_inner_tangent():
+    # g(x, v) = cos(x) v, so its jvp is -sin(x) v tx + cos(x) tv; the inner
+    # tangent v must not be read as a constant by the outer jvp
+    g = lambda x, v: pcgrad.jvp(pnp.sin, (x,), (v,))[1]
+    v, tv = C * 2.0, X[::-1].copy()
+    _, tangent = pcgrad.jvp(g, (X, v), (C, tv))
+    close(tangent, -numpy.sin(X) * v * C + numpy.cos(X) * tv, RTOL["sweep"])
+
+
+def test_jvp_through_an_inner_grad_of_a_closure_over_the_argument():
+    f = lambda x: x * pcgrad.grad(lambda y: x * y)(2.0)  # x ** 2
+    assert pcgrad.jvp(f, (3.0,), (1.0,))[1] == pytest.approx(6.0, rel=1e-14)
+
+
 def test_jacfwd_and_jacrev_match_the_jacobian():
     expected = autograd.jacobian(lambda x: vector_function(anp, x))(X)
     close(pcgrad.jacfwd(lambda x: vector_function(pnp, x))(X), expected, RTOL["sweep"])
