@@ -60,3 +60,11 @@ def test_compiled_mean_with_a_traced_mask_recounts_the_mask_on_every_call():
 def test_where_that_does_not_broadcast_to_the_array_raises_value_error():
     with pytest.raises(ValueError, match=r"where= of shape \(2, 2, 3\) does not broadcast"):
         pcgrad.grad(lambda x: np.sum(x, where=numpy.ones((2, 2, 3), bool)))(X)
+
+
+@pytest.mark.parametrize("x, axis", [(3.5, None), (numpy.ones((2, 1)), 1), (numpy.ones(1), 0)])
+def test_std_of_one_element_groups_has_zero_derivative_as_finite_differences_give(x, axis):
+    # std over one element is identically 0: its derivative is 0, not 0 * inf
+    g = pcgrad.grad(lambda v: np.sum(np.std(v, axis=axis)))(x)
+    assert numpy.all(numpy.asarray(g) == 0.0)
+    assert numpy.all(numpy.std(x, axis=axis) == 0.0)

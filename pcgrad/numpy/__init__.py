@@ -360,6 +360,13 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True):
     """numpy.std; ``where`` leaves elements out."""
     _no_out(out, "std")
+    shape = _shape(a)
+    axes = _normalize_axis(axis, len(shape))
+    if where is True and ddof == 0 and \
+            math.prod(shape if axes is None else [shape[d] for d in axes]) == 1:
+        # the std of one element is identically 0, so is its derivative (the
+        # chain rule through sqrt at 0 would give 0 * inf = nan)
+        return 0.0 * mean(a, axis, keepdims=keepdims)
     return sqrt(var(a, axis, ddof=ddof, keepdims=keepdims, where=where))
 
 
