@@ -385,3 +385,11 @@ def test_make_diagonal_puts_d_on_the_diagonal_of_the_last_two_axes():
         m = pnp.make_diagonal(d, offset, *axes)
         numpy.testing.assert_array_equal(numpy.diagonal(m, offset, *axes), d)
         assert numpy.count_nonzero(m) == numpy.count_nonzero(d)
+
+
+def test_the_modulo_operator_on_traced_arrays_matches_autograd():
+    x, y = numpy.array([5.3, -2.2, 0.4]), numpy.array([2.0, 0.7, -1.5])
+    ours = pcgrad.grad(lambda a, b: pnp.sum(a % b * a + 3.0 % b), argnums=(0, 1))(x, y)
+    theirs = autograd.grad(lambda a, b: anp.sum(a % b * a + 3.0 % b), argnum=(0, 1))(x, y)
+    for o, t in zip(ours, theirs):
+        numpy.testing.assert_allclose(o, t, rtol=1e-12)

@@ -25,6 +25,7 @@ _OPERATORS = {
     "__radd__": _swap(pnp.add), "__rsub__": _swap(pnp.subtract),
     "__rmul__": _swap(pnp.multiply), "__rtruediv__": _swap(pnp.divide),
     "__rpow__": _swap(pnp.power), "__rmatmul__": _swap(pnp.matmul),
+    "__mod__": pnp.remainder, "__rmod__": _swap(pnp.remainder),
     "__lt__": pnp.less, "__le__": pnp.less_equal, "__gt__": pnp.greater,
     "__ge__": pnp.greater_equal, "__eq__": pnp.equal, "__ne__": pnp.not_equal,
     "__and__": pnp.logical_and, "__or__": pnp.logical_or, "__xor__": pnp.logical_xor,
