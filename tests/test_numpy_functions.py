@@ -659,16 +659,22 @@ TESTED_NAMES = sorted({c.name for c in CASES})  # read by docs/generate_numpy_ta
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("case", AUTOGRAD_CASES)
 def test_gradient_matches_autograd(case, schedule):
-    got = _grad(case, schedule)
-    for i, g in zip(case.diff, got):
-        want = autograd.grad(lambda *a: case.functional(anp, *a), i)(*case.args)
-        _assert_close(g, want, AUTOGRAD_RTOL[schedule])
+    assert_matches_autograd(case, schedule)
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("case", FD_CASES)
 def test_gradient_matches_finite_differences(case, schedule):
     assert_matches_finite_differences(case, schedule)
+
+
+def assert_matches_autograd(case, schedule):
+    """pcgrad's gradient of ``case`` against autograd's, argument by argument
+    (shared with the scipy, numpy-tail and linalg tables)."""
+    got = _grad(case, schedule)
+    for i, g in zip(case.diff, got):
+        want = autograd.grad(lambda *a: case.functional(anp, *a), i)(*case.args)
+        _assert_close(g, want, AUTOGRAD_RTOL[schedule])
 
 
 def assert_matches_finite_differences(case, schedule):

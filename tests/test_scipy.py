@@ -32,9 +32,9 @@ import pcgrad.numpy as pnp
 import pcgrad.scipy.special as psp
 import pcgrad.scipy.stats as pst
 from pcgrad.primitives import special as scalars
-from test_numpy_functions import (AUTOGRAD_RTOL, SCHEDULES, At, Case, Draw,
-                                  _assert_close, _grad, positive,
-                                  real, unit, assert_matches_finite_differences)
+from test_numpy_functions import (AUTOGRAD_RTOL, SCHEDULES, At, Case, Draw, _assert_close,
+                                  assert_matches_autograd, assert_matches_finite_differences,
+                                  positive, real, unit)
 
 # --- the three implementations of scipy ----------------------------------------------------
 _AG_INV_SQRT2 = 1.0 / numpy.sqrt(2.0)
@@ -235,10 +235,7 @@ def _schedules(cases):
 
 @pytest.mark.parametrize("case, schedule", _schedules([c for c in CASES if not c.no_autograd]))
 def test_gradient_matches_autograd(case, schedule):
-    got = _grad(case, schedule)
-    for i, g in zip(case.diff, got):
-        want = autograd.grad(lambda *a: case.functional(anp, *a), i)(*case.args)
-        _assert_close(g, want, AUTOGRAD_RTOL[schedule])
+    assert_matches_autograd(case, schedule)
 
 
 @pytest.mark.parametrize("case, schedule", _schedules([c for c in CASES if not c.no_fd]))
