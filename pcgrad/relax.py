@@ -336,10 +336,13 @@ def _squares_stepped(e, d, p):
 
 
 @njit(cache=True)
-def _residual(a, e):
+def _residual(a, e, first):
     """(gap, size, lopsided) of a unit: max |a - e| over the elements that
     differ, the max-norm of its finite elements of a and e, and whether an
-    element is NaN on one side only (a NaN input: it settles next step)."""
+    element is NaN on one side only (a NaN input: it settles next step).
+    With ``first`` it returns at the first element that differs, which tells
+    whether the unit settled under tol 0 (gap > 0 or lopsided) at the cost
+    of an element or two."""
     gap, size, lopsided = 0.0, 0.0, False
     for i in range(a.size):
         x, y = a[i], e[i]
@@ -350,6 +353,8 @@ def _residual(a, e):
         lopsided |= moves & nan
         size = max(size, abs(x) if abs(x) < math.inf else 0.0)
         size = max(size, abs(y) if abs(y) < math.inf else 0.0)
+        if first and moves:
+            break
     return gap, size, lopsided
 
 
@@ -420,6 +425,8 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     _copy(error_of(t, outgoing, out), seed)
     pending[out] = True
     hi = out
+    unsettled = out  # the unit the last residual test found unsettled (out: none)
+    quick = tol == 0.0 and not measure  # a unit settles when no element differs
     empty = precision[:0]
     for it in range(max_iters + 1):
         if it > 0:
@@ -431,12 +438,14 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                 e, d = error_of(t, err, j), error_of(t, outgoing, j)
                 p = error_of(t, precision, j) if precision.size else empty
                 leaf = t.op[j] == LEAF
-                if _step(e, error_of(t, acc, j), d, p, eta, schedule == JACOBI or leaf):
+                exact = schedule == JACOBI or leaf
+                if _step(e, error_of(t, acc, j), d, p, eta, exact):
                     if measure and not leaf:
                         total_energy += _squares_stepped(e, d, p)
                     updated += 1
-                    candidates[ncand_next] = j
-                    ncand_next += 1
+                    if not exact:  # an exact step settles it until its sum changes again
+                        candidates[ncand_next] = j
+                        ncand_next += 1
                     if not leaf:
                         pending[j] = True
                         hi = max(hi, j)
@@ -476,14 +485,22 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
             j -= 1
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
+        # without measure the test stops at the first unsettled unit; the one
+        # found last step usually still is, so it is tested first
+        first = -1 if measure or unsettled == out or not touched[unsettled] else unsettled
+        if first >= 0:
+            gap, size, lopsided = _residual(error_of(t, acc, first), error_of(t, err, first),
+                                            quick)
+            settled = not (lopsided or gap > tol * size)
         for c in range(ncand):
             p = candidates[c]
             touched[p] = False
-            if p != out and (measure or settled):
-                gap, size, lopsided = _residual(error_of(t, acc, p), error_of(t, err, p))
+            if p != out and p != first and (measure or settled):
+                gap, size, lopsided = _residual(error_of(t, acc, p), error_of(t, err, p), quick)
                 worst = max(worst, gap)
                 if lopsided or gap > tol * size:
                     settled = False
+                    unsettled = p
         history = _log(history, NAMED + named.size, it,
                        total_energy if measure else math.nan, worst if measure else math.nan,
                        math.nan, t, err, named)
