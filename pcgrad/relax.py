@@ -294,6 +294,9 @@ def _nonfinite(t, err, inputs):
     return False
 
 
+ROUNDING = 8.9e-16  # relative gap within which an error counts as at its target (_differ)
+
+
 @njit(inline="always")  # inlined in Numba IR: the loops calling it must vectorize
 def _differ(a, b):
     """Whether an error ``b`` still differs from its target ``a``. Within a
@@ -302,7 +305,7 @@ def _differ(a, b):
     on both sides. Bitwise, not short-circuit, operators: no branches, so the
     loops calling it vectorize."""
     gap = abs(a - b)
-    return not ((a == b) | ((gap <= 8.9e-16 * max(abs(a), abs(b))) & (gap < math.inf))
+    return not ((a == b) | ((gap <= ROUNDING * max(abs(a), abs(b))) & (gap < math.inf))
                 | ((a != a) & (b != b)))
 
 
@@ -343,6 +346,18 @@ def _residual(a, e, first):
     With ``first`` it returns at the first element that differs, which tells
     whether the unit settled under tol 0 (gap > 0 or lopsided) at the cost
     of an element or two."""
+    if not first:
+        # a pass that runs 3x faster, its maxima taken over every element; it
+        # is the answer unless an element is inf or NaN, or no difference
+        # exceeds rounding (some may not count), when the exact pass decides
+        size, gap, nans = 0.0, 0.0, 0
+        for i in range(a.size):
+            difference = abs(a[i] - e[i])
+            size = max(size, max(abs(a[i]), abs(e[i])))
+            gap = max(gap, difference)
+            nans += difference != difference
+        if size < math.inf and nans == 0 and (gap == 0.0 or gap > ROUNDING * size):
+            return gap, size, False
     gap, size, lopsided = 0.0, 0.0, False
     for i in range(a.size):
         x, y = a[i], e[i]
