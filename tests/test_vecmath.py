@@ -1,6 +1,8 @@
 """The vectorisable elementwise math (pcgrad/primitives/vecmath.py, issue 12,
 part 1): within 2 ulp of numpy over the whole float64 domain, special values
 exactly as numpy gives them, and loops over it vectorised by LLVM."""
+import fractions
+import functools
 import re
 
 import numpy
@@ -99,7 +101,7 @@ def test_special_values_are_exactly_numpys_including_the_sign_of_zero(name):
     assert ulps(out, want).max() <= 2.0
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS) + ["sin", "cos"])
 def test_a_loop_over_it_is_vectorised(name):
     apply = compiled(name)
     apply(numpy.ones(4), numpy.ones(4))
@@ -110,7 +112,7 @@ def test_a_loop_over_it_is_vectorised(name):
 
 
 @pytest.mark.parametrize("kind", ["forward", "rule"])
-@pytest.mark.parametrize("name", ["exp", "tanh", "expit"])
+@pytest.mark.parametrize("name", ["exp", "tanh", "expit", "sin", "cos"])
 def test_pcgrads_unary_kernels_of_these_functions_are_vectorised(name, kind):
     from pcgrad import kernels
     from pcgrad.primitives.core import UNARY
@@ -120,3 +122,117 @@ def test_pcgrads_unary_kernels_of_these_functions_are_vectorised(name, kind):
     fresh = njit(error_model="numpy")(kernel.py_func)  # not from the disk cache: has its IR
     fresh.compile(kernels.SIGNATURES[kind])
     assert re.search(r"<[248] x double>", fresh.inspect_llvm(fresh.signatures[0]))
+
+
+# sin and cos: vecmath's reduce modulo pi/2 for |x| <= TRIG_BOUND; pcgrad's
+# kernels call the C library beyond it, as numpy does. Their whole-domain
+# tests compare with numpy's float64 values: the C library is 8 ulp from the
+# true value at the hardest argument (huge_multiples_of_half_pi).
+TRIG = {"sin": numpy.sin, "cos": numpy.cos}
+
+
+def multiples_of_half_pi(n, largest):
+    """The doubles nearest to k pi/2 for random integers |k| < ``largest`` <=
+    2**40 (in extended precision, pi/2 k is good to 2**-64 relative) and their
+    neighbours: where the reduction cancels most."""
+    k = RNG.integers(-largest, largest, n).astype(numpy.longdouble)
+    x = (k * (numpy.arccos(numpy.longdouble(-1.0)) / 2)).astype(numpy.float64)
+    return numpy.concatenate([x, numpy.nextafter(x, numpy.inf), numpy.nextafter(x, -numpy.inf)])
+
+
+@functools.lru_cache
+def scaled_pi(bits=1300):
+    """pi 2**bits as an int, from Machin's formula pi = 16 atan(1/5) - 4 atan(1/239)."""
+    def atan_of_inverse(n):
+        total, power, i = 0, (1 << bits) // n, 0
+        while power:
+            total += (-1) ** i * (power // (2 * i + 1))
+            power //= n * n
+            i += 1
+        return total
+    return 16 * atan_of_inverse(5) - 4 * atan_of_inverse(239)
+
+
+def half_pi_times(k, bits=1300):
+    """pi/2 k rounded to the nearest double, for an int k below 2**1100."""
+    return float(fractions.Fraction(k * scaled_pi(bits), 2 << bits))
+
+
+def huge_multiples_of_half_pi(n):
+    """The doubles nearest to k pi/2 for n random huge k (up to 2**1000), and
+    the double closest to a multiple of pi/2 of all (Muller's
+    6381956970095103 * 2**797)."""
+    k = [int(RNG.integers(2**52, 2**53)) << int(RNG.integers(0, 948)) for _ in range(n)]
+    worst = 6381956970095103 * 2.0**797
+    return numpy.array([half_pi_times(i) for i in k] + [worst, -worst])
+
+
+def within_bound():
+    bound = vm.TRIG_BOUND
+    return [RNG.uniform(-bound, bound, N), RNG.uniform(-10.0, 10.0, N),
+            RNG.uniform(-1e-300, 1e-300, N // 10), multiples_of_half_pi(N // 3, 2**20 - 1),
+            numpy.array([bound, -bound, numpy.nextafter(bound, 0.0), 1e5, -1e5])]
+
+
+def whole_domain():
+    """Every binade (random bits), large arguments, multiples of pi/2 up to
+    huge ones, subnormals and the special values."""
+    return numpy.concatenate([
+        any_float(N), RNG.uniform(-1e10, 1e10, N // 10), RNG.uniform(-1e300, 1e300, N // 10),
+        RNG.uniform(-2e6, 2e6, N // 10), multiples_of_half_pi(N // 30, 2**40),
+        huge_multiples_of_half_pi(300), RNG.uniform(-1e-300, 1e-300, N // 10), SPECIAL,
+        [1e5, 1e10, 1e300, vm.TRIG_BOUND, numpy.nextafter(vm.TRIG_BOUND, 2e6)]])
+
+
+@pytest.mark.parametrize("name", sorted(TRIG))
+def test_sin_and_cos_are_within_two_ulp_of_numpy_up_to_the_reduction_bound(name):
+    apply = compiled(name)
+    oracle = extended(TRIG[name])
+    for x in within_bound():
+        out = numpy.empty_like(x)
+        apply(x, out)
+        error = ulps(out, oracle(x))
+        assert error.max() <= 2.0, f"{error.max()} ulp at x = {x[numpy.argmax(error)]!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TRIG))
+def test_sin_and_cos_special_values_are_numpys(name):
+    x = numpy.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, numpy.inf, -numpy.inf, numpy.nan])
+    out = numpy.empty_like(x)
+    compiled(name)(x, out)
+    with numpy.errstate(invalid="ignore"):
+        want = TRIG[name](x)
+    numpy.testing.assert_array_equal(out, want)  # nan where numpy has nan
+    numpy.testing.assert_array_equal(numpy.signbit(out[:5]), numpy.signbit(want[:5]))
+
+
+def assert_within_two_ulp(got, want, x):
+    """(The sign of a zero does not survive a gradient, which adds to 0.0:
+    the tests of vecmath's own sin and cos check it.)"""
+    numpy.testing.assert_array_equal(numpy.isnan(got), numpy.isnan(want))
+    error = ulps(got, want + 0.0)
+    assert error.max() <= 2.0, f"{error.max()} ulp at x = {x[numpy.argmax(error)]!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TRIG))
+def test_pcgrads_sin_and_cos_forward_kernels_are_within_two_ulp_over_the_whole_domain(name):
+    import pcgrad
+    import pcgrad.numpy as pnp
+    f = getattr(pnp, name)
+    # d/dw sum(f(x) w) = f(x), read from the value the forward kernel replays
+    replayed = pcgrad.jit(pcgrad.grad(lambda x, w: pnp.sum(f(x) * w), argnums=1))
+    x = whole_domain()
+    replayed(numpy.zeros_like(x), numpy.ones_like(x))  # traces; later calls replay
+    with numpy.errstate(all="ignore"):
+        assert_within_two_ulp(replayed(x, numpy.ones_like(x)), TRIG[name](x), x)
+
+
+@pytest.mark.parametrize("name", sorted(TRIG))
+def test_pcgrads_sin_and_cos_error_kernels_are_within_two_ulp_over_the_whole_domain(name):
+    import pcgrad
+    import pcgrad.numpy as pnp
+    x = whole_domain()
+    derivative = numpy.cos if name == "sin" else lambda v: -numpy.sin(v)
+    with numpy.errstate(all="ignore"):
+        gradient = pcgrad.grad(lambda x: pnp.sum(getattr(pnp, name)(x)))(x)
+        assert_within_two_ulp(gradient, derivative(x), x)

@@ -69,13 +69,13 @@ def log1p(x): return vm.log1p(x)
 @scalar
 def log1p_d(x, y): return 1.0 / (1.0 + x)
 @scalar
-def sin(x): return math.sin(x)
+def sin(x): return vm.sin(x)
 @scalar
-def sin_d(x, y): return math.cos(x)
+def sin_d(x, y): return vm.cos(x)
 @scalar
-def cos(x): return math.cos(x)
+def cos(x): return vm.cos(x)
 @scalar
-def cos_d(x, y): return -math.sin(x)
+def cos_d(x, y): return -vm.sin(x)
 @scalar
 def tan(x): return math.tan(x)
 @scalar
@@ -149,6 +149,24 @@ def rint(x): return float(round(x))
 def identity(x): return x
 @scalar
 def zero_d(x, y): return 0.0
+# sin and cos beyond vecmath's range reduction (see BEYOND)
+@scalar
+def libm_sin(x): return math.sin(x)
+@scalar
+def libm_cos(x): return math.cos(x)
+@scalar
+def libm_sin_d(x, y): return math.cos(x)
+@scalar
+def libm_cos_d(x, y): return -math.sin(x)
+
+
+# Scalar functions whose vectorised body holds for |x| <= bound only: the
+# function -> (bound, the function to call where |x| > bound). Their kernels
+# check the whole input first (one vectorised pass); only if some element
+# lies beyond do they loop element by element, unvectorised, calling that
+# function there.
+BEYOND = {sin: (vm.TRIG_BOUND, libm_sin), sin_d: (vm.TRIG_BOUND, libm_sin_d),
+          cos: (vm.TRIG_BOUND, libm_cos), cos_d: (vm.TRIG_BOUND, libm_cos_d)}
 
 
 # name, numpy forward, prediction, derivative, and the derivative written with
@@ -221,8 +239,19 @@ def _nonzero(x):
     return tnp.where(x != 0, x, 1.0)
 
 
+@njit(cache=True)
+def _any_beyond(x, bound):
+    """Whether some |x[i]| > bound (nan is not), in one vectorised pass."""
+    n = 0
+    for i in range(x.size):
+        n += abs(x[i]) > bound
+    return n > 0
+
+
 def _unary_forward(code):
     f = UNARY_TABLE[code][2]
+    if f in BEYOND:
+        return _unary_forward_beyond(f, *BEYOND[f])
 
     @kernel
     def forward(t, j, value, out):
@@ -232,9 +261,24 @@ def _unary_forward(code):
     return forward
 
 
+def _unary_forward_beyond(f, bound, beyond):
+    @kernel
+    def forward(t, j, value, out):
+        x = value_of(t, value, parent(t, j, 0))
+        if _any_beyond(x, bound):
+            for i in range(out.size):
+                out[i] = beyond(x[i]) if abs(x[i]) > bound else f(x[i])
+        else:
+            for i in range(out.size):
+                out[i] = f(x[i])
+    return forward
+
+
 # eps_x += f'(x) eps_y
 def _unary_rule(code):
     d = UNARY_TABLE[code][3] or zero_d
+    if d in BEYOND:
+        return _unary_rule_beyond(d, *BEYOND[d])
 
     @kernel
     def rule(t, j, value, prediction, e, acc):
@@ -244,6 +288,22 @@ def _unary_rule(code):
         g = error_of(t, acc, p)
         for i in range(e.size):
             g[i] += d(x[i], y[i]) * e[i]
+    return rule
+
+
+def _unary_rule_beyond(d, bound, beyond):
+    @kernel
+    def rule(t, j, value, prediction, e, acc):
+        p = parent(t, j, 0)
+        x = value_of(t, value, p)
+        y = value_of(t, prediction, j)
+        g = error_of(t, acc, p)
+        if _any_beyond(x, bound):
+            for i in range(e.size):
+                g[i] += (beyond(x[i], y[i]) if abs(x[i]) > bound else d(x[i], y[i])) * e[i]
+        else:
+            for i in range(e.size):
+                g[i] += d(x[i], y[i]) * e[i]
     return rule
 
 

@@ -1,5 +1,5 @@
-"""Elementwise math that LLVM vectorises: exp, expm1, log, log1p, tanh and the
-logistic function in float64.
+"""Elementwise math that LLVM vectorises: exp, expm1, log, log1p, tanh, the
+logistic function, sin and cos in float64.
 
 Numba lowers ``math.exp`` and friends to calls into the C library, which
 this llvmlite cannot vectorise (it has no vector math library), so a kernel
@@ -9,13 +9,18 @@ reduction to a small interval, a polynomial there, and the scale put back
 through the exponent bits. Every branch is a select, so a loop calling them
 vectorises. Special values come out as numpy gives them: nan, signed zero,
 inf, overflow to inf and underflow to (signed) zero. Each stays within
-2 ulp over the whole domain (tests/test_vecmath.py). There are no float32
+2 ulp over the whole domain (sin and cos: up to a bound, see below;
+tests/test_vecmath.py). There are no float32
 versions: pcgrad's kernels compute in float64 only.
 
-sin and cos are not here: reducing a huge argument modulo pi/2 needs a
-Payne-Hanek reduction, and selecting the C library's value for such
-arguments instead costs a library call in every lane of a vectorised loop,
-which measured slower than calling ``math.sin`` in a plain loop.
+sin and cos reduce their argument modulo pi/2 with pi/2 split in four parts
+(Cody and Waite), which is exact enough for |x| <= TRIG_BOUND = 2**20 pi/2
+only; larger arguments need a Payne-Hanek reduction. Selecting the C
+library's value there would cost a library call in every lane of a
+vectorised loop (slower than a plain loop over ``math.sin``), so pcgrad's
+kernels instead check first whether any element lies beyond the bound and
+only then call the C library, for those elements (``BEYOND`` in
+elementwise.py). Within the bound both measure within 1 ulp.
 
 They are module-level ``register_jitable(inline="always")`` functions (see
 ``scalar`` in elementwise.py): kernels inline them and stay cacheable.
@@ -24,6 +29,7 @@ import math
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, register_jitable
 
 vector = register_jitable(inline="always")
@@ -43,6 +49,18 @@ def _float(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
     return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _mad(typingctx, a, b, c):
+    """a b + c, one fused multiply-add where the CPU has one (llvm.fmuladd):
+    polynomials evaluated with it take half the instructions, and round less."""
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fmuladd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(f64, [f64, f64, f64]), "llvm.fmuladd.f64")
+        return builder.call(fmuladd, args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 INV_LN2 = 1.4426950408889634
@@ -77,33 +95,33 @@ def _reduce(x):
 @vector
 def _expm1_small(r):
     """expm1(r) for |r| <= ln2 / 2 (about)."""
-    return _expm1_series(r, C12 + r * C13)
+    return _expm1_series(r, _mad(r, C13, C12))
 
 
 @vector
 def _expm1_wide(r):
     """expm1(r) for |r| <= EXPM1_DIRECT."""
-    q = C16 + r * C17
-    q = C15 + r * q
-    q = C14 + r * q
-    q = C13 + r * q
-    return _expm1_series(r, C12 + r * q)
+    q = _mad(r, C17, C16)
+    q = _mad(r, q, C15)
+    q = _mad(r, q, C14)
+    q = _mad(r, q, C13)
+    return _expm1_series(r, _mad(r, q, C12))
 
 
 @vector
 def _expm1_series(r, q):
     """r + r^2 (1/2 + r/6 + ... + r^10 q), q the series' tail from 1/12!."""
-    q = C11 + r * q
-    q = C10 + r * q
-    q = C9 + r * q
-    q = C8 + r * q
-    q = C7 + r * q
-    q = C6 + r * q
-    q = C5 + r * q
-    q = C4 + r * q
-    q = C3 + r * q
-    q = C2 + r * q
-    return r + r * r * q
+    q = _mad(r, q, C11)
+    q = _mad(r, q, C10)
+    q = _mad(r, q, C9)
+    q = _mad(r, q, C8)
+    q = _mad(r, q, C7)
+    q = _mad(r, q, C6)
+    q = _mad(r, q, C5)
+    q = _mad(r, q, C4)
+    q = _mad(r, q, C3)
+    q = _mad(r, q, C2)
+    return _mad(r * r, q, r)
 
 
 @vector
@@ -152,8 +170,8 @@ def _log1p_of(f, k, c):
     s = f / (2.0 + f)
     z = s * s
     w = z * z
-    t1 = w * (LG2 + w * (LG4 + w * LG6))
-    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    t1 = w * _mad(w, _mad(w, LG6, LG4), LG2)
+    t2 = z * _mad(w, _mad(w, _mad(w, LG7, LG5), LG3), LG1)
     return s * (hfsq + t1 + t2) + (k * LN2_LO + c) - hfsq + f + k * LN2_HI
 
 
@@ -202,7 +220,7 @@ TQ1, TQ2, TQ3 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.8440630532
 def tanh(x):
     a = abs(x)
     z = a * a
-    small = a + a * z * ((TP0 * z + TP1) * z + TP2) / (((z + TQ1) * z + TQ2) * z + TQ3)
+    small = a + a * z * _mad(_mad(TP0, z, TP1), z, TP2) / _mad(_mad(z + TQ1, z, TQ2), z, TQ3)
     large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0)
     y = small if a <= 0.625 else large
     y = 1.0 if a > 22.0 else y  # tanh is 1 in float64 there
@@ -224,3 +242,88 @@ def logistic_d(x):
     as 1 + e (2 + e), which rounds once where the 1 dominates."""
     e = exp(-abs(x))
     return e / (1.0 + e * (2.0 + e))
+
+
+# pi/2 in four parts (fdlibm's e_rem_pio2.c): the first three have 33
+# significant bits, so k PIO2_n is exact for integers |k| <= 2**20, and the
+# four hold pi/2 to about 150 bits. For |x| <= TRIG_BOUND = 2**20 pi/2, k =
+# round(x 2/pi) <= 2**20: x - k PIO2_1 is exact (Sterbenz), the next two
+# parts are taken off with exact two-sums, and r + rr is x - k pi/2 but for
+# roundings of about 2**-135 absolute plus 2**-106 relative. The closest a
+# double comes to a multiple of pi/2 is about 2**-61 (Muller, "Elementary
+# Functions"), so even there r + rr is good to a millionth of an ulp. Beyond
+# the bound the kernels call the C library (``BEYOND`` in elementwise.py).
+INV_PIO2 = 6.36619772367581382433e-01
+PIO2_1 = 1.57079632673412561417e+00   # 0x3FF921FB54400000
+PIO2_2 = 6.07710050630396597660e-11   # 0x3DD0B4611A600000
+PIO2_3 = 2.02226624871116645580e-21   # 0x3BA3198A2E000000
+PIO2_3T = 8.47842766036889956997e-32  # 0x397B839A252049C1
+TRIG_BOUND = 1647099.3291652855  # 2**20 pi/2
+
+# fdlibm's k_sin.c and (branch-free, as musl's __cos.c) k_cos.c: on |r| <= pi/4
+S1, S2, S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+S4, S5, S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+K1, K2, K3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+K4, K5, K6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+
+
+@vector
+def _two_sum(a, b):
+    """(s, e) with s = fl(a + b) and a + b = s + e exactly (Knuth)."""
+    s = a + b
+    v = s - a
+    return s, (a - (s - v)) + (b - v)
+
+
+@vector
+def _reduce_pio2(x):
+    """(r, rr, n) with x = n pi/2 + r + rr, |r| <= pi/4 (about), |rr| <= ulp(r)
+    and n an int64 whose two low bits are n mod 4; for |x| <= TRIG_BOUND."""
+    shifted = x * INV_PIO2 + SHIFTER
+    k = shifted - SHIFTER
+    a = x - k * PIO2_1  # exact: k PIO2_1 is exact and within a factor 2 of x
+    s, e1 = _two_sum(a, -(k * PIO2_2))
+    s, e2 = _two_sum(s, -(k * PIO2_3))
+    tail = (e1 + e2) - k * PIO2_3T
+    r = s + tail
+    return r, (s - r) + tail, _bits(shifted)
+
+
+@vector
+def _sin_kernel(r, rr):
+    """sin(r + rr) for |r| <= pi/4, rr a correction below ulp(r)."""
+    z = r * r
+    w = z * z
+    q = _mad(z, _mad(z, S4, S3), S2) + z * w * _mad(z, S6, S5)
+    v = z * r
+    return r - ((z * (0.5 * rr - v * q) - rr) - v * S1)
+
+
+@vector
+def _cos_kernel(r, rr):
+    """cos(r + rr) for |r| <= pi/4, rr a correction below ulp(r)."""
+    z = r * r
+    w = z * z
+    q = z * _mad(z, _mad(z, K3, K2), K1) + w * w * _mad(z, _mad(z, K6, K5), K4)
+    hz = 0.5 * z
+    w = 1.0 - hz
+    return w + (((1.0 - w) - hz) + (z * q - r * rr))
+
+
+@vector
+def sin(x):
+    """sin(x) for |x| <= TRIG_BOUND, and nan for x nan or infinite."""
+    r, rr, n = _reduce_pio2(x)
+    s, c = _sin_kernel(r, rr), _cos_kernel(r, rr)
+    y = s if n & 1 == 0 else c
+    y = -y if n & 2 else y
+    return y if x != 0.0 else x  # keeps the sign of zero
+
+
+@vector
+def cos(x):
+    """cos(x) for |x| <= TRIG_BOUND, and nan for x nan or infinite."""
+    r, rr, n = _reduce_pio2(x)
+    s, c = _sin_kernel(r, rr), _cos_kernel(r, rr)
+    y = c if n & 1 == 0 else s
+    return -y if (n + 1) & 2 else y
