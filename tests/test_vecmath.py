@@ -236,3 +236,25 @@ def test_pcgrads_sin_and_cos_error_kernels_are_within_two_ulp_over_the_whole_dom
     with numpy.errstate(all="ignore"):
         gradient = pcgrad.grad(lambda x: pnp.sum(getattr(pnp, name)(x)))(x)
         assert_within_two_ulp(gradient, derivative(x), x)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "sin_d", "cos_d"])
+def test_pcgrads_scalar_sin_and_cos_hold_over_the_whole_domain_on_their_own(name):
+    # the scalars that fused loops and other kernels call choose per element;
+    # only the unary kernels use the in-range body after checking the bound
+    from pcgrad.primitives import elementwise
+    scalar = getattr(elementwise, name)
+    arity = 2 if name.endswith("_d") else 1
+
+    @njit
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = scalar(x[i], 0.0) if arity == 2 else scalar(x[i])
+
+    x = whole_domain()
+    out = numpy.empty_like(x)
+    apply(x, out)
+    want = {"sin": numpy.sin, "cos": numpy.cos, "sin_d": numpy.cos,
+            "cos_d": lambda v: -numpy.sin(v)}[name]
+    with numpy.errstate(all="ignore"):
+        assert_within_two_ulp(out, want(x), x)

@@ -69,13 +69,13 @@ def log1p(x): return vm.log1p(x)
 @scalar
 def log1p_d(x, y): return 1.0 / (1.0 + x)
 @scalar
-def sin(x): return vm.sin(x)
+def sin(x): return vm.sin(x) if abs(x) <= vm.TRIG_BOUND else math.sin(x)
 @scalar
-def sin_d(x, y): return vm.cos(x)
+def sin_d(x, y): return cos(x)
 @scalar
-def cos(x): return vm.cos(x)
+def cos(x): return vm.cos(x) if abs(x) <= vm.TRIG_BOUND else math.cos(x)
 @scalar
-def cos_d(x, y): return -vm.sin(x)
+def cos_d(x, y): return -sin(x)
 @scalar
 def tan(x): return math.tan(x)
 @scalar
@@ -149,24 +149,24 @@ def rint(x): return float(round(x))
 def identity(x): return x
 @scalar
 def zero_d(x, y): return 0.0
-# sin and cos beyond vecmath's range reduction (see BEYOND)
+# sin and cos within vecmath's range reduction (see IN_RANGE)
 @scalar
-def libm_sin(x): return math.sin(x)
+def sin_in_range(x): return vm.sin(x)
 @scalar
-def libm_cos(x): return math.cos(x)
+def cos_in_range(x): return vm.cos(x)
 @scalar
-def libm_sin_d(x, y): return math.cos(x)
+def sin_d_in_range(x, y): return vm.cos(x)
 @scalar
-def libm_cos_d(x, y): return -math.sin(x)
+def cos_d_in_range(x, y): return -vm.sin(x)
 
 
-# Scalar functions whose vectorised body holds for |x| <= bound only: the
-# function -> (bound, the function to call where |x| > bound). Their kernels
-# check the whole input first (one vectorised pass); only if some element
-# lies beyond do they loop element by element, unvectorised, calling that
-# function there.
-BEYOND = {sin: (vm.TRIG_BOUND, libm_sin), sin_d: (vm.TRIG_BOUND, libm_sin_d),
-          cos: (vm.TRIG_BOUND, libm_cos), cos_d: (vm.TRIG_BOUND, libm_cos_d)}
+# Scalar functions with a faster body that holds for |x| <= bound only: the
+# function -> (bound, that body). The functions themselves hold everywhere,
+# choosing per element, which stops a loop from vectorising; so their
+# kernels check the whole input first (one vectorised pass) and loop over
+# the fast body unless some element lies beyond the bound.
+IN_RANGE = {sin: (vm.TRIG_BOUND, sin_in_range), sin_d: (vm.TRIG_BOUND, sin_d_in_range),
+            cos: (vm.TRIG_BOUND, cos_in_range), cos_d: (vm.TRIG_BOUND, cos_d_in_range)}
 
 
 # name, numpy forward, prediction, derivative, and the derivative written with
@@ -250,8 +250,8 @@ def _any_beyond(x, bound):
 
 def _unary_forward(code):
     f = UNARY_TABLE[code][2]
-    if f in BEYOND:
-        return _unary_forward_beyond(f, *BEYOND[f])
+    if f in IN_RANGE:
+        return _unary_forward_in_range(f, *IN_RANGE[f])
 
     @kernel
     def forward(t, j, value, out):
@@ -261,24 +261,24 @@ def _unary_forward(code):
     return forward
 
 
-def _unary_forward_beyond(f, bound, beyond):
+def _unary_forward_in_range(f, bound, fast):
     @kernel
     def forward(t, j, value, out):
         x = value_of(t, value, parent(t, j, 0))
         if _any_beyond(x, bound):
             for i in range(out.size):
-                out[i] = beyond(x[i]) if abs(x[i]) > bound else f(x[i])
+                out[i] = f(x[i])
         else:
             for i in range(out.size):
-                out[i] = f(x[i])
+                out[i] = fast(x[i])
     return forward
 
 
 # eps_x += f'(x) eps_y
 def _unary_rule(code):
     d = UNARY_TABLE[code][3] or zero_d
-    if d in BEYOND:
-        return _unary_rule_beyond(d, *BEYOND[d])
+    if d in IN_RANGE:
+        return _unary_rule_in_range(d, *IN_RANGE[d])
 
     @kernel
     def rule(t, j, value, prediction, e, acc):
@@ -291,7 +291,7 @@ def _unary_rule(code):
     return rule
 
 
-def _unary_rule_beyond(d, bound, beyond):
+def _unary_rule_in_range(d, bound, fast):
     @kernel
     def rule(t, j, value, prediction, e, acc):
         p = parent(t, j, 0)
@@ -300,10 +300,10 @@ def _unary_rule_beyond(d, bound, beyond):
         g = error_of(t, acc, p)
         if _any_beyond(x, bound):
             for i in range(e.size):
-                g[i] += (beyond(x[i], y[i]) if abs(x[i]) > bound else d(x[i], y[i])) * e[i]
+                g[i] += d(x[i], y[i]) * e[i]
         else:
             for i in range(e.size):
-                g[i] += d(x[i], y[i]) * e[i]
+                g[i] += fast(x[i], y[i]) * e[i]
     return rule
 
 

@@ -19,7 +19,7 @@ only; larger arguments need a Payne-Hanek reduction. Selecting the C
 library's value there would cost a library call in every lane of a
 vectorised loop (slower than a plain loop over ``math.sin``), so pcgrad's
 kernels instead check first whether any element lies beyond the bound and
-only then call the C library, for those elements (``BEYOND`` in
+only then choose per element, calling the C library there (``IN_RANGE`` in
 elementwise.py). Within the bound both measure within 1 ulp.
 
 They are module-level ``register_jitable(inline="always")`` functions (see
@@ -252,7 +252,7 @@ def logistic_d(x):
 # roundings of about 2**-135 absolute plus 2**-106 relative. The closest a
 # double comes to a multiple of pi/2 is about 2**-61 (Muller, "Elementary
 # Functions"), so even there r + rr is good to a millionth of an ulp. Beyond
-# the bound the kernels call the C library (``BEYOND`` in elementwise.py).
+# the bound the kernels call the C library (``IN_RANGE`` in elementwise.py).
 INV_PIO2 = 6.36619772367581382433e-01
 PIO2_1 = 1.57079632673412561417e+00   # 0x3FF921FB54400000
 PIO2_2 = 6.07710050630396597660e-11   # 0x3DD0B4611A600000
