@@ -106,3 +106,38 @@ def test_every_primitive_has_a_forward_kernel_test():
         trace = _Linearized(_program(name), (A,), 0, False).graph.trace
         seen.update(trace.name(i) for i in range(len(trace)))
     assert set(PRIMITIVES) - seen == set()
+
+
+@pytest.mark.parametrize("name", sorted(__import__("pcgrad.primitives.elementwise",
+                                                   fromlist=["OUTPUT_ONLY"]).OUTPUT_ONLY))
+def test_a_derivative_marked_output_only_ignores_its_input(name):
+    # such nodes do not store their input, and their error kernel passes 0 for it
+    from numba import njit
+    from pcgrad.primitives.elementwise import UNARY_TABLE
+    row = next(row for row in UNARY_TABLE if row[0] == name)
+    fn, d = row[1], row[3]
+
+    @njit
+    def derivative(x, y):
+        return numpy.array([d(x[i], y[i]) for i in range(x.size)])
+
+    x = numpy.random.default_rng(3).uniform(0.1, 0.9, 1000)
+    y = fn(x)
+    for other in (numpy.zeros_like(x), numpy.full_like(x, numpy.nan), x[::-1].copy()):
+        numpy.testing.assert_array_equal(derivative(other, y), derivative(x, y))
+
+
+def test_a_plan_does_not_store_the_input_of_an_output_only_function():
+    def loss(v):
+        return np.sum(np.exp(-v * v))
+
+    v = numpy.linspace(-1.0, 1.0, 7)
+    graph = _Linearized(loss, (v,), (0,), False).graph
+    plan = Plan(graph, store_all=False)
+    t = plan.table
+    names = [getattr(graph.trace.primitives[node], "name", None) for node in plan.nodes]
+    j = names.index("exp")
+    assert t.voff[t.par[t.pptr[j]]] == -1  # -v * v is not kept
+    assert t.voff[j] >= 0  # exp's output is: its derivative
+    numpy.testing.assert_allclose(pcgrad.grad(loss)(v), -2 * v * numpy.exp(-v * v),
+                                  rtol=1e-15)

@@ -274,11 +274,20 @@ def _unary_forward_in_range(f, bound, fast):
     return forward
 
 
+# The unary functions whose derivative reads only the output y = f(x): their
+# nodes do not keep the input's value for the error rule, so a plan holds one
+# buffer less (exp(-v * v) on a large v). Their derivatives ignore x.
+OUTPUT_ONLY = frozenset({"negative", "exp", "exp2", "expm1", "tan", "tanh", "sqrt", "cbrt",
+                         "reciprocal", "erfinv", "erfcinv", "ndtri"})
+
+
 # eps_x += f'(x) eps_y
 def _unary_rule(code):
     d = UNARY_TABLE[code][3] or zero_d
     if d in IN_RANGE:
         return _unary_rule_in_range(d, *IN_RANGE[d])
+    if UNARY_TABLE[code][0] in OUTPUT_ONLY:
+        return _unary_rule_of_output(d)
 
     @kernel
     def rule(t, j, value, prediction, e, acc):
@@ -288,6 +297,16 @@ def _unary_rule(code):
         g = error_of(t, acc, p)
         for i in range(e.size):
             g[i] += d(x[i], y[i]) * e[i]
+    return rule
+
+
+def _unary_rule_of_output(d):
+    @kernel
+    def rule(t, j, value, prediction, e, acc):
+        y = value_of(t, prediction, j)
+        g = error_of(t, acc, parent(t, j, 0))
+        for i in range(e.size):
+            g[i] += d(0.0, y[i]) * e[i]  # x is not stored (OUTPUT_ONLY)
     return rule
 
 
@@ -323,8 +342,9 @@ def _times(g, d):
 
 
 for _code, (_name, _fn, _f, _d, _traced) in enumerate(UNARY_TABLE):
-    register(_name, UNARY, _fn, no_ints(_code), reads_inputs=True, reads_output=True,
-             differentiable=_d is not None, vjp=_traced and _unary_vjp(_traced))
+    register(_name, UNARY, _fn, no_ints(_code), reads_inputs=_name not in OUTPUT_ONLY,
+             reads_output=True, differentiable=_d is not None,
+             vjp=_traced and _unary_vjp(_traced))
 
 
 # --- n-ary: y = f(a, b[, c]); d y / d operand_k given a, b, c and y -----------
