@@ -331,14 +331,27 @@ def _folder(digest):
         raise OSError("no writable folder for pcgrad's fused replays")
 
 
-def compile_source(text):
-    """The compiled ``replay`` of a generated source (loaded from Numba's
-    cache when an earlier process compiled the same source)."""
-    digest = hashlib.sha256((kernels.source_digest() + pathlib.Path(__file__).read_text())
-                            .encode()).hexdigest()
-    name = "fused_{}_{}".format(digest[:16], hashlib.sha256(
+def _digest():
+    """The digest of every file whose code a fused replay compiles in
+    (pcgrad's kernels and this module)."""
+    return hashlib.sha256((kernels.source_digest() + pathlib.Path(__file__).read_text())
+                          .encode()).hexdigest()
+
+
+def source_name(text):
+    """The module name of a generated source: its hash and the digest, so
+    that an edited kernel never leaves stale code in use."""
+    digest = _digest()
+    return "fused_{}_{}".format(digest[:16], hashlib.sha256(
         (digest + text).encode()).hexdigest()[:24])
-    path = _folder(digest) / f"{name}.py"
+
+
+def compile_source(text):
+    """The ``replay`` of a generated source, its module written under Numba's
+    cache folder and imported (Numba loads its compiled code from its cache
+    when an earlier process compiled the same source)."""
+    name = source_name(text)
+    path = _folder(_digest()) / f"{name}.py"
     if not path.exists():  # written once: Numba's cache keys on the file's time stamp
         part = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         part.write_text(text)
