@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import threading
@@ -373,15 +374,26 @@ class Fused:
         self.nodes = len(plan)
         self.function = None
 
-    def compile(self):
-        """Compile the generated function (or load it from Numba's cache)."""
+    def compile(self, elsewhere=False):
+        """Compile the generated function (or load it from Numba's cache).
+        With ``elsewhere`` a separate Python process compiles it into Numba's
+        cache first, so that the compile neither holds this process's GIL
+        (its calls go on at full speed) nor shares its core."""
         from .relax import kernel_addresses
         plan = self.plan
-        function = compile_source(self.text)
         self.forwards = kernel_addresses(plan, "forward")
         self.rules = kernel_addresses(plan, "rule")
-        with kernels.announcing(f"a fused replay of {self.nodes} nodes"):
-            function.compile(tuple(_types(self)))
+        if elsewhere:
+            _compile_elsewhere(self.text)
+        function = compile_source(self.text)
+        # a load from Numba's cache takes milliseconds; a compile, seconds
+        timer = threading.Timer(kernels.NOTICE_AFTER, _announce, (self.nodes,))
+        timer.daemon = True
+        timer.start()
+        try:
+            function.compile(SIGNATURE)
+        finally:
+            timer.cancel()
         self.function = function
         return self
 
@@ -393,11 +405,39 @@ class Fused:
                              r.table.eoff, r.table.psend, r.opens_ptr, r.opens, plan.inputs)
 
 
-def _types(fused):
-    plan, r = fused.plan, fused.relaxation
-    values = np.zeros(1)
-    return [typeof(x) for x in (plan.table, values, values, values, fused.forwards, fused.rules,
-                                r.table.eoff, r.table.psend, r.opens_ptr, r.opens, plan.inputs)]
+_announced = threading.Event()
+
+
+def _announce(nodes):
+    """Say once per process that a fused replay is compiling."""
+    if not _announced.is_set():
+        _announced.set()
+        print(f"pcgrad: compiling the fused replay of a {nodes}-node graph for pcgrad.jit; "
+              "later calls and processes reuse it.", file=sys.stderr, flush=True)
+
+
+# replay(t, value, err, seed, forwards, rules, sweep_eoff, sweep_psend, opens_ptr, opens,
+# inputs): the op table, three float64 buffers and seven int64 arrays
+_indices, _buffer = typeof(np.zeros(1, np.int64)), typeof(np.zeros(1))
+SIGNATURE = (typeof(kernels.OpTable(*[np.zeros(1, np.int64)] * len(kernels.OpTable._fields))),
+             _buffer, _buffer, _buffer) + (_indices,) * 7
+
+
+def _compile_elsewhere(text):
+    """Compile a generated source into Numba's cache in a child process
+    (this pcgrad); if that fails, the caller compiles it."""
+    compile_source(text)  # writes the module's file
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    code = ("import sys\n"
+            "from pcgrad import fusion\n"
+            "fusion.compile_source(sys.stdin.read()).compile(fusion.SIGNATURE)\n")
+    try:
+        subprocess.run([sys.executable, "-c", code], input=text, env=env, text=True,
+                       capture_output=True, timeout=3600, check=False)
+    except (OSError, subprocess.SubprocessError):
+        pass
 
 
 def fusable(relaxation, return_info, target):

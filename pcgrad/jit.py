@@ -218,16 +218,17 @@ class _Replay:
                                                          self.target):
             self.countdown = 0 if spec["fuse"] is True else FUSE_AFTER
             if spec["fuse"] is True:
-                self._fuse()
+                self._fuse(elsewhere=False)
                 self.countdown = None
 
-    def _fuse(self):
-        """Generate and compile the fused replay; it replaces the unfused one
-        from the next call (if the plan has a region worth fusing)."""
+    def _fuse(self, elsewhere):
+        """Generate and compile the fused replay (in another process if
+        ``elsewhere``); it replaces the unfused one from the next call (if
+        the plan has a region worth fusing)."""
         try:
             fused = fusion.fuse(self.plan, self.relaxation)
             if fused is not None:
-                self.fused = fused.compile()
+                self.fused = fused.compile(elsewhere)
         except Exception as error:  # a bug in fusion must not stop a working replay
             warnings.warn(f"pcgrad.jit could not compile a fused replay ({error!r}); this "
                           "signature keeps replaying unfused. Please report it.",
@@ -250,7 +251,7 @@ class _Replay:
                 self.countdown -= 1
                 if self.countdown <= 0:
                     self.countdown = None
-                    threading.Thread(target=self._fuse, daemon=True,
+                    threading.Thread(target=self._fuse, args=(True,), daemon=True,
                                      name="pcgrad fusion").start()
             g = self.gradients.build([err[o:o + n].reshape(shape)
                                       for o, n, shape in self.grads], copy=True)
