@@ -8,7 +8,7 @@ copies the arguments into the plan's value buffer and makes one compiled
 call that recomputes every value with the forward kernels (the same kernels
 the strict schedule uses) and relaxes the errors. No Python runs per node.
 Under the sweep, runs of elementwise nodes are then fused into one loop each
-(fusion.py), compiled in the background after a few unfused calls.
+(fusion.py), compiled in another process after a few unfused calls.
 """
 import functools
 import threading
@@ -51,7 +51,7 @@ def jit(fn: Callable[..., Any], *, fuse: Any = "auto") -> Callable[..., Any]:
     ``target``) runs of elementwise nodes of one size replay as one loop each
     instead of one kernel call per node, with the same gradients (to
     rounding). With ``"auto"`` the fused replay of a signature compiles in a
-    background thread after its first few calls, which run unfused, and takes
+    separate process after its first few calls, which run unfused, and takes
     over when ready (Numba's cache keeps it for later processes); ``True``
     compiles it on the first call (deterministic, for tests and benchmarks);
     ``False`` never fuses.
