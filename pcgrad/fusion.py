@@ -40,7 +40,9 @@ from . import kernels
 from .primitives.core import LEAF, NARY, UNARY
 from .primitives.elementwise import NARY_TABLE
 
-MIN_REGION = 2  # nodes a region needs to be worth a loop of its own
+# nodes a run needs to be worth compiling a loop for (a plan without one
+# stays unfused: a pair saves about a microsecond and costs seconds of compile)
+MIN_REGION = 3
 # nodes a region has at most: Numba's compile time grows faster than linearly
 # with a function's length, so a long run is cut into regions of this many,
 # each its own small function
