@@ -323,7 +323,8 @@ def _folder(digest):
                 probe.unlink()
             except OSError:
                 continue
-            for old in folder.glob("fused_*.py"):  # another kernel digest's: never used again
+            # modules of another digest, and Numba's cache of them: never used again
+            for old in list(folder.glob("fused_*")) + list(folder.glob("__pycache__/fused_*")):
                 if not old.name.startswith(f"fused_{digest[:16]}_"):
                     try:
                         old.unlink()
