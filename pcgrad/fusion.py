@@ -2,8 +2,10 @@
 
 A replay (jit.py) normally calls one forward kernel and one error rule per
 node, which costs about a microsecond of dispatch each: a graph of many small
-elementwise nodes spends its time there. A fused replay is one Numba function
-generated for one plan. A region, a run of consecutive nodes in the plan's
+elementwise nodes spends its time there. A fused replay is a Numba module
+generated for one plan: a replay function that calls the other nodes'
+kernels as the relaxation does and, for each region, a function of its own
+for either pass. A region, a run of consecutive nodes in the plan's
 topological order that are all elementwise (unary or n-ary) and of one size,
 with operands of that size or size-1 constants, runs as one loop over the
 elements: the forward computes each element of every node in registers and
@@ -21,7 +23,9 @@ unfused replay up to rounding of inlined derivatives.
 The generated source is written to a file named by its hash and pcgrad's
 kernel digest (kernels.source_digest) in Numba's cache folder, and compiled
 with ``cache=True``: a later process loads it, and an edited kernel file
-gives a new name, never stale code.
+gives a new name, never stale code. Numba takes a fraction of a second per
+fused node to compile it, so jit.py has it compiled by a child process
+(``Fused.compile(elsewhere=True)``) while the calls go on unfused.
 """
 import hashlib
 import importlib.util

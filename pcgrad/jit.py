@@ -216,10 +216,10 @@ class _Replay:
         self.countdown = None
         if spec["fuse"] is not False and fusion.fusable(self.relaxation, spec["return_info"],
                                                          self.target):
-            self.countdown = 0 if spec["fuse"] is True else FUSE_AFTER
             if spec["fuse"] is True:
                 self._fuse(elsewhere=False)
-                self.countdown = None
+            else:
+                self.countdown = FUSE_AFTER
 
     def _fuse(self, elsewhere):
         """Generate and compile the fused replay (in another process if
