@@ -5,7 +5,10 @@ with its own Numba cache folder:
 
 * fresh: an empty cache (a fresh install). Times ``import pcgrad``, the
   README's first ``pcgrad.grad`` call (the MLP loss, schedule "sweep"), then
-  what the first use of each further schedule and of ``pcgrad.jit`` adds.
+  what the first use of each further schedule and of ``pcgrad.jit`` adds, and
+  the compile of a fused ``pcgrad.jit`` replay (``fuse=True``) of a 50-step
+  scalar chain (with the default ``fuse="auto"`` this compile runs in the
+  background after three unfused calls).
 * warm: a new process on the cache the fresh case left. Times
   ``import numpy, numba`` alone and then ``import pcgrad`` plus the first grad.
 * precompile: an empty cache; ``pcgrad.precompile()`` of every kernel.
@@ -51,12 +54,19 @@ times = {"import numpy, numba": numba_imported - start, "import pcgrad": importe
 FRESH = SETUP + """
 import warnings
 warnings.simplefilter("ignore")
+
+def chain(x):
+    for _ in range(50):
+        x = np.sin(x) * 1.01 + 0.1 * x ** 2
+    return np.sum(x)
 further = {
     "jacobi": lambda: pcgrad.grad(loss, schedule="jacobi")(params, x, y),
     "euler": lambda: pcgrad.grad(loss, schedule="euler")(params, x, y),
     "strict": lambda: pcgrad.grad(loss, schedule="strict", units="marked", eta=0.01,
                                   max_iters=200, on_nonconvergence="warn")(params, x, y),
     "pcgrad.jit": lambda: pcgrad.jit(pcgrad.grad(loss))(params, x, y),
+    "pcgrad.jit fused (50-step chain)": lambda: pcgrad.jit(pcgrad.grad(chain), fuse=True)(
+        0.01 * numpy.arange(10.0)),
 }
 for name, call in further.items():
     begin = time.perf_counter()

@@ -154,7 +154,10 @@ def _pcgrad(workload, options, jit):
     if jit:
         if not hasattr(pcgrad, "jit"):
             raise EngineUnavailable("not available: pcgrad has no attribute 'jit'")
-        grad_fn = pcgrad.jit(pcgrad.grad(loss, argnums=0, schedule=options.schedule))
+        # fuse=True: the fused replay compiles on the first call (with "auto"
+        # it would still be compiling in the background while the loops run)
+        grad_fn = pcgrad.jit(pcgrad.grad(loss, argnums=0, schedule=options.schedule),
+                             fuse=True)
         return (lambda args: lambda: grad_fn(*args)), flatten_gradient, version
     # timed as users call it; the RelaxInfo (which costs a little to build)
     # comes from one more call with return_info

@@ -7,14 +7,18 @@ ones as inputs, the others as data that each call refills. Each later call
 copies the arguments into the plan's value buffer and makes one compiled
 call that recomputes every value with the forward kernels (the same kernels
 the strict schedule uses) and relaxes the errors. No Python runs per node.
+Under the sweep, runs of elementwise nodes are then fused into one loop each
+(fusion.py), compiled in another process after a few unfused calls.
 """
 import functools
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 
+from . import fusion
 from .api import _check_scalar, _check_settled, _check_target, _differentiated
 from .graph import Graph
 from .plan import Plan
@@ -23,9 +27,11 @@ from .relax import Relaxation
 from .tracing import Trace, Tracer, current_trace
 
 CACHE_SIZE = 32
+FUSE_AFTER = 3  # unfused calls of a signature before its fused replay compiles ("auto")
+FUSE_MODES = ("auto", True, False)
 
 
-def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
+def jit(fn: Callable[..., Any], *, fuse: Any = "auto") -> Callable[..., Any]:
     """Compile ``fn`` = ``pcgrad.grad(f, ...)`` or ``pcgrad.value_and_grad(f, ...)``.
 
     The compiled function traces ``f`` once per signature and then replays
@@ -41,6 +47,15 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     are refilled on every call, other arguments are part of the signature
     (compared by content).
 
+    ``fuse`` controls fusion: under the sweep (without ``return_info`` or a
+    ``target``) runs of elementwise nodes of one size replay as one loop each
+    instead of one kernel call per node, with the same gradients (to
+    rounding). With ``"auto"`` the fused replay of a signature compiles in a
+    separate process after its first few calls, which run unfused, and takes
+    over when ready (Numba's cache keeps it for later processes); ``True``
+    compiles it on the first call (deterministic, for tests and benchmarks);
+    ``False`` never fuses.
+
     >>> import numpy, pcgrad, pcgrad.numpy as np
     >>> fast = pcgrad.jit(pcgrad.grad(lambda w, x: np.sum(np.tanh(x @ w) ** 2)))
     >>> x = numpy.ones((2, 3))
@@ -48,6 +63,8 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     True
     """
     spec = getattr(fn, "_pcgrad_spec", None)
+    if not any(fuse is mode for mode in FUSE_MODES):
+        raise ValueError(f"fuse must be 'auto', True or False; got {fuse!r}.")
     if spec is None:
         raise TypeError("pcgrad.jit compiles the functions pcgrad.grad(f, ...) and "
                         "pcgrad.value_and_grad(f, ...) return; got "
@@ -55,7 +72,7 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     if spec["has_aux"]:
         raise NotImplementedError("pcgrad.jit does not compile has_aux=True yet: aux values "
                                   "would be frozen at trace time. Use pcgrad.grad.")
-    compiled = _Compiled(spec, fn)
+    compiled = _Compiled(dict(spec, fuse=fuse), fn)
     return functools.wraps(spec["f"])(compiled)
 
 
@@ -194,16 +211,48 @@ class _Replay:
         self.cotangent = np.ones(1) if self.target is None else \
             np.ascontiguousarray(self.target, np.float64).ravel()
         self._lock = threading.Lock()
+        self.fused = None  # the compiled fused replay, once there is one
+        # unfused calls left before fusion starts (None: never)
+        self.countdown = None
+        if spec["fuse"] is not False and fusion.fusable(self.relaxation, spec["return_info"],
+                                                         self.target):
+            if spec["fuse"] is True:
+                self._fuse(elsewhere=False)
+            else:
+                self.countdown = FUSE_AFTER
+
+    def _fuse(self, elsewhere):
+        """Generate and compile the fused replay (in another process if
+        ``elsewhere``); it replaces the unfused one from the next call (if
+        the plan has a region worth fusing)."""
+        try:
+            fused = fusion.fuse(self.plan, self.relaxation)
+            if fused is not None:
+                self.fused = fused.compile(elsewhere)
+        except Exception as error:  # a bug in fusion must not stop a working replay
+            warnings.warn(f"pcgrad.jit could not compile a fused replay ({error!r}); this "
+                          "signature keeps replaying unfused. Please report it.",
+                          RuntimeWarning, stacklevel=2)
 
     def __call__(self, leaves: list[Any]) -> Any:
         spec = self.spec
         with self._lock:
             for k, view in self.slots:
                 view[...] = leaves[k]
-            err, value, info, energy = self.relaxation.run(
-                self.value, self.cotangent, forward=True, err=self.err, work=self.work,
-                want_info=spec["return_info"])
-            _check_settled(info, spec["options"]["on_nonconvergence"], stacklevel=3)
+            fused = self.fused
+            if fused is not None and not fused(self.value, self.err, self.cotangent):
+                err, value, info, energy = self.err, self.value, None, None
+            else:  # unfused, and where the fused replay met inf or nan (for the warning)
+                err, value, info, energy = self.relaxation.run(
+                    self.value, self.cotangent, forward=True, err=self.err, work=self.work,
+                    want_info=spec["return_info"])
+                _check_settled(info, spec["options"]["on_nonconvergence"], stacklevel=3)
+            if self.countdown is not None:
+                self.countdown -= 1
+                if self.countdown <= 0:
+                    self.countdown = None
+                    threading.Thread(target=self._fuse, args=(True,), daemon=True,
+                                     name="pcgrad fusion").start()
             g = self.gradients.build([err[o:o + n].reshape(shape)
                                       for o, n, shape in self.grads], copy=True)
             o, n, shape = self.out_slice

@@ -177,7 +177,13 @@ def _max_abs(x):
 @njit(cache=True)
 def forward_pass(t, value, forwards):
     """Recompute every node's value from the leaves with the forward kernels."""
-    for j in range(len(t.op)):
+    forward_span(t, value, forwards, 0, len(t.op))
+
+
+@njit(cache=True)
+def forward_span(t, value, forwards, lo, hi):
+    """Recompute the values of nodes lo..hi-1 with the forward kernels."""
+    for j in range(lo, hi):
         if t.op[j] != LEAF:
             call_forward(forwards[j], t, j, value, value_of(t, value, j))
 
@@ -532,6 +538,32 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
             _nonfinite(t, err, inputs))
 
 
+@njit(inline="always")
+def open_errors(ts, err, opens_ptr, opens, j):
+    """Zero the error buffers the sweep opens at step j (Plan.sweep_layout)."""
+    for q in range(opens_ptr[j], opens_ptr[j + 1]):
+        _fill(error_of(ts, err, opens[q]), 0.0)
+
+
+@njit(inline="always")
+def send_error(ts, value, err, rules, j):
+    """The sweep's step at node j: its error rule, if it carries an error
+    (whether it does)."""
+    if ts.eoff[j] >= 0 and ts.op[j] != LEAF:
+        call_rule(rules[j], ts, j, value, value, error_of(ts, err, j), err)
+        return True
+    return False
+
+
+@njit(cache=True)
+def sweep_span(ts, value, err, rules, opens_ptr, opens, hi, lo):
+    """The sweep's steps hi-1 down to lo (see settle_sweep), for a replay
+    that settles the other steps itself (fusion.py)."""
+    for j in range(hi - 1, lo - 1, -1):
+        open_errors(ts, err, opens_ptr, opens, j)
+        send_error(ts, value, err, rules, j)
+
+
 @njit(cache=True)
 def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr,
                  opens, rules, inputs, hook, trail, kept, state, units, segments):
@@ -547,14 +579,11 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
     n = len(t.op)
     total = 0.0
     for j in range(n, -1, -1):
-        for q in range(opens_ptr[j], opens_ptr[j + 1]):
-            _fill(error_of(ts, err, opens[q]), 0.0)
+        open_errors(ts, err, opens_ptr, opens, j)
         if j == n:
             _copy(error_of(ts, err, out), seed)
-        elif ts.eoff[j] >= 0 and t.op[j] != LEAF:
-            e = error_of(ts, err, j)
-            call_rule(rules[j], ts, j, value, value, e, err)
-            total += _squares(e, t, precision, j)
+        elif send_error(ts, value, err, rules, j):
+            total += _squares(error_of(ts, err, j), t, precision, j)
         if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass
             call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
                       units, segments)

@@ -1,0 +1,463 @@
+"""Fusion: a jit replay whose elementwise regions run as one loop each.
+
+A replay (jit.py) normally calls one forward kernel and one error rule per
+node, which costs about a microsecond of dispatch each: a graph of many small
+elementwise nodes spends its time there. A fused replay is a Numba module
+generated for one plan: a replay function that calls the other nodes'
+kernels as the relaxation does and, for each region, a function of its own
+for either pass. A region, a run of consecutive nodes in the plan's
+topological order that are all elementwise (unary or n-ary) and of one size,
+with operands of that size or size-1 constants, runs as one loop over the
+elements: the forward computes each element of every node in registers and
+stores only the values something reads later; the sweep then settles the
+region's errors per element in registers, from the scalar functions of the
+elementwise tables, and writes only the errors that leave the region. Other
+nodes keep their kernels, called by address as in the relaxation loop.
+
+A region is a contiguous run of the topological order, so no path leaves it
+and comes back, and per element the fused sweep adds the same terms in the
+same order as the unfused one (errors from children in reverse topological
+order, buffers zeroed at the same steps): the gradients are those of the
+unfused replay up to rounding of inlined derivatives.
+
+The generated source is written to a file named by its hash and pcgrad's
+kernel digest (kernels.source_digest) in Numba's cache folder, and compiled
+with ``cache=True``: a later process loads it, and an edited kernel file
+gives a new name, never stale code. Numba takes a fraction of a second per
+fused node to compile it, so jit.py has it compiled by a child process
+(``Fused.compile(elsewhere=True)``) while the calls go on unfused.
+"""
+import hashlib
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import threading
+
+import numpy as np
+from numba import typeof, types
+from numba.extending import intrinsic
+
+from . import kernels
+from .primitives.core import LEAF, NARY, UNARY
+from .primitives.elementwise import NARY_TABLE
+
+# nodes a run needs to be worth compiling a loop for (a plan without one
+# stays unfused: a pair saves about a microsecond and costs seconds of compile)
+MIN_REGION = 3
+# nodes a region has at most: Numba's compile time grows faster than linearly
+# with a function's length, so a long run is cut into regions of this many,
+# each its own small function
+MAX_REGION = 32
+
+
+def regions(plan, sweep_psend):
+    """The (lo, hi) node ranges of ``plan`` fused as regions, in order."""
+    t, found, lo = plan.table, [], None
+    n = len(plan)
+    for j in range(n + 1):
+        joins = j < n and (t.op[j] == LEAF or (
+            _fusable(t, sweep_psend, j) and (lo is None or t.size[j] == t.size[lo])))
+        if joins and lo is None and t.op[j] != LEAF:
+            lo, last = j, j
+        elif joins and lo is not None:
+            last = j if t.op[j] != LEAF else last
+        elif lo is not None:
+            if int(np.sum(t.op[lo:last + 1] != LEAF)) >= MIN_REGION:
+                found += _cut(t, lo, last + 1)
+            lo = None
+            if j < n and _fusable(t, sweep_psend, j):
+                lo, last = j, j
+    return found
+
+
+def _cut(t, lo, hi):
+    """lo..hi-1 cut into regions of at most MAX_REGION nodes."""
+    nodes = [j for j in range(lo, hi) if t.op[j] != LEAF]
+    starts = nodes[::MAX_REGION] + [hi]
+    return [(starts[k], starts[k + 1]) for k in range(len(starts) - 1)]
+
+
+def _fusable(t, sweep_psend, j):
+    """Whether node j is elementwise with operands of its own size (or
+    size-1 constants that receive no error)."""
+    if t.op[j] not in (UNARY, NARY) or t.size[j] == 0 or t.voff[j] < 0:
+        return False
+    for q in range(t.pptr[j], t.pptr[j + 1]):
+        p = t.par[q]
+        if t.voff[p] < 0 or sweep_psend[q] == 2:
+            return False
+        if t.size[p] != t.size[j] and not (t.size[p] == 1 and sweep_psend[q] == 0):
+            return False
+    return True
+
+
+@intrinsic
+def load(typingctx, array, index):
+    """array[index] without Numba's negative-index and bounds handling, whose
+    code for thousands of accesses takes Numba seconds to compile."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.load(builder.gep(data, [args[1]]))
+    return types.float64(array, index), codegen
+
+
+@intrinsic
+def store(typingctx, array, index, value):
+    """array[index] = value (see ``load``)."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        builder.store(args[2], builder.gep(data, [args[1]]))
+        return context.get_dummy_value()
+    return types.none(array, index, value), codegen
+
+
+def source(plan, relaxation):
+    """Python source of the fused replay of ``plan`` under the sweep
+    ``relaxation`` (its op table and opens), or None when no region is worth it.
+
+    The function ``replay(t, value, err, seed, forwards, rules, sweep_eoff,
+    sweep_psend, opens_ptr, opens, inputs)`` recomputes the values, settles
+    the errors as settle_sweep does and returns whether a read-out gradient
+    holds inf or nan. Each region has a function of its own for either pass.
+    """
+    t, ts = plan.table, relaxation.table
+    found = regions(plan, ts.psend)
+    if not found:
+        return None
+    n = len(plan)
+    children = [[] for _ in range(n)]
+    for j in range(n):
+        for q in range(t.pptr[j], t.pptr[j + 1]):
+            children[t.par[q]].append(j)
+    segments, start = [], 0
+    for lo, hi in found:
+        if start < lo:
+            segments.append(("span", start, lo))
+        segments.append(("region", lo, hi))
+        start = hi
+    if start < n:
+        segments.append(("span", start, n))
+    used, functions = set(), []
+    replay = [f"    open_errors(ts, err, opens_ptr, opens, {n})",
+              f"    _copy(error_of(ts, err, {plan.output}), seed)"]
+    read_back = {}  # region -> values its errors read
+    for kind, lo, hi in reversed(segments):
+        if kind == "span":
+            replay.append(f"    sweep_span(ts, value, err, rules, opens_ptr, opens, {hi}, {lo})")
+        else:
+            lines, read_back[lo] = _region_sweep(t, ts, relaxation, lo, hi, used)
+            functions.append(lines)
+            replay.append(f"    sweep_{lo}(value, err)")
+    forward = []
+    for kind, lo, hi in segments:
+        if kind == "span":
+            forward.append(f"    forward_span(t, value, forwards, {lo}, {hi})")
+        else:
+            functions.append(_region_forward(t, plan.output, children, lo, hi, read_back[lo],
+                                             used))
+            forward.append(f"    forward_{lo}(value)")
+    head = [
+        f"# the fused replay of a plan of {n} nodes, regions {found} (generated by pcgrad.fusion)",
+        "from numba import njit",
+        "from pcgrad.fusion import load, store",
+        "from pcgrad.kernels import OPTIONS, OpTable",
+        "from pcgrad.primitives.core import error_of",
+        "from pcgrad.primitives.elementwise import NARY_TABLE, UNARY_TABLE, zero_d, zero_nary_d",
+        "from pcgrad.relax import _copy, _nonfinite, forward_span, open_errors, sweep_span",
+        ""]
+    # the table's scalar functions, each compiled once as a function of its
+    # own: called from the regions, they compile far faster than inlined ones
+    for name in sorted(used):
+        table = "UNARY_TABLE" if name[0] == "U" else "NARY_TABLE"
+        column, zero = (2, "") if name[1] == "f" else \
+            (3, " or zero_d" if name[0] == "U" else " or zero_nary_d")
+        args = ", ".join(("x", "y") if name[:2] == "Ud" else ("x",) if name[0] == "U" else
+                         ("a", "b", "c") if name[1] == "f" else ("k", "a", "b", "c", "y"))
+        head += [f"_{name} = {table}[{name[2:]}][{column}]{zero}", "", "",
+                 "@njit(**OPTIONS)", f"def {name}({args}):", f"    return _{name}({args})",
+                 "", ""]
+    for lines in functions:
+        head += ["@njit(**OPTIONS)"] + lines + ["", ""]
+    head += ["@njit(**OPTIONS)",
+             "def replay(t, value, err, seed, forwards, rules, sweep_eoff, sweep_psend, "
+             "opens_ptr, opens, inputs):",
+             "    ts = OpTable(t.op, t.code, t.size, t.voff, sweep_eoff, t.pptr, t.par, "
+             "sweep_psend, t.iptr, t.ints)"]
+    tail = ["    return _nonfinite(ts, err, inputs)", ""]
+    return "\n".join(head + forward + replay + tail)
+
+
+def _function(t, j, used, kind):
+    """The name of node j's scalar forward ("f") or derivative ("d") in the
+    generated module."""
+    if t.op[j] == UNARY:
+        name = f"U{kind}{t.code[j]}"
+    else:
+        name = f"N{kind}{t.code[j] // 2}"
+    used.add(name)
+    return name
+
+
+def _parents(t, j):
+    return [int(t.par[q]) for q in range(t.pptr[j], t.pptr[j + 1])]
+
+
+def _constants(t, inside, size):
+    """The size-1 operands of a region of ``size``: loaded once."""
+    return sorted({p for j in inside for p in _parents(t, j)
+                   if p not in inside and t.size[p] != size})
+
+
+def _region_forward(t, output, children, lo, hi, read_back, used):
+    """The forward of region lo..hi-1: each element of every node in
+    registers, stored where a later kernel, the output or the region's errors
+    read it."""
+    size = int(t.size[lo])
+    inside = set(j for j in range(lo, hi) if t.op[j] != LEAF)
+    constants = _constants(t, inside, size)
+    w = [f"def forward_{lo}(value):"]
+    w += [f"    c{p} = load(value, {t.voff[p]})" for p in constants]
+    w.append(f"    for i in range({size}):")
+    loaded = set()
+
+    def operand(p):
+        if p in inside:
+            return f"v{p}"
+        if p in constants:
+            return f"c{p}"
+        if p not in loaded:
+            loaded.add(p)
+            w.append(f"        x{p} = load(value, {t.voff[p]} + i)")
+        return f"x{p}"
+
+    for j in sorted(inside):
+        args = [operand(p) for p in _parents(t, j)]
+        if t.op[j] == NARY:
+            args += ["0.0"] * (3 - len(args))
+        w.append(f"        v{j} = {_function(t, j, used, 'f')}({', '.join(args)})")
+        if j == output or j in read_back or any(c not in inside for c in children[j]):
+            w.append(f"        store(value, {t.voff[j]} + i, v{j})")
+    return w
+
+
+def _region_sweep(t, ts, relaxation, lo, hi, used):
+    """The sweep of region lo..hi-1, per element: the errors of its nodes in
+    registers, the steps in reverse order with their buffers opened as
+    settle_sweep opens them. Returns (its lines, the region nodes whose
+    values it reads)."""
+    size = int(t.size[lo])
+    inside = set(j for j in range(lo, hi) if t.op[j] != LEAF)
+    ptr, opens = relaxation.opens_ptr, relaxation.opens
+    opened_here = {int(q) for j in range(lo, hi) for q in opens[ptr[j]:ptr[j + 1]]}
+    constants = _constants(t, inside, size)
+    w = [f"def sweep_{lo}(value, err):"]
+    w += [f"    c{p} = load(value, {t.voff[p]})" for p in constants]
+    w.append(f"    for i in range({size}):")
+    for j in sorted(inside, reverse=True):  # errors that came from outside the region
+        if ts.eoff[j] >= 0 and j not in opened_here:
+            w.append(f"        e{j} = load(err, {ts.eoff[j]} + i)")
+    loaded, reads = set(), set()
+
+    def value(p):
+        if p in constants:
+            return f"c{p}"
+        if p not in loaded:
+            loaded.add(p)
+            if p in inside:
+                reads.add(p)
+            w.append(f"        v{p} = load(value, {t.voff[p]} + i)")
+        return f"v{p}"
+
+    for j in range(hi - 1, lo - 1, -1):
+        for q in opens[ptr[j]:ptr[j + 1]]:
+            if q in inside:
+                w.append(f"        e{q} = 0.0")
+            else:
+                w.append(f"        store(err, {ts.eoff[q]} + i, 0.0)")
+        if j not in inside or ts.eoff[j] < 0:
+            continue
+        parents = _parents(t, j)
+        d = _function(t, j, used, "d")
+        for k, p in enumerate(parents):
+            if ts.psend[t.pptr[j] + k] == 0:
+                continue
+            if t.op[j] == UNARY:
+                term = f"{d}({value(p)}, {value(j)})"
+            else:
+                reads_inputs, reads_output = NARY_TABLE[t.code[j] // 2][4:6]
+                args = [value(x) if reads_inputs == "all" or (reads_inputs == "others" and m != k)
+                        else f"e{j}" for m, x in enumerate(parents)]
+                args += [f"e{j}"] * (3 - len(args))
+                y = value(j) if reads_output else f"e{j}"
+                term = f"{d}({k}, {', '.join(args)}, {y})"
+            if p in inside:
+                w.append(f"        e{p} += {term} * e{j}")
+            else:
+                at = f"{ts.eoff[p]} + i"
+                w.append(f"        store(err, {at}, load(err, {at}) + {term} * e{j})")
+    return w, reads
+
+
+_folder_lock = threading.Lock()
+_folders = {}  # digest -> the folder holding this process's generated modules
+
+
+def _folder(digest):
+    """A writable folder for generated modules under Numba's cache for
+    pcgrad, holding no modules of other kernel digests; else the temporary
+    folder."""
+    with _folder_lock:
+        found = _folders.get(digest)
+        if found is not None:
+            return found
+        candidates = []
+        try:
+            candidates.append(pathlib.Path(kernels._cache_path_of(kernels._HERE)) / "fused")
+        except Exception:  # no cache locator applies (e.g. a read-only install)
+            pass
+        candidates.append(pathlib.Path(tempfile.gettempdir()) / f"pcgrad-fused-{os.getuid()}")
+        for folder in candidates:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".probe-{os.getpid()}"
+                probe.write_text("")
+                probe.unlink()
+            except OSError:
+                continue
+            # modules of another digest, and Numba's cache of them: never used again
+            for old in list(folder.glob("fused_*")) + list(folder.glob("__pycache__/fused_*")):
+                if not old.name.startswith(f"fused_{digest[:16]}_"):
+                    try:
+                        old.unlink()
+                    except OSError:
+                        pass
+            _folders[digest] = folder
+            return folder
+        raise OSError("no writable folder for pcgrad's fused replays")
+
+
+def _digest():
+    """The digest of every file whose code a fused replay compiles in
+    (pcgrad's kernels and this module)."""
+    return hashlib.sha256((kernels.source_digest() + pathlib.Path(__file__).read_text())
+                          .encode()).hexdigest()
+
+
+def source_name(text):
+    """The module name of a generated source: its hash and the digest, so
+    that an edited kernel never leaves stale code in use."""
+    digest = _digest()
+    return "fused_{}_{}".format(digest[:16], hashlib.sha256(
+        (digest + text).encode()).hexdigest()[:24])
+
+
+def compile_source(text):
+    """The ``replay`` of a generated source, its module written under Numba's
+    cache folder and imported (Numba loads its compiled code from its cache
+    when an earlier process compiled the same source)."""
+    name = source_name(text)
+    path = _folder(_digest()) / f"{name}.py"
+    if not path.exists():  # written once: Numba's cache keys on the file's time stamp
+        part = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        part.write_text(text)
+        os.replace(part, path)
+    module = sys.modules.get(f"pcgrad._fused.{name}")
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f"pcgrad._fused.{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[spec.name] = module
+    return module.replay
+
+
+class Fused:
+    """The fused replay of one plan under one sweep relaxation."""
+
+    def __init__(self, plan, relaxation, text):
+        self.plan, self.relaxation, self.text = plan, relaxation, text
+        self.nodes = len(plan)
+        self.function = None
+
+    def compile(self, elsewhere=False):
+        """Compile the generated function (or load it from Numba's cache).
+        With ``elsewhere`` a separate Python process compiles it into Numba's
+        cache first, so that the compile neither holds this process's GIL
+        (its calls go on at full speed) nor shares its core."""
+        from .relax import kernel_addresses
+        plan = self.plan
+        self.forwards = kernel_addresses(plan, "forward")
+        self.rules = kernel_addresses(plan, "rule")
+        if elsewhere:
+            _compile_elsewhere(self.text)
+        function = compile_source(self.text)
+        # a load from Numba's cache takes milliseconds; a compile, seconds
+        timer = threading.Timer(kernels.NOTICE_AFTER, _announce, (self.nodes,))
+        timer.daemon = True
+        timer.start()
+        try:
+            function.compile(SIGNATURE)
+        finally:
+            timer.cancel()
+        self.function = function
+        return self
+
+    def __call__(self, value, err, seed):
+        """Replay on ``value`` (its leaves filled in) into ``err``; whether a
+        read-out gradient holds inf or nan."""
+        plan, r = self.plan, self.relaxation
+        return self.function(plan.table, value, err, seed, self.forwards, self.rules,
+                             r.table.eoff, r.table.psend, r.opens_ptr, r.opens, plan.inputs)
+
+
+_announced = threading.Event()
+
+
+def _announce(nodes):
+    """Say once per process that a fused replay is compiling."""
+    if not _announced.is_set():
+        _announced.set()
+        print(f"pcgrad: compiling the fused replay of a {nodes}-node graph for pcgrad.jit; "
+              "later calls and processes reuse it.", file=sys.stderr, flush=True)
+
+
+# replay(t, value, err, seed, forwards, rules, sweep_eoff, sweep_psend, opens_ptr, opens,
+# inputs): the op table, three float64 buffers and seven int64 arrays
+_indices, _buffer = typeof(np.zeros(1, np.int64)), typeof(np.zeros(1))
+SIGNATURE = (typeof(kernels.OpTable(*[np.zeros(1, np.int64)] * len(kernels.OpTable._fields))),
+             _buffer, _buffer, _buffer) + (_indices,) * 7
+
+
+def _compile_elsewhere(text):
+    """Compile a generated source into Numba's cache in a child process
+    (this pcgrad); if that fails, the caller compiles it."""
+    compile_source(text)  # writes the module's file
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    code = ("import sys\n"
+            "from pcgrad import fusion\n"
+            "fusion.compile_source(sys.stdin.read()).compile(fusion.SIGNATURE)\n")
+    try:
+        subprocess.run([sys.executable, "-c", code], input=text, env=env, text=True,
+                       capture_output=True, timeout=3600, check=False)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def fusable(relaxation, return_info, target):
+    """Whether a replay under ``relaxation`` can be fused with exactly the
+    unfused semantics: a sweep without a record, no RelaxInfo asked for, and
+    the linear energy (whose output error is the cotangent)."""
+    return (relaxation.schedule == "sweep" and not relaxation.recording and not return_info
+            and target is None and not relaxation.named)
+
+
+def fuse(plan, relaxation):
+    """A Fused replay of ``plan`` (not yet compiled), or None when it has no
+    region worth fusing."""
+    text = source(plan, relaxation)
+    return None if text is None else Fused(plan, relaxation, text)
+

@@ -1,0 +1,195 @@
+"""Fusion in pcgrad.jit: elementwise regions replay as one loop each, with the
+gradients of the unfused replay (and autograd)."""
+import threading
+
+import autograd
+import autograd.numpy as anp
+import numpy
+import pytest
+
+import pcgrad
+import pcgrad.numpy as np
+from pcgrad import fusion
+from pcgrad.jit import FUSE_AFTER
+from pcgrad.primitives.core import NARY, UNARY
+
+
+def replay_of(compiled):
+    (replay,) = compiled._replays.values()
+    return replay
+
+
+def fused_and_unfused(loss):
+    fused = pcgrad.jit(pcgrad.grad(loss), fuse=True)
+    unfused = pcgrad.jit(pcgrad.grad(loss), fuse=False)
+    return fused, unfused
+
+
+def random_graph(seed):
+    """A random elementwise graph over a vector: unary and binary nodes on
+    random earlier nodes (shared subexpressions), scalar constants, a reversal
+    (a gather) that cuts the elementwise run, and a sum of an interior node
+    (a value read both inside and outside a region)."""
+    rng = numpy.random.default_rng(seed)
+    steps = []
+    for k in range(16):
+        if k == 8:
+            steps.append(("reverse", rng.integers(0, 100)))
+        else:
+            steps.append((rng.choice(["sin", "cos", "tanh", "gauss", "add", "sub", "mul",
+                                      "scaled", "shifted", "max"]), rng.integers(0, 100),
+                          rng.integers(0, 100)))
+
+    def build(np_like):
+        def loss(x):
+            nodes = [x, np_like.sin(x)]
+            for step in steps:
+                kind, a = step[0], nodes[step[1] % len(nodes)]
+                b = nodes[step[2] % len(nodes)] if len(step) > 2 else None
+                nodes.append({
+                    "reverse": lambda: a[::-1],
+                    "sin": lambda: np_like.sin(a), "cos": lambda: np_like.cos(a),
+                    "tanh": lambda: np_like.tanh(a), "gauss": lambda: np_like.exp(-a * a),
+                    "add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+                    "scaled": lambda: 0.7 * a, "shifted": lambda: 1.5 - a,
+                    "max": lambda: np_like.maximum(a, b)}[kind]())
+            return np_like.sum(nodes[-1]) + 0.5 * np_like.sum(nodes[len(nodes) // 2] ** 2)
+        return loss
+    return build
+
+
+def scalar_chain(np_like, length=4):
+    def loss(x):
+        for _ in range(length):
+            x = np_like.sin(x) * 1.01 + 0.1 * x ** 2
+        return np_like.sum(x)
+    return loss
+
+
+def rosenbrock(np_like):
+    def loss(x):
+        return np_like.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return loss
+
+
+def assert_same(a, b, rtol=1e-12):
+    numpy.testing.assert_allclose(a, b, rtol=rtol, atol=0.0, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fused_random_graph_matches_unfused_replay_and_autograd(seed):
+    build = random_graph(seed)
+    fused, unfused = fused_and_unfused(build(np))
+    x = numpy.random.default_rng(seed).uniform(-1.0, 1.0, 9)
+    got = fused(x)
+    assert replay_of(fused).fused is not None
+    assert_same(got, unfused(x))
+    assert_same(got, autograd.grad(build(anp))(x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("workload, x", [
+    (scalar_chain, 0.1 * numpy.linspace(-0.5, 0.5, 10)),
+    (rosenbrock, numpy.linspace(-1.5, 1.5, 30)),
+])
+def test_fused_bench_workload_matches_unfused_replay_and_autograd(workload, x):
+    fused, unfused = fused_and_unfused(workload(np))
+    got = fused(x)
+    assert replay_of(fused).fused is not None
+    assert_same(got, unfused(x))
+    assert_same(got, autograd.grad(workload(anp))(x), rtol=1e-10)
+
+
+def test_fused_replay_refills_its_inputs_on_every_call():
+    fused, unfused = fused_and_unfused(rosenbrock(np))
+    for x in (numpy.linspace(-1.5, 1.5, 30), numpy.linspace(0.0, 2.0, 30)):
+        assert_same(fused(x), unfused(x))
+
+
+def test_nan_in_the_input_propagates_as_unfused():
+    fused, unfused = fused_and_unfused(rosenbrock(np))
+    x = numpy.linspace(-1.5, 1.5, 30)
+    x[7] = numpy.nan
+    got = fused(x)
+    assert numpy.isnan(got).any() and not numpy.isnan(got).all()
+    numpy.testing.assert_array_equal(got, unfused(x))
+
+
+def test_infinite_derivative_warns_and_propagates_as_unfused():
+    def loss(x):
+        return np.sum(np.sqrt(x) * 2.0 + np.sin(x))
+    fused, unfused = fused_and_unfused(loss)
+    x = numpy.array([0.0, 0.5, 1.0, 2.0])
+    fused(x + 1.0)
+    assert replay_of(fused).fused is not None
+    with pytest.warns(RuntimeWarning, match="derivative of sqrt is infinite"):
+        got = fused(x)
+    with pytest.warns(RuntimeWarning, match="derivative of sqrt is infinite"):
+        expected = unfused(x)
+    assert numpy.isinf(got[0])
+    numpy.testing.assert_array_equal(got, expected)
+
+
+def test_auto_fuses_in_the_background_after_a_few_unfused_calls():
+    loss = rosenbrock(np)
+    fast = pcgrad.jit(pcgrad.grad(loss))
+    x = numpy.linspace(-1.5, 1.5, 30)
+    expected = pcgrad.jit(pcgrad.grad(loss), fuse=False)(x)
+    for call in range(FUSE_AFTER):
+        assert_same(fast(x), expected)
+        if call < FUSE_AFTER - 1:
+            assert replay_of(fast).fused is None
+    for thread in threading.enumerate():
+        if thread.name == "pcgrad fusion":
+            thread.join(timeout=600)
+    assert replay_of(fast).fused is not None
+    assert_same(fast(x), expected)
+
+
+def test_fuse_false_never_fuses():
+    fast = pcgrad.jit(pcgrad.grad(rosenbrock(np)), fuse=False)
+    x = numpy.linspace(-1.5, 1.5, 30)
+    for _ in range(FUSE_AFTER + 2):
+        fast(x)
+    assert replay_of(fast).fused is None and replay_of(fast).countdown is None
+
+
+@pytest.mark.parametrize("options", [dict(return_info=True), dict(schedule="jacobi"),
+                                     dict(target=numpy.ones(29), energy="squared")])
+def test_replays_whose_semantics_fusion_would_change_stay_unfused(options):
+    def terms(x):  # the vector output a target is compared with
+        return 100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2
+    loss = terms if "target" in options else rosenbrock(np)
+    fast = pcgrad.jit(pcgrad.grad(loss, **options), fuse=True)
+    fast(numpy.linspace(-1.5, 1.5, 30))
+    assert replay_of(fast).fused is None
+
+
+def test_fuse_must_be_auto_true_or_false():
+    with pytest.raises(ValueError, match="fuse must be 'auto', True or False; got 'yes'"):
+        pcgrad.jit(pcgrad.grad(rosenbrock(np)), fuse="yes")
+
+
+def test_regions_hold_elementwise_nodes_of_one_size_with_scalar_constants():
+    def loss(x, b):
+        h = np.tanh(np.sin(x) * 2.0) + b  # b (3, 1) broadcasts: this add is not fused
+        return np.sum(np.cos(h) * h - h)
+    fast = pcgrad.jit(pcgrad.grad(loss), fuse=False)
+    fast(numpy.ones((3, 4)), numpy.ones((3, 1)))
+    replay = replay_of(fast)
+    t = replay.plan.table
+    found = fusion.regions(replay.plan, replay.relaxation.table.psend)
+    fused = [[int(t.op[j]) for j in range(lo, hi) if t.pptr[j] < t.pptr[j + 1]]
+             for lo, hi in found]
+    assert fused == [[UNARY, NARY, UNARY], [UNARY, NARY, NARY]]  # sin * 2, tanh | cos * h - h
+    for lo, hi in found:
+        for j in range(lo, hi):
+            parents = t.par[t.pptr[j]:t.pptr[j + 1]]
+            assert all(t.size[p] in (t.size[j], 1) for p in parents)
+            assert t.size[j] == t.size[lo]
+
+
+def test_generated_code_is_named_by_the_kernel_digest(monkeypatch):
+    text = "replay = None\n"
+    first = fusion.source_name(text)
+    monkeypatch.setattr(pcgrad.kernels, "source_digest", lambda: "0" * 64)
+    assert fusion.source_name(text) != first
