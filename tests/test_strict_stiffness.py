@@ -96,3 +96,28 @@ def test_a_small_variance_input_to_layer_norm_keeps_strict_from_settling_at_the_
     with pytest.raises(pcgrad.ConvergenceError) as caught:
         strict(0.1, 0.1, max_iters=5000)
     assert caught.value.info.residual[-1] > 1e6 * caught.value.info.threshold
+
+
+def test_forward_kernels_reproduce_numpy_on_a_pre_norm_attention_block():
+    # strict recomputes every prediction with the forward kernels: on the block
+    # that would not settle, they give numpy's values (layer norm's mean,
+    # variance and sqrt, the einsums, softmax's max, exp and sum)
+    from pcgrad.api import _Linearized
+    from pcgrad.plan import Plan
+    from pcgrad.relax import forward_pass, kernel_addresses
+    params = nn.attention_params(numpy.random.default_rng(0), 8)
+    x = 0.2 * numpy.random.default_rng(1).standard_normal((2, 5, 8))
+
+    def block(x):
+        h = pcgrad.pc_node(x + nn.causal_self_attention(params, nn.layer_norm(
+            nn.layer_norm_params(8), x), heads=2))
+        return np.sum(np.tanh(h))
+    lin = _Linearized(block, (x,), 0, False, keep_values=True)
+    plan = Plan(lin.graph, store_all=True)
+    traced = plan.values_from(lin.graph)
+    recomputed = traced.copy()
+    for i in numpy.flatnonzero(plan.table.op != 0):
+        o, n = plan.table.voff[i], plan.table.size[i]
+        recomputed[o:o + n] = numpy.nan
+    forward_pass(plan.table, recomputed, kernel_addresses(plan, "forward"))
+    numpy.testing.assert_allclose(recomputed, traced, rtol=1e-12, atol=1e-12)
