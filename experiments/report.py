@@ -41,6 +41,18 @@ def model_table(result):
     return "\n".join(lines)
 
 
+def test_curve(result, label="backprop (autograd)"):
+    """``label``'s test metric (mean over seeds) at each evaluated step: how
+    close to convergence the runs end."""
+    accuracy = result["experiment"] in ("mlp", "mnist", "cnn")
+    key = "test_accuracy" if accuracy else "test_loss"
+    runs = result["runs"][label]
+    steps = [point["step"] for point in runs[0]["test_curve"]]
+    means = [sum(r["test_curve"][k][key] for r in runs) / len(runs) for k in range(len(steps))]
+    shown = ", ".join(f"{step}: {mean:.4f}" for step, mean in zip(steps, means))
+    return f"{label}, test {'accuracy' if accuracy else 'cross-entropy'} by step: {shown}"
+
+
 def precision_table(result):
     lines = ["| condition | method | test accuracy | real > distractor precision (pairs) "
              "| mean precision real / distractor |", "|---|---|---|---|---|"]
@@ -89,6 +101,8 @@ def markdown():
         result = _load(stem)
         if result:
             parts += [f"### {stem}", "", model_table(result), ""]
+            if "test_curve" in result["runs"]["backprop (autograd)"][0]:
+                parts += [test_curve(result), ""]
     for stem, table in (("precision", precision_table),
                         ("natural_gradient", natural_gradient_table)):
         result = _load(stem)
