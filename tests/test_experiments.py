@@ -62,11 +62,14 @@ def test_every_model_trains_with_every_schedule(results, name):
 
 
 @pytest.mark.parametrize("name", MODELS + ["mnist"])
-def test_training_loss_falls_with_every_trained_method(results, name):
-    for label, seeds in results(name)["runs"].items():
+def test_training_loss_falls_with_every_method_trained_for_all_the_steps(results, name):
+    # (a method trained for fewer steps is compared with backprop at its step)
+    result = results(name)
+    for label, seeds in result["runs"].items():
         for r in seeds:
-            loss = r["train_loss"]
-            assert sum(loss[-2:]) / 2 < loss[0], label
+            if r["steps"] == result["config"]["steps"]:
+                loss = r["train_loss"]
+                assert sum(loss[-2:]) / 2 < loss[0], label
 
 
 @pytest.mark.parametrize("name", ["lstm", "transformer"])
