@@ -84,7 +84,7 @@ CONFIGS = {
                             size=16, options={STRICT: {"eta": 0.3}}, limited={STRICT: 3})),
     "transformer": dict(full=dict(steps=200, batch=8, lr=0.1, check_every=20, evaluate_every=20,
                                   time=12, size=32, options={STRICT: {"eta": 0.05}},
-                                  limited={STRICT: 40}),
+                                  limited={STRICT: 20}),
                         quick=dict(steps=6, batch=4, lr=0.1, check_every=3, evaluate_every=3,
                                    time=5, size=16, options={STRICT: {"eta": 0.05}},
                                    limited={STRICT: 3})),
