@@ -151,3 +151,15 @@ def test_precision_weighted_update_points_along_the_natural_gradient(results):
     cosine = results("natural-gradient")["results"]["natural gradient"][
         "cosine_with_exact_natural_gradient"]
     assert cosine["mean"] > 0.9
+
+
+def test_a_diverging_strict_step_is_retried_with_half_the_step():
+    import numpy
+    task = run.Task("transformer", run.CONFIGS["transformer"]["quick"])
+    params = task.init(numpy.random.default_rng(0))
+    x, y = task.batch(numpy.random.default_rng(1000))
+    strict = run.gradient_function(task, {**run.METHODS[run.STRICT], "eta": 0.4})
+    _, grads = strict(params, x, y)
+    assert strict.halvings >= 1  # 0.4 is past 2 / the largest curvature
+    exact = run.gradient_function(task, None)(params, x, y)[1]
+    assert run.compare(grads, exact, 0)["relative_error"] < TOLERANCE[run.STRICT]
