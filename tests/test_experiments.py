@@ -18,6 +18,7 @@ from experiments import run  # noqa: E402
 # these shallow networks of marked layers.
 TOLERANCE = {"sweep": 1e-12, "jacobi": 1e-12, run.EULER: 1e-4, run.STRICT: 1e-3,
              run.EULER_100: 0.05}
+MODELS = ["mlp", "cnn", "lstm", "transformer"]
 
 
 @pytest.fixture(scope="module")
@@ -40,31 +41,74 @@ def assert_gradients_match_backprop(summary):
             assert summary[label]["max_relative_error"] < tolerance, label
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
+@pytest.mark.parametrize("name", MODELS + ["mnist"])
 def test_quick_run_writes_json_and_a_plot(results, name):
     assert results(name)["written"] == [f"{name}_quick.json", f"{name}_quick.png"]
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
+@pytest.mark.parametrize("name", MODELS)
 def test_pc_gradients_match_backprop_during_training(results, name):
     summary = results(name)["summary"]
+    assert set(TOLERANCE) <= {label for label in summary if "max_relative_error" in summary[label]}
     assert_gradients_match_backprop(summary)
-    checked = [label for label in TOLERANCE if "max_relative_error" in summary[label]]
-    assert {"sweep", "jacobi", run.EULER, run.EULER_100} <= set(checked)
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
-def test_training_loss_falls_with_every_trained_method(results, name):
-    for label, seeds in results(name)["runs"].items():
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_trains_with_every_schedule(results, name):
+    runs = results(name)["runs"]
+    assert set(runs) == set(run.BASE)
+    for label, seeds in runs.items():
+        assert seeds and all(r["trained"] for r in seeds), label
+
+
+@pytest.mark.parametrize("name", MODELS + ["mnist"])
+def test_training_loss_falls_with_every_method_trained_for_all_the_steps(results, name):
+    # (a method trained for fewer steps is compared with backprop at its step)
+    result = results(name)
+    for label, seeds in result["runs"].items():
         for r in seeds:
-            if r["trained"]:
+            if r["steps"] == result["config"]["steps"]:
                 loss = r["train_loss"]
                 assert sum(loss[-2:]) / 2 < loss[0], label
 
 
-def test_mlp_beats_chance_by_a_margin_with_every_method(results):
-    for label, row in results("mlp")["summary"].items():
-        assert row["test_accuracy"]["mean"] > 0.5, label  # chance: 0.1
+@pytest.mark.parametrize("name", ["lstm", "transformer"])
+def test_a_method_trained_for_fewer_steps_is_compared_with_backprop_at_its_step(results, name):
+    result = results(name)
+    row = result["summary"][run.STRICT]
+    assert row["steps"] == result["config"]["limited"][run.STRICT] < result["config"]["steps"]
+    backprop = result["runs"]["backprop (autograd)"][0]
+    assert row["backprop_at_same_step"]["test_loss"]["mean"] == run.at_step(
+        backprop, row["steps"])["test_loss"]
+    assert math.isclose(row["test_loss"]["mean"], row["backprop_at_same_step"]["test_loss"]["mean"],
+                        abs_tol=1e-3)
+    assert [len(r["train_loss"]) for r in result["runs"][run.STRICT]] == [row["steps"]]
+
+
+def test_mnist_sample_is_read_without_the_network(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the MNIST sample must not be downloaded")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    x_train, y_train, x_test, y_test = run.mnist()
+    assert x_train.shape == (4000, 784) and x_test.shape == (1000, 784)
+    assert 0.0 <= x_train.min() and x_train.max() <= 1.0
+    assert sorted(set(y_test)) == list(range(10))
+
+
+def test_mnist_small_beta_strict_follows_the_gradient_and_standard_pc_does_not(results):
+    summary = results("mnist")["summary"]
+    assert summary[run.STRICT]["max_relative_error"] < TOLERANCE[run.STRICT]
+    # beta = 1 clamps the output to the target: a descent direction, not the gradient
+    assert summary[run.PCX]["max_relative_error"] > 10 * TOLERANCE[run.STRICT]
+    assert summary[run.PCX]["min_cosine"] > 0.5
+
+
+@pytest.mark.parametrize("name, margin", [("mlp", 0.5), ("mnist", 0.3)])  # mnist: 6 steps
+def test_mlps_beat_chance_by_a_margin_with_every_method(results, name, margin):
+    for label, row in results(name)["summary"].items():
+        assert row["test_accuracy"]["mean"] > margin, label  # chance: 0.1
 
 
 def test_exact_schedules_train_exactly_like_backprop(results):
@@ -77,8 +121,9 @@ def test_exact_schedules_train_exactly_like_backprop(results):
 @pytest.mark.parametrize("name", ["lstm", "transformer"])
 def test_language_models_beat_the_uniform_guess(results, name):
     vocabulary = len(run.ALPHABET) + 1
-    for label, row in results(name)["summary"].items():
-        if row["test_loss"] is not None:
+    result = results(name)
+    for label, row in result["summary"].items():
+        if row["steps"] == result["config"]["steps"]:
             assert row["test_loss"]["mean"] < math.log(vocabulary) - 0.1, label
 
 
@@ -106,3 +151,15 @@ def test_precision_weighted_update_points_along_the_natural_gradient(results):
     cosine = results("natural-gradient")["results"]["natural gradient"][
         "cosine_with_exact_natural_gradient"]
     assert cosine["mean"] > 0.9
+
+
+def test_a_diverging_strict_step_is_retried_with_half_the_step():
+    import numpy
+    task = run.Task("transformer", run.CONFIGS["transformer"]["quick"])
+    params = task.init(numpy.random.default_rng(0))
+    x, y = task.batch(numpy.random.default_rng(1000))
+    strict = run.gradient_function(task, {**run.METHODS[run.STRICT], "eta": 0.4})
+    _, grads = strict(params, x, y)
+    assert strict.halvings >= 1  # 0.4 is past 2 / the largest curvature
+    exact = run.gradient_function(task, None)(params, x, y)[1]
+    assert run.compare(grads, exact, 0)["relative_error"] < TOLERANCE[run.STRICT]
