@@ -221,7 +221,7 @@ class _Replay:
             else:
                 self.countdown = FUSE_AFTER
 
-    def _fuse(self, elsewhere):
+    def _fuse(self, elsewhere: bool) -> None:
         """Generate and compile the fused replay (in another process if
         ``elsewhere``); it replaces the unfused one from the next call (if
         the plan has a region worth fusing)."""

@@ -90,8 +90,15 @@ def test_wheel_holds_the_package_and_its_metadata_only(wheel_files):
     assert left_out == []
 
 
+def package_modules():
+    """The checkout's modules (not Numba's cache in __pycache__, which holds
+    pcgrad.jit's generated fused replays)."""
+    return {p.relative_to(ROOT).as_posix() for p in (ROOT / "pcgrad").rglob("*.py")
+            if "__pycache__" not in p.parts}
+
+
 def test_wheel_has_every_module_of_the_checkout(wheel_files):
-    checkout = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pcgrad").rglob("*.py")}
+    checkout = package_modules()
     in_wheel = {n for n in wheel_files if n.endswith(".py")}
     assert in_wheel == checkout
 
@@ -135,7 +142,7 @@ def sdist_files(dist):
 
 
 def test_sdist_holds_the_license_readme_pyproject_and_package(sdist_files):
-    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pcgrad").rglob("*.py")}
+    package = package_modules()
     assert {"LICENSE", "README.md", "pyproject.toml", "pcgrad/py.typed"} | package <= sdist_files
 
 
