@@ -27,6 +27,7 @@ gives a new name, never stale code. Numba takes a fraction of a second per
 fused node to compile it, so jit.py has it compiled by a child process
 (``Fused.compile(elsewhere=True)``) while the calls go on unfused.
 """
+import atexit
 import hashlib
 import importlib.util
 import os
@@ -430,6 +431,20 @@ SIGNATURE = (typeof(kernels.OpTable(*[np.zeros(1, np.int64)] * len(kernels.OpTab
              _buffer, _buffer, _buffer) + (_indices,) * 7
 
 
+_children = set()  # compiles running in child processes
+_children_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_children():
+    """Stop the child compiles still running when this process exits: a
+    program that has ended leaves nothing running behind it (Numba writes its
+    cache files whole, so a stopped compile leaves none)."""
+    with _children_lock:
+        for child in _children:
+            child.kill()
+
+
 def _compile_elsewhere(text):
     """Compile a generated source into Numba's cache in a child process
     (this pcgrad); if that fails, the caller compiles it."""
@@ -441,10 +456,20 @@ def _compile_elsewhere(text):
             "from pcgrad import fusion\n"
             "fusion.compile_source(sys.stdin.read()).compile(fusion.SIGNATURE)\n")
     try:
-        subprocess.run([sys.executable, "-c", code], input=text, env=env, text=True,
-                       capture_output=True, timeout=3600, check=False)
-    except (OSError, subprocess.SubprocessError):
-        pass
+        child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=env, text=True)
+    except OSError:
+        return
+    with _children_lock:
+        _children.add(child)
+    try:
+        child.communicate(text, timeout=3600)
+    except subprocess.SubprocessError:
+        child.kill()
+    finally:
+        with _children_lock:
+            _children.discard(child)
 
 
 def fusable(relaxation, return_info, target):

@@ -1,6 +1,13 @@
 """Fusion in pcgrad.jit: elementwise regions replay as one loop each, with the
 gradients of the unfused replay (and autograd)."""
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
 import threading
+import time
+import uuid
 
 import autograd
 import autograd.numpy as anp
@@ -193,3 +200,43 @@ def test_generated_code_is_named_by_the_kernel_digest(monkeypatch):
     first = fusion.source_name(text)
     monkeypatch.setattr(pcgrad.kernels, "source_digest", lambda: "0" * 64)
     assert fusion.source_name(text) != first
+
+
+def test_a_program_that_exits_leaves_no_fusion_compile_running(tmp_path):
+    mark = f"pcgrad-fusion-test-{uuid.uuid4()}"
+    script = tmp_path / "exits.py"
+    script.write_text(textwrap.dedent(f"""
+        import time
+        import numpy, pcgrad, pcgrad.numpy as np
+        from pcgrad import fusion
+        from pcgrad.jit import FUSE_AFTER
+        def loss(x):
+            for k in range(5):
+                x = np.tanh(x) * 1.5 + x * x * 0.01
+            return np.sum(x)
+        fast = pcgrad.jit(pcgrad.grad(loss))
+        for _ in range(FUSE_AFTER):
+            fast(numpy.linspace(-1.0, 1.0, 5))
+        deadline = time.monotonic() + 120
+        while not fusion._children and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fusion._children, "no child compile started"
+    """))  # exits while its child compiles (or loads the cache)
+    env = dict(os.environ, PCGRAD_TEST_MARK=mark)
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=600,
+                   capture_output=True)
+
+    def marked():
+        found = []
+        for environ in pathlib.Path("/proc").glob("[0-9]*/environ"):
+            try:
+                if mark.encode() in environ.read_bytes():
+                    found.append(environ.parent.name)
+            except OSError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 10
+    while marked() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marked() == []
