@@ -394,14 +394,10 @@ class Fused:
         if elsewhere:
             _compile_elsewhere(self.text)
         function = compile_source(self.text)
-        # a load from Numba's cache takes milliseconds; a compile, seconds
-        timer = threading.Timer(kernels.NOTICE_AFTER, _announce, (self.nodes,))
-        timer.daemon = True
-        timer.start()
-        try:
+        with kernels.announcing(None, once=_announced, message=(
+                f"pcgrad: compiling the fused replay of a {self.nodes}-node graph for "
+                "pcgrad.jit; later calls and processes reuse it.")):
             function.compile(SIGNATURE)
-        finally:
-            timer.cancel()
         self.function = function
         return self
 
@@ -413,15 +409,7 @@ class Fused:
                              r.table.eoff, r.table.psend, r.opens_ptr, r.opens, plan.inputs)
 
 
-_announced = threading.Event()
-
-
-def _announce(nodes):
-    """Say once per process that a fused replay is compiling."""
-    if not _announced.is_set():
-        _announced.set()
-        print(f"pcgrad: compiling the fused replay of a {nodes}-node graph for pcgrad.jit; "
-              "later calls and processes reuse it.", file=sys.stderr, flush=True)
+_announced = threading.Event()  # the fused replays' compile notice was printed
 
 
 # replay(t, value, err, seed, forwards, rules, sweep_eoff, sweep_psend, opens_ptr, opens,

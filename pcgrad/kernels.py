@@ -266,13 +266,14 @@ def _addresses(kind, ops, codes, needed):
 
 class _Notice(event.Listener):
     """Starts a timer at the first Numba compile (loads from the disk cache
-    are no compiles) that says, after NOTICE_AFTER seconds, what is compiling."""
+    are no compiles) that prints ``message`` after NOTICE_AFTER seconds,
+    unless ``once`` says it was printed already."""
 
-    def __init__(self, what):
-        self.what, self.timer = what, None
+    def __init__(self, message, once):
+        self.message, self.once, self.timer = message, once, None
 
     def on_start(self, ev):
-        if self.timer is None and not _announced.is_set():
+        if self.timer is None and not self.once.is_set():
             self.timer = threading.Timer(NOTICE_AFTER, self.notice)
             self.timer.daemon = True
             self.timer.start()
@@ -281,18 +282,21 @@ class _Notice(event.Listener):
         pass
 
     def notice(self):
-        if not _announced.is_set():
-            _announced.set()
-            print(f"pcgrad: compiling Numba kernels on first use ({self.what}); later calls and "
-                  "processes reuse them. `python -m pcgrad precompile` compiles all of them "
-                  "ahead of time.", file=sys.stderr, flush=True)
+        if not self.once.is_set():
+            self.once.set()
+            print(self.message, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def announcing(what):
+def announcing(what, message=None, once=_announced):
     """Within this context, a compile of ``what`` that takes more than
-    NOTICE_AFTER seconds is announced on stderr (once per process)."""
-    notice = _Notice(what)
+    NOTICE_AFTER seconds is announced on stderr, once per process and
+    ``once`` event (by default the kernels' message, naming ``what``)."""
+    if message is None:
+        message = (f"pcgrad: compiling Numba kernels on first use ({what}); later calls and "
+                   "processes reuse them. `python -m pcgrad precompile` compiles all of them "
+                   "ahead of time.")
+    notice = _Notice(message, once)
     try:
         with event.install_listener("numba:compile", notice):
             yield

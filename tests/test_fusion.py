@@ -240,3 +240,22 @@ def test_a_program_that_exits_leaves_no_fusion_compile_running(tmp_path):
     while marked() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert marked() == []
+
+
+def test_a_long_fused_compile_is_announced_once_on_stderr(tmp_path):
+    # a vector length no earlier run compiled: the generated loop bounds name it
+    size = 1000 + uuid.uuid4().int % 10**6
+    script = tmp_path / "announces.py"
+    script.write_text(textwrap.dedent(f"""
+        import numpy, pcgrad, pcgrad.numpy as np
+        def loss(x):
+            for k in range(6):
+                x = np.tanh(x) * 1.5 + x * x * 0.01
+            return np.sum(x)
+        fast = pcgrad.jit(pcgrad.grad(loss), fuse=True)
+        fast(numpy.linspace(-1.0, 1.0, {size}))
+        pcgrad.jit(pcgrad.grad(lambda x: loss(x) * 2.0), fuse=True)(numpy.ones({size}))
+    """))
+    done = subprocess.run([sys.executable, str(script)], check=True, timeout=600,
+                          capture_output=True, text=True)
+    assert done.stderr.count("pcgrad: compiling the fused replay of a") == 1, done.stderr
