@@ -6,6 +6,7 @@ Every function gets kernels of its own, made from those two when a plan
 first uses it, so that LLVM vectorizes its loops and no kernel pays for the
 others' code (see kernels.py).
 """
+import dis
 import math
 
 import numpy as np
@@ -274,11 +275,18 @@ def _unary_forward_in_range(f, bound, fast):
     return forward
 
 
-# The unary functions whose derivative reads only the output y = f(x): their
-# nodes do not keep the input's value for the error rule, so a plan holds one
-# buffer less (exp(-v * v) on a large v). Their derivatives ignore x.
-OUTPUT_ONLY = frozenset({"negative", "exp", "exp2", "expm1", "tan", "tanh", "sqrt", "cbrt",
-                         "reciprocal", "erfinv", "erfcinv", "ndtri"})
+def _reads_input(d):
+    """Whether the scalar derivative d(x, y) reads its x (from its bytecode)."""
+    x = d.__code__.co_varnames[0]
+    return any(i.opname.startswith("LOAD_FAST") and i.argval == x
+               for i in dis.get_instructions(d))
+
+
+# The unary functions whose derivative reads only the output y = f(x) (exp,
+# tanh, sqrt, ...): their nodes do not keep the input's value for the error
+# rule, so a plan holds one buffer less (exp(-v * v) on a large v).
+OUTPUT_ONLY = frozenset(row[0] for row in UNARY_TABLE
+                        if row[3] is not None and not _reads_input(row[3]))
 
 
 # eps_x += f'(x) eps_y
