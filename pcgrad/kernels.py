@@ -149,9 +149,17 @@ def call_hook(typingctx, address, trail, kept, state, it, last, t, err, value, u
 
 
 SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
+# Numba gives every function it compiles a CPython and a C entry point;
+# kernels, and the helpers they call, are only ever called from compiled code,
+# so they go without: for a function taking the op table, compiling those
+# wrappers is about a sixth of its compile time. (Called from Python, such a
+# function would crash the interpreter.)
+INNER = dict(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# The entry points Python calls keep their CPython wrapper only.
+ENTRY = dict(cache=True, no_cfunc_wrapper=True)
 # Kernels raise nothing: numpy's error model gives inf and nan (1/0 = inf)
 # where Python's would raise ZeroDivisionError.
-OPTIONS = dict(cache=True, error_model="numpy")
+OPTIONS = dict(INNER, error_model="numpy")
 
 
 def kernel(fn=None, **options):
@@ -160,6 +168,19 @@ def kernel(fn=None, **options):
     if fn is None:
         return lambda f: njit(**OPTIONS, **options)(f)
     return njit(**OPTIONS)(fn)
+
+
+def entry(fn):
+    """``@entry``: a cached function Python calls (see ENTRY)."""
+    return njit(**ENTRY)(fn)
+
+
+def helper(fn=None, **options):
+    """``@helper``: a function that only compiled code calls (see INNER),
+    cached; ``@helper(fastmath=...)`` adds Numba options."""
+    if fn is None:
+        return lambda f: njit(**INNER, **options)(f)
+    return njit(**INNER)(fn)
 
 
 class Kernel:

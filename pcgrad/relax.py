@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from . import kernels
-from .kernels import OpTable, call_forward, call_hook, call_rule
+from .kernels import OpTable, call_forward, call_hook, call_rule, helper
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import scratch
 from .primitives.core import LEAF, error_of, value_of
@@ -117,19 +117,19 @@ class RelaxInfo:
 
 
 # Small loops instead of numpy array expressions, which take Numba seconds to compile.
-@njit(cache=True)
+@helper
 def _fill(x, v):
     for i in range(x.size):
         x[i] = v
 
 
-@njit(cache=True)
+@helper
 def _copy(dst, src):
     for i in range(dst.size):
         dst[i] = src[i]
 
 
-@njit(cache=True)
+@helper
 def _norm(x):
     total = 0.0
     for i in range(x.size):
@@ -138,7 +138,7 @@ def _norm(x):
 
 
 # The squared prediction-error sum is reassociated so that it vectorizes.
-@njit(cache=True, fastmath={"reassoc"})
+@helper(fastmath={"reassoc"})
 def _squares(e, t, precision, j):
     """1/2 e^T Pi_j^-1 e for node j's error e."""
     total = 0.0
@@ -152,7 +152,7 @@ def _squares(e, t, precision, j):
     return 0.5 * total
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@helper(fastmath={"reassoc"})
 def _squares_change(e, d, t, precision, j):
     """1/2 (e + d)^T Pi_j^-1 (e + d) - 1/2 e^T Pi_j^-1 e."""
     total = 0.0
@@ -166,7 +166,7 @@ def _squares_change(e, d, t, precision, j):
     return 0.5 * total
 
 
-@njit(cache=True)
+@helper
 def _max_abs(x):
     top = 0.0
     for i in range(x.size):
@@ -174,13 +174,13 @@ def _max_abs(x):
     return top
 
 
-@njit(cache=True)
+@kernels.entry
 def forward_pass(t, value, forwards):
     """Recompute every node's value from the leaves with the forward kernels."""
     forward_span(t, value, forwards, 0, len(t.op))
 
 
-@njit(cache=True)
+@helper
 def forward_span(t, value, forwards, lo, hi):
     """Recompute the values of nodes lo..hi-1 with the forward kernels."""
     for j in range(lo, hi):
@@ -188,7 +188,7 @@ def forward_span(t, value, forwards, lo, hi):
             call_forward(forwards[j], t, j, value, value_of(t, value, j))
 
 
-@njit(cache=True)
+@kernels.entry
 def output_energy(kind, mu, target, precision, row, grad):
     """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes ENERGIES.
 
@@ -225,13 +225,13 @@ def output_energy(kind, mu, target, precision, row, grad):
     return total
 
 
-@njit(cache=True)
+@helper
 def _precision(t, precision, j, i):
     """Precision of element i of node j (an empty buffer means all ones)."""
     return precision[t.eoff[j] + i] if precision.size else 1.0
 
 
-@njit(cache=True)
+@helper
 def _log(history, width, it, squared, residual, energy, t, err, named):
     """Row ``it`` of ``history`` (flat, rows of ``width``) = (squared errors,
     residual, energy, error norms of the named nodes), doubling history when
@@ -249,7 +249,7 @@ def _log(history, width, it, squared, residual, energy, t, err, named):
     return history
 
 
-@njit(cache=True)
+@helper
 def _keep(trail, kept, state, it, final, t, err, value, units, segments):
     """Record iteration ``it`` as a row of ``trail`` (flat, one row per entry
     of ``kept``; see RelaxRecord): the error norm of each of ``units``, then
@@ -289,7 +289,7 @@ def _keep(trail, kept, state, it, final, t, err, value, units, segments):
     state[0] = count + 1
 
 
-@njit(cache=True)
+@helper
 def _nonfinite(t, err, inputs):
     """Whether any read-out gradient element is inf or nan. Counted without
     an early exit, so that the scan vectorises (4x faster when all are finite)."""
@@ -316,7 +316,7 @@ def _differ(a, b):
                 | ((a != a) & (b != b)))
 
 
-@njit(cache=True)
+@helper
 def _step(e, a, d, p, rate, exact):
     """One unit's update where its error ``e`` differs from ``a`` = sum_c J^T eps_c:
     e <- a if ``exact``, else e + rate p (a - e) (``p`` its precisions, empty
@@ -334,7 +334,7 @@ def _step(e, a, d, p, rate, exact):
     return changed
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@helper(fastmath={"reassoc"})
 def _squares_stepped(e, d, p):
     """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
     squared error by the step ``d`` that ended at ``e``."""
@@ -345,7 +345,7 @@ def _squares_stepped(e, d, p):
     return 0.5 * total
 
 
-@njit(cache=True)
+@kernels.entry
 def _residual(a, e, first):
     """(gap, size, lopsided) of a unit: max |a - e| over the elements that
     differ, the max-norm of its finite elements of a and e, and whether an
@@ -393,7 +393,7 @@ def _open(t, err, acc, j, opened):
 # compiles only the loop it runs. The fixed-prediction ones start from the
 # output error ``seed`` (dE/dmu at the feed-forward output); each also
 # reports whether a read-out gradient holds inf or nan.
-@njit(cache=True)
+@kernels.entry
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
                  history, named, work, rules, inputs, measure, hook, trail, kept, state, units,
                  segments):
@@ -555,7 +555,7 @@ def send_error(ts, value, err, rules, j):
     return False
 
 
-@njit(cache=True)
+@helper
 def sweep_span(ts, value, err, rules, opens_ptr, opens, hi, lo):
     """The sweep's steps hi-1 down to lo (see settle_sweep), for a replay
     that settles the other steps itself (fusion.py)."""
@@ -564,7 +564,7 @@ def sweep_span(ts, value, err, rules, opens_ptr, opens, hi, lo):
         send_error(ts, value, err, rules, j)
 
 
-@njit(cache=True)
+@kernels.entry
 def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr,
                  opens, rules, inputs, hook, trail, kept, state, units, segments):
     """The sweep: reverse topological Gauss-Seidel with unit steps under the
@@ -590,7 +590,7 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
     return total, _nonfinite(ts, err, inputs)
 
 
-@njit(cache=True)
+@kernels.entry
 def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
                   precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
                   forwards, inputs, hook, trail, kept, state, units, segments):
@@ -958,12 +958,20 @@ class Relaxation:
                     np.all(np.isfinite(values[t.voff[p]:t.voff[p] + t.size[p]]))
                     for p in parents if t.voff[p] >= 0):
                 continue
+            if not rules[j]:
+                continue
             probe = np.zeros_like(err)
-            kernels.get("rule", int(t.op[j]), int(t.code[j])).dispatcher(
-                t, j, values, values, np.ascontiguousarray(e), probe)
-            if rules[j] and not np.all(np.isfinite(probe)):
+            _run_rule(rules[j], t, j, values, values, np.ascontiguousarray(e), probe)
+            if not np.all(np.isfinite(probe)):
                 found.append(j)
         return found
+
+
+@kernels.entry
+def _run_rule(address, t, j, value, prediction, e, acc):
+    """The rule kernel at ``address`` run from Python (kernels have no
+    Python entry point of their own)."""
+    call_rule(address, t, j, value, prediction, e, acc)
 
 
 def convergence_message(info):

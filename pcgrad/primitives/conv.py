@@ -17,9 +17,8 @@ side by side on a last axis, so that pooling is a max or mean over it.
 import math
 
 import numpy as np
-from numba import njit
 
-from ..kernels import blas_dgemm, kernel
+from ..kernels import blas_dgemm, helper, kernel
 from .core import CONV, error_of, family, parent, register, sends, value_of
 from .linalg import product
 from .structural import register_gather
@@ -77,7 +76,7 @@ def _lower_conv(params, in_shapes, out_shape):
                         dw, params["groups"], blas_dgemm()], np.int64)
 
 
-@njit(cache=True)
+@helper
 def _im2col(p, x, col):
     """col (Cg * KH * KW rows of OH * OW) = the receptive fields of one
     image's group of channels ``x`` (zeros where they overhang)."""
@@ -101,7 +100,7 @@ def _im2col(p, x, col):
                 r += 1
 
 
-@njit(cache=True)
+@helper
 def _col2im(p, col, gx):
     """gx (one image's group of channels) += the columns ``col`` summed back
     onto the elements they were read from (the transpose of _im2col)."""

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from numba import njit
 
-from ..kernels import OpTable, register_family  # noqa: F401  (OpTable: the families' table)
+from ..kernels import OpTable, helper, register_family  # noqa: F401  (OpTable: the families' table)
 from ..tracing import bind
 
 # Opcodes: one per kernel family.
@@ -120,22 +119,22 @@ def no_ints(code=0):
 
 
 # Accessors the kernels share.
-@njit(cache=True)
+@helper
 def parent(t, j, k):
     return t.par[t.pptr[j] + k]
 
 
-@njit(cache=True)
+@helper
 def sends(t, j, k):
     return t.psend[t.pptr[j] + k] != 0
 
 
-@njit(cache=True)
+@helper
 def value_of(t, value, i):
     return value[t.voff[i]:t.voff[i] + t.size[i]]
 
 
-@njit(cache=True)
+@helper
 def error_of(t, buf, i):
     return buf[t.eoff[i]:t.eoff[i] + t.size[i]]
 

@@ -10,11 +10,9 @@ import dis
 import math
 
 import numpy as np
-import scipy.special as sc
-from numba import njit
 from numba.extending import register_jitable
 
-from ..kernels import kernel
+from ..kernels import helper, kernel
 from . import special as sp
 from . import vecmath as vm
 from .core import (NARY, UNARY, error_of, family, no_ints, parent, prim, register, sends, tnp,
@@ -25,6 +23,17 @@ from .core import (NARY, UNARY, error_of, family, no_ints, parent, prim, registe
 # from them can be cached on disk (a kernel's cache key pickles them by name).
 scalar = register_jitable(inline="always")
 LN2, LN10 = math.log(2.0), math.log(10.0)
+
+
+def _scipy(name, *first):
+    """The numpy forward ``scipy.special.<name>(*first, *args)``, importing
+    scipy.special at its first call: the import takes a few tenths of a
+    second that ``import pcgrad`` need not pay."""
+    def forward(*args):
+        import scipy.special
+        return getattr(scipy.special, name)(*first, *args)
+    forward.__name__ = name
+    return forward
 
 
 @scalar
@@ -203,33 +212,33 @@ UNARY_TABLE = [
     ("ceil", np.ceil, ceil, None, None), ("round", np.rint, rint, None, None),
     ("stop_gradient", lambda x: x, identity, None, None),
     # special functions (pcgrad.scipy.special); their scalars are in special.py
-    ("erf", sc.erf, sp.erf, sp.erf_d, lambda x, y: sp.TWO_OVER_SQRT_PI * tnp.exp(-x * x)),
-    ("erfc", sc.erfc, sp.erfc, sp.erfc_d,
+    ("erf", _scipy("erf"), sp.erf, sp.erf_d, lambda x, y: sp.TWO_OVER_SQRT_PI * tnp.exp(-x * x)),
+    ("erfc", _scipy("erfc"), sp.erfc, sp.erfc_d,
      lambda x, y: -sp.TWO_OVER_SQRT_PI * tnp.exp(-x * x)),
-    ("erfinv", sc.erfinv, sp.erfinv, sp.erfinv_d,
+    ("erfinv", _scipy("erfinv"), sp.erfinv, sp.erfinv_d,
      lambda x, y: sp.SQRT_PI_OVER_2 * tnp.exp(y * y)),
-    ("erfcinv", sc.erfcinv, sp.erfcinv, sp.erfcinv_d,
+    ("erfcinv", _scipy("erfcinv"), sp.erfcinv, sp.erfcinv_d,
      lambda x, y: -sp.SQRT_PI_OVER_2 * tnp.exp(y * y)),
-    ("gammaln", sc.gammaln, sp.gammaln, sp.gammaln_d, lambda x, y: prim.digamma(x)),
-    ("gamma", sc.gamma, sp.gamma, sp.gamma_d, lambda x, y: y * prim.digamma(x)),
-    ("digamma", sc.digamma, sp.digamma, sp.digamma_d, lambda x, y: prim.trigamma(x)),
-    ("trigamma", lambda x: sc.polygamma(1, x), sp.trigamma, sp.trigamma_d,
+    ("gammaln", _scipy("gammaln"), sp.gammaln, sp.gammaln_d, lambda x, y: prim.digamma(x)),
+    ("gamma", _scipy("gamma"), sp.gamma, sp.gamma_d, lambda x, y: y * prim.digamma(x)),
+    ("digamma", _scipy("digamma"), sp.digamma, sp.digamma_d, lambda x, y: prim.trigamma(x)),
+    ("trigamma", _scipy("polygamma", 1), sp.trigamma, sp.trigamma_d,
      lambda x, y: prim.polygamma(2.0, x)),
-    ("expit", sc.expit, sp.expit, sp.expit_d, lambda x, y: y * prim.expit(-x)),
-    ("log_expit", sc.log_expit, sp.log_expit, sp.log_expit_d, lambda x, y: prim.expit(-x)),
-    ("logit", sc.logit, sp.logit, sp.logit_d, lambda x, y: 1.0 / (x * (1.0 - x))),
-    ("entr", sc.entr, sp.entr, sp.entr_d, lambda x, y: -(tnp.log(x) + 1.0)),
-    ("i0", sc.i0, sp.i0, sp.i0_d, lambda x, y: prim.i1(x)),
-    ("i1", sc.i1, sp.i1, sp.i1_d,
+    ("expit", _scipy("expit"), sp.expit, sp.expit_d, lambda x, y: y * prim.expit(-x)),
+    ("log_expit", _scipy("log_expit"), sp.log_expit, sp.log_expit_d, lambda x, y: prim.expit(-x)),
+    ("logit", _scipy("logit"), sp.logit, sp.logit_d, lambda x, y: 1.0 / (x * (1.0 - x))),
+    ("entr", _scipy("entr"), sp.entr, sp.entr_d, lambda x, y: -(tnp.log(x) + 1.0)),
+    ("i0", _scipy("i0"), sp.i0, sp.i0_d, lambda x, y: prim.i1(x)),
+    ("i1", _scipy("i1"), sp.i1, sp.i1_d,
      lambda x, y: tnp.where(x != 0, prim.i0(x) - y / _nonzero(x), 0.5)),
-    ("i0e", sc.i0e, sp.i0e, sp.i0e_d, lambda x, y: prim.i1e(x) - tnp.sign(x) * y),
-    ("i1e", sc.i1e, sp.i1e, sp.i1e_d, lambda x, y: tnp.where(
+    ("i0e", _scipy("i0e"), sp.i0e, sp.i0e_d, lambda x, y: prim.i1e(x) - tnp.sign(x) * y),
+    ("i1e", _scipy("i1e"), sp.i1e, sp.i1e_d, lambda x, y: tnp.where(
         x != 0, prim.i0e(x) - y / _nonzero(x) - tnp.sign(x) * y, 0.5)),
-    ("ndtr", sc.ndtr, sp.ndtr, sp.ndtr_d,
+    ("ndtr", _scipy("ndtr"), sp.ndtr, sp.ndtr_d,
      lambda x, y: sp.INV_SQRT_2PI * tnp.exp(-0.5 * x * x)),
-    ("log_ndtr", sc.log_ndtr, sp.log_ndtr, sp.log_ndtr_d,
+    ("log_ndtr", _scipy("log_ndtr"), sp.log_ndtr, sp.log_ndtr_d,
      lambda x, y: sp.INV_SQRT_2PI * tnp.exp(-0.5 * x * x - y)),
-    ("ndtri", sc.ndtri, sp.ndtri, sp.ndtri_d, lambda x, y: sp.SQRT_2PI * tnp.exp(0.5 * y * y)),
+    ("ndtri", _scipy("ndtri"), sp.ndtri, sp.ndtri_d, lambda x, y: sp.SQRT_2PI * tnp.exp(0.5 * y * y)),
 ]
 
 
@@ -240,7 +249,7 @@ def _nonzero(x):
     return tnp.where(x != 0, x, 1.0)
 
 
-@njit(cache=True)
+@helper
 def _any_beyond(x, bound):
     """Whether some |x[i]| > bound (nan is not), in one vectorised pass."""
     n = 0
@@ -477,22 +486,22 @@ NARY_TABLE = [
     ("logical_xor", np.logical_xor, logical_xor, None, "all", False, None),
     ("logical_not", np.logical_not, logical_not, None, "all", False, None),
     # special functions (pcgrad.scipy.special); their scalars are in special.py
-    ("polygamma", sc.polygamma, sp.polygamma_ab, sp.polygamma_d, "all", False,
+    ("polygamma", _scipy("polygamma"), sp.polygamma_ab, sp.polygamma_d, "all", False,
      lambda k, a, b, c, y: None if k == 0 else prim.polygamma(a + 1.0, b)),
-    ("xlogy", sc.xlogy, sp.xlogy, sp.xlogy_d, "all", False, lambda k, a, b, c, y: tnp.log(
+    ("xlogy", _scipy("xlogy"), sp.xlogy, sp.xlogy_d, "all", False, lambda k, a, b, c, y: tnp.log(
         b) if k == 0 else tnp.where(a == 0, 0.0, a / b)),
-    ("xlog1py", sc.xlog1py, sp.xlog1py, sp.xlog1py_d, "all", False,
+    ("xlog1py", _scipy("xlog1py"), sp.xlog1py, sp.xlog1py_d, "all", False,
      lambda k, a, b, c, y: tnp.log1p(b) if k == 0 else tnp.where(a == 0, 0.0, a / (1.0 + b))),
-    ("beta", sc.beta, sp.beta_ab, sp.beta_d, "all", True, lambda k, a, b, c, y: y * (
+    ("beta", _scipy("beta"), sp.beta_ab, sp.beta_d, "all", True, lambda k, a, b, c, y: y * (
         prim.digamma(a if k == 0 else b) - prim.digamma(a + b))),
-    ("betaln", sc.betaln, sp.betaln_ab, sp.betaln_d, "all", False, lambda k, a, b, c, y: (
+    ("betaln", _scipy("betaln"), sp.betaln_ab, sp.betaln_d, "all", False, lambda k, a, b, c, y: (
         prim.digamma(a if k == 0 else b) - prim.digamma(a + b))),
     # no derivative in the shape parameters (NaN, as the Numba rule)
-    ("gammainc", sc.gammainc, sp.gammainc_ab, sp.gammainc_d, "all", False,
+    ("gammainc", _scipy("gammainc"), sp.gammainc_ab, sp.gammainc_d, "all", False,
      lambda k, a, b, c, y: math.nan if k == 0 else _gammainc_dx(a, b)),
-    ("gammaincc", sc.gammaincc, sp.gammaincc_ab, sp.gammaincc_d, "all", False,
+    ("gammaincc", _scipy("gammaincc"), sp.gammaincc_ab, sp.gammaincc_d, "all", False,
      lambda k, a, b, c, y: math.nan if k == 0 else -_gammainc_dx(a, b)),
-    ("betainc", sc.betainc, sp.betainc, sp.betainc_d, "all", False,
+    ("betainc", _scipy("betainc"), sp.betainc, sp.betainc_d, "all", False,
      lambda k, a, b, c, y: math.nan if k < 2 else tnp.exp(
          (a - 1.0) * tnp.log(c) + (b - 1.0) * tnp.log1p(-c) - prim.betaln(a, b))),
     # numpy's remainder (mod) and fmod; their scalars are in special.py too
@@ -521,7 +530,7 @@ def _gammainc_dx(a, x):
 # where it broadcasts). ints = [nd, dims (nd), strides of operands 0, 1 and 2
 # (nd each)]. The error rule walks the same rows, so accumulating through a
 # zero stride sums an operand's error over its broadcast axes.
-@njit(cache=True)
+@helper
 def _row_offsets(ints, r):
     """Offsets of row r in operands 0, 1 and 2."""
     nd = ints[0]
@@ -536,7 +545,7 @@ def _row_offsets(ints, r):
     return o0, o1, o2
 
 
-@njit(cache=True)
+@helper
 def _operand(t, value, i, fallback):
     """(node i's value, True), or (``fallback``, False) when i < 0 (no such
     operand) or its value is not stored (no rule reads it)."""
@@ -545,7 +554,7 @@ def _operand(t, value, i, fallback):
     return fallback, False
 
 
-@njit(cache=True)
+@helper
 def _operands(t, value, j, fallback):
     """Node j's operands a, b, c (see ``_operand``); absent ones are ``fallback``."""
     n = t.pptr[j + 1] - t.pptr[j]
@@ -663,7 +672,7 @@ def _nary_rule(subcode):
 # y = c0 a + c1 b with integer coefficients (exact: a - b is a + (-1) b),
 # and share one pair of kernels per layout: a plan using several compiles
 # them once.
-@njit(cache=True)
+@helper
 def _coefficient(ints, k):
     return float(ints[1 + 4 * ints[0] + k])
 

@@ -8,9 +8,9 @@ blocks (pcgrad.numpy.matmul broadcasts other batch shapes explicitly first).
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import types
 
-from ..kernels import blas_dgemm, gemm, kernel
+from ..kernels import blas_dgemm, gemm, helper, kernel
 from .core import LINALG, MATMUL, error_of, family, parent, register, sends, tnp, value_of
 
 
@@ -37,14 +37,14 @@ def _lower_matmul(params, in_shapes, out_shape):
     return 0, np.array(batched_matmul_dims(*in_shapes) + (blas_dgemm(),), np.int64)
 
 
-@njit(cache=True)
+@helper
 def _dims(t, j):
     i = t.iptr[j]
     return (t.ints[i], t.ints[i + 1], t.ints[i + 2], t.ints[i + 3], t.ints[i + 4],
             t.ints[i + 5])
 
 
-@njit(cache=True, error_model="numpy")
+@helper(error_model="numpy")
 def product(dgemm, ta, tb, m, n, k, a, b, c, beta):
     """c = op(a) @ op(b) + beta c (see kernels.gemm), for any sizes."""
     if m == 0 or n == 0:
@@ -174,18 +174,18 @@ def _triangular_system(params, in_shapes):  # (batch, n, k, lower, trans, unit_d
             int(params["unit_diagonal"]))
 
 
-@njit(cache=True)
+@helper
 def _row(t, j):
     return t.ints[t.iptr[j]:t.iptr[j + 1]]
 
 
-@njit(cache=True)
+@helper
 def _fill_nan(x):
     for i in range(x.size):
         x[i] = np.nan
 
 
-@njit(cache=True)
+@helper
 def _transpose(src, m, n, dst):
     """dst (n x m) = src (m x n) transposed, both row-major."""
     for i in range(m):
@@ -193,7 +193,7 @@ def _transpose(src, m, n, dst):
             dst[k * m + i] = src[i * n + k]
 
 
-@njit(cache=True)
+@helper
 def _inverse(a, n, out):
     """out = a^-1 (n x n; nan where a is singular)."""
     for i in range(n * n):
@@ -204,7 +204,7 @@ def _inverse(a, n, out):
         _fill_nan(out[:n * n])
 
 
-@njit(cache=True)
+@helper
 def _solve_triangular(a, n, lower, trans, unit, x, k):
     """x (n x k) <- op(T)^-1 x, T the lower (or upper) triangle of a (unit:
     with ones on its diagonal), op(T) = T^T if ``trans``."""
@@ -219,7 +219,7 @@ def _solve_triangular(a, n, lower, trans, unit, x, k):
             x[i * k + c] = total if unit else total / a[i * n + i]
 
 
-@njit(cache=True)
+@helper
 def _flips(new, old, rows, cols):
     """Which columns of the (rows x cols) matrix ``new`` point away from
     those of ``old``, its previous value (a negative dot product).

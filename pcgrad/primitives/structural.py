@@ -9,9 +9,8 @@ the error rule adds each output error back to its source (a scatter-add).
 """
 import math
 import numpy as np
-from numba import njit
 
-from ..kernels import kernel
+from ..kernels import helper, kernel
 from ..tracing import bind_with_arrays
 from .core import (COPY, GATHER, error_of, family, no_ints, parent, prim, register, sends, tnp,
                    value_of)
@@ -51,7 +50,7 @@ def _gather_vjp(lower):
     return vjp
 
 
-@njit(cache=True)
+@helper
 def _source(t, j, m):
     """Operand number and element offset of flat source index m of node j."""
     k, base = 0, 0
