@@ -341,7 +341,8 @@ class Plan:
     ``table`` is the OpTable; ``values_from(graph)`` makes the float64 value
     buffer for any graph of this structure; ``inputs`` the plan indices of the differentiated inputs
     (argument order); ``output`` the plan index of the output;
-    ``error_size`` the length of the error buffer. With ``store_all`` every
+    ``error_size`` the length of the error buffer; ``sizes`` lists each
+    node's element count (``table.size`` as Python ints). With ``store_all`` every
     value is stored (strict relaxation and replay recompute predictions from
     them); otherwise only the values some error rule reads. ``skeleton``: the
     Skeleton of this structure at other shapes, if one was built.
