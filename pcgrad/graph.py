@@ -157,14 +157,16 @@ def _format_params(params):
     return "[" + ", ".join(parts) + "]"
 
 
-def structure_key(trace, inputs, output):
+def structure_key(trace, inputs, output, shapeless=None):
     """A hashable description of everything pruning and a Plan depend on:
     primitives, parameters, edges, shapes and dtypes of the whole trace, and
     which nodes are the inputs and the output (not the values). Its first
-    item, everything but the shapes, is all pruning depends on."""
-    shapeless = _Key((tuple(trace.primitives), tuple(trace.parents),
-                      tuple([_freeze_params(p) if p else () for p in trace.params]),
-                      tuple([d.char for d in trace.dtypes]), tuple(inputs), output))
+    item, everything but the shapes, is all pruning depends on; pass it as
+    ``shapeless`` when it is known (from a trace of the same structure)."""
+    if shapeless is None:
+        shapeless = _Key((tuple(trace.primitives), tuple(trace.parents),
+                          tuple([_freeze_params(p) if p else () for p in trace.params]),
+                          tuple([d.char for d in trace.dtypes]), tuple(inputs), output))
     return _Key((shapeless, tuple(trace.shapes)))
 
 

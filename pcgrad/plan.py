@@ -14,6 +14,7 @@ structure reuse one plan from a bounded cache and only refill the values.
 import math
 import threading
 from collections import OrderedDict
+from itertools import accumulate
 
 import numpy as np
 
@@ -145,14 +146,18 @@ def cached_graph(trace, inputs, output):
 
     A training loop traces the same structure call after call, so the thread's
     previous trace is compared first, list by list, which costs less than
-    building and hashing the structure key.
+    building and hashing the structure key; the same structure at new shapes
+    (a new batch size) reuses the previous key's shapeless part.
     """
     last = getattr(_scratch, "last", None)
     if last is not None and _same_structure(trace, inputs, output, last[0]):
-        graph = Graph(trace, inputs, output, structure=last[1].structure)
-        graph.plans = last[1]
-        return graph
-    key = structure_key(trace, inputs, output)
+        if last[0][3] == trace.shapes:
+            graph = Graph(trace, inputs, output, structure=last[1].structure)
+            graph.plans = last[1]
+            return graph
+        key = structure_key(trace, inputs, output, shapeless=last[2][0])
+    else:
+        key = structure_key(trace, inputs, output)
     entry = _cache.get(key)
     if entry is None:
         shapeless = _cache.get_shapeless(key[0])
@@ -171,7 +176,7 @@ def cached_graph(trace, inputs, output):
     # the structure only: the trace's lists but not its values, nor large array params
     held = sum([a.nbytes for node in trace.array_nodes for a in _arrays(trace.params[node])])
     _scratch.last = ((trace.primitives, trace.parents, trace.params, trace.shapes,
-                      trace.dtypes, trace.array_nodes, list(inputs), output), entry) \
+                      trace.dtypes, trace.array_nodes, list(inputs), output), entry, key) \
         if held <= LAST_ARRAY_BYTES else None
     return graph
 
@@ -184,12 +189,13 @@ def _arrays(params):
 
 
 def _same_structure(trace, inputs, output, last):
-    """Whether ``trace`` has the structure ``last`` of an earlier trace: list by
-    list, and the params that hold arrays (Trace.array_nodes) by content."""
-    primitives, parents, params, shapes, dtypes, array_nodes, last_inputs, last_output = last
-    if not (output == last_output and inputs == last_inputs and shapes == trace.shapes
-            and primitives == trace.primitives and parents == trace.parents
-            and dtypes == trace.dtypes and array_nodes == trace.array_nodes):
+    """Whether ``trace`` has the structure ``last`` of an earlier trace, shapes
+    aside: list by list, and the params that hold arrays (Trace.array_nodes)
+    by content."""
+    primitives, parents, params, _, dtypes, array_nodes, last_inputs, last_output = last
+    if not (output == last_output and inputs == last_inputs and primitives == trace.primitives
+            and parents == trace.parents and dtypes == trace.dtypes
+            and array_nodes == trace.array_nodes):
         return False
     if not array_nodes:
         return params == trace.params
@@ -260,6 +266,9 @@ class Skeleton:
         self.par = np.array(par, np.int64)
         self.psend = has_error[self.par].astype(np.int64)
         self.has_error, self.stored_mask = has_error, stored
+        # the same as lists: a Plan's offsets are summed in Python, cheaper than
+        # numpy's per-call overhead on a few dozen nodes
+        self.error_flags, self.stored_flags = has_error.tolist(), stored.tolist()
         self.stored = np.flatnonzero(stored)
         self.nodes = list(nodes)
         self.stored_nodes = [self.nodes[i] for i in self.stored]
@@ -281,9 +290,11 @@ class Skeleton:
         self._sweep = None
 
     def sweep_order(self):
-        """(kept, by_step, psend, opens_ptr, opens) of the sweep (see
-        Plan.sweep_layout): the errors that keep their own place, the others
-        by the step that opens them, and what does not depend on sizes."""
+        """(kept, events, psend, opens_ptr, opens) of the sweep (see
+        Plan.sweep_layout): the errors that keep their own place, the
+        (node, opening) events of the walk that places the others (an
+        error opened by the step that first writes it, freed after its own
+        step reads it), and what does not depend on sizes."""
         if self._sweep is not None:
             return self._sweep
         n, pptr, par = len(self.op), self.pptr, self.par
@@ -299,8 +310,14 @@ class Skeleton:
                 if self.psend[q] and open_at[p] < 0:
                     open_at[p] = j
         by_step = {}
-        for i in np.flatnonzero(unit & ~keep):
-            by_step.setdefault(open_at[i], []).append(i)
+        for i in np.flatnonzero(unit & ~keep).tolist():
+            by_step.setdefault(int(open_at[i]), []).append(i)
+        freed = unit & ~keep  # after their last reader, step j
+        events = []
+        for j in range(n, -1, -1):
+            events.extend([(i, True) for i in by_step.get(j, ())])
+            if j < n and freed[j]:
+                events.append((j, False))
         # a parent whose only sender writes (not adds) its error is not zeroed
         senders = np.bincount(par[self.psend != 0], minlength=n)
         child = np.repeat(np.arange(n), np.diff(pptr))
@@ -314,7 +331,7 @@ class Skeleton:
         ptr = np.zeros(n + 2, np.int64)
         ptr[1:] = np.cumsum([len(steps[j]) for j in range(n + 1)])
         opens = np.array([i for j in range(n + 1) for i in steps[j]], np.int64)
-        self._sweep = np.flatnonzero(keep), by_step, psend, ptr, opens
+        self._sweep = np.flatnonzero(keep).tolist(), events, psend, ptr, opens
         return self._sweep
 
 
@@ -324,7 +341,8 @@ class Plan:
     ``table`` is the OpTable; ``values_from(graph)`` makes the float64 value
     buffer for any graph of this structure; ``inputs`` the plan indices of the differentiated inputs
     (argument order); ``output`` the plan index of the output;
-    ``error_size`` the length of the error buffer. With ``store_all`` every
+    ``error_size`` the length of the error buffer; ``sizes`` lists each
+    node's element count (``table.size`` as Python ints). With ``store_all`` every
     value is stored (strict relaxation and replay recompute predictions from
     them); otherwise only the values some error rule reads. ``skeleton``: the
     Skeleton of this structure at other shapes, if one was built.
@@ -335,26 +353,25 @@ class Plan:
         if store_all and not trace.keep_values:
             raise ValueError("Storing every value needs a trace made with keep_values=True.")
         self.skeleton = sk = skeleton or Skeleton(graph, store_all)
+        # built in lists, one numpy array per field at the end: a structure met
+        # at new shapes (a plan-cache miss) pays this on every call
         shapes = [trace.shapes[node] for node in sk.nodes]
         n = len(shapes)
-        size = np.array([math.prod(shape) for shape in shapes], np.int64)
-        subcode = np.zeros(n, np.int64)
-        iptr = np.zeros(n + 1, np.int64)
-        ints = []
+        self.sizes = size = [math.prod(shape) for shape in shapes]
+        subcode, iptr, ints = [0] * n, [0] * (n + 1), []
         for i, primitive, parents in sk.lowered:
-            node = sk.nodes[i]
-            subcode[i], row = primitive.lower(trace.params[node],
+            subcode[i], row = primitive.lower(trace.params[sk.nodes[i]],
                                               [shapes[p] for p in parents], shapes[i])
             ints.append(row)
             iptr[i + 1] = len(row)
-        np.cumsum(iptr, out=iptr)
+        voff, self.value_size = _offsets(size, sk.stored_flags)
+        eoff, self.error_size = _offsets(size, sk.error_flags)
         self.table = OpTable(
-            op=sk.op, code=subcode, size=size, voff=_offsets(size, sk.stored_mask),
-            eoff=_offsets(size, sk.has_error), pptr=sk.pptr, par=sk.par, psend=sk.psend,
-            iptr=iptr, ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
+            op=sk.op, code=np.array(subcode, np.int64), size=np.array(size, np.int64),
+            voff=np.array(voff, np.int64), eoff=np.array(eoff, np.int64), pptr=sk.pptr,
+            par=sk.par, psend=sk.psend, iptr=np.array(list(accumulate(iptr)), np.int64),
+            ints=np.concatenate(ints) if ints else np.zeros(0, np.int64))
         self.stored, self.nodes, self.index = sk.stored, sk.nodes, sk.index
-        self.value_size = int(size[sk.stored_mask].sum())
-        self.error_size = int(size[sk.has_error].sum())
         self.named, self.inputs, self.output = sk.named, sk.inputs, sk.output
         self.output_shape = shapes[sk.output]
         self.shapes = shapes
@@ -419,23 +436,22 @@ class Plan:
         """
         if self._sweep is not None:
             return self._sweep
-        t = self.table
-        kept, by_step, psend, ptr, opens = self.skeleton.sweep_order()
-        eoff, free, end = np.full(len(self), -1, np.int64), {}, 0
+        kept, events, psend, ptr, opens = self.skeleton.sweep_order()
+        size = self.sizes
+        eoff, free, end = [-1] * len(size), {}, 0
         for i in kept:
-            eoff[i], end = end, end + t.size[i]
-        freed = self.skeleton.has_error.copy()  # after their last reader, step j
-        freed[kept] = False
-        for j in range(len(self), -1, -1):
-            for i in by_step.get(j, ()):
-                spare = free.get(t.size[i])
-                if spare:
-                    eoff[i] = spare.pop()
-                else:
-                    eoff[i], end = end, end + t.size[i]
-            if j < len(self) and freed[j]:
-                free.setdefault(t.size[j], []).append(eoff[j])
-        self._sweep = t._replace(eoff=eoff, psend=psend), (ptr, opens), int(end)
+            eoff[i], end = end, end + size[i]
+        for i, opening in events:
+            if not opening:
+                free.setdefault(size[i], []).append(eoff[i])
+                continue
+            spare = free.get(size[i])
+            if spare:
+                eoff[i] = spare.pop()
+            else:
+                eoff[i], end = end, end + size[i]
+        self._sweep = (self.table._replace(eoff=np.array(eoff, np.int64), psend=psend),
+                       (ptr, opens), end)
         return self._sweep
 
     def precision_buffer(self, overrides=None):
@@ -471,7 +487,11 @@ class Plan:
         return len(self.table.op)
 
 
-def _offsets(size, mask):
-    """Offsets of the masked nodes in a buffer packing them in order; -1 elsewhere."""
-    ends = np.cumsum(np.where(mask, size, 0))
-    return np.where(mask, ends - size, -1).astype(np.int64)
+def _offsets(size, flags):
+    """(offsets of the flagged nodes in a buffer packing them in order, -1
+    elsewhere; the buffer's length)."""
+    offsets, end = [], 0
+    for n, flag in zip(size, flags):
+        offsets.append(end if flag else -1)
+        end += n if flag else 0
+    return offsets, end

@@ -10,6 +10,7 @@ import pytest
 import pcgrad
 import pcgrad.numpy as np
 import pcgrad.plan
+from pcgrad.graph import structure_key
 from pcgrad.plan import _cache
 
 RNG = numpy.random.default_rng(12)
@@ -82,3 +83,25 @@ def test_named_pc_nodes_and_precisions_at_new_shapes_are_read_out_at_those_shape
         numpy.testing.assert_allclose(g, autograd.grad(lambda x: anp.sum(anp.tanh(x) ** 2))(x),
                                       rtol=1e-12)
         assert info.values["h"].shape == (n,) and info.errors["h"].shape == (n,)
+
+
+def test_an_index_array_that_changes_with_the_shape_is_not_taken_for_the_previous_one():
+    # the same structure at a new shape reuses the previous trace's key only
+    # when its parameters are the same: here the index differs, and a later
+    # call at the second shape with the first index must not get its plan
+    f = lambda index: lambda x: np.sum(x[index] ** 2)
+    first, second = numpy.array([0, 1]), numpy.array([2, 3])
+    for n, index in ((5, first), (6, second), (6, first), (5, second)):
+        x = numpy.linspace(0.5, 1.0, n)
+        want = numpy.zeros(n)
+        numpy.add.at(want, index, 2 * x[index])
+        numpy.testing.assert_array_equal(pcgrad.grad(f(index))(x), want)
+
+
+def test_a_structure_at_a_new_shape_is_cached_under_the_key_a_fresh_trace_gives():
+    f = lambda x: np.sum(np.sin(x[1:]) * x[:-1])
+    pcgrad.grad(f)(numpy.ones(97))
+    pcgrad.grad(f)(numpy.ones(101))
+    graph = pcgrad.trace(f, numpy.ones(101))
+    key = structure_key(graph.trace, graph.inputs, graph.output)
+    assert next(reversed(_cache.entries)) == key
