@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -90,3 +91,15 @@ def test_editing_a_file_the_kernels_only_inline_from_drops_the_cached_code(tmp_p
     run(GRADIENT, cache, cwd=copy)
     again = {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}
     assert again and all(again[p] > first.get(p, 0) for p in again)  # all compiled anew
+
+
+def test_import_pcgrad_leaves_scipy_special_unimported_until_a_special_function_runs(tmp_path):
+    out = run("""
+        import sys, numpy
+        import pcgrad, pcgrad.numpy as np, pcgrad.scipy.special as special
+        before = "scipy.special" in sys.modules
+        g = pcgrad.grad(lambda x: np.sum(special.erf(x)))(numpy.array([0.5]))
+        print(before, "scipy.special" in sys.modules, g[0])
+    """, tmp_path / "cache").stdout.split()
+    assert out[:2] == ["False", "True"]
+    assert float(out[2]) == pytest.approx(2 / numpy.pi ** 0.5 * numpy.exp(-0.25), rel=1e-12)
