@@ -745,7 +745,13 @@ _LINEAR = ((_linear_forward, _linear_rule), (_linear_forward_broadcast, _linear_
 
 def broadcast_rows(in_shapes, out_shape):
     """The row walk of ``out_shape`` for operands of ``in_shapes`` (at most
-    three): [nd, dims, strides of each of three operands] (see above)."""
+    three): the list [nd, dims, strides of each of three operands] (see
+    above). Plain lists: a plan-cache miss lowers every node again."""
+    out_shape = tuple(out_shape)
+    if all(tuple(s) == out_shape for s in in_shapes):  # no broadcasting: one row
+        size = math.prod(out_shape)
+        step = 0 if size == 1 else 1  # (as the walk below: a size-1 axis is dropped)
+        return [1, size] + [step if k < len(in_shapes) else 0 for k in range(3)]
     shapes = [(1,) * (len(out_shape) - len(s)) + tuple(s) for s in in_shapes]
     dims, kept = [], []  # merged axes and, per axis, which operands have it
     for d, n in enumerate(out_shape):
@@ -759,28 +765,26 @@ def broadcast_rows(in_shapes, out_shape):
             kept.append(has)
     if not dims:
         dims, kept = [1], [tuple(False for _ in shapes)]
-    row = [len(dims)] + dims + [0] * (3 * len(dims))  # plain lists: lowered on every miss
+    row = [len(dims)] + dims + [0] * (3 * len(dims))
     for k in range(len(shapes)):
         step = 1
         for d in range(len(dims) - 1, -1, -1):
             if kept[d][k]:
                 row[1 + len(dims) * (k + 1) + d] = step
                 step *= dims[d]
-    return np.array(row, np.int64)
+    return row
 
 
 def _lower_nary(code):
     d, reads = NARY_TABLE[code][3:5]
     # a rule that reads no operand has constant derivatives: the coefficients
     # of the linear kernels, after the row walk
-    linear = [d(k, 0.0, 0.0, 0.0, 0.0) for k in range(2)] if reads == "none" else []
+    linear = [int(d(k, 0.0, 0.0, 0.0, 0.0)) for k in range(2)] if reads == "none" else []
 
     def lower(params, in_shapes, out_shape):
-        broadcasts = any(tuple(shape) != tuple(out_shape) for shape in in_shapes)
         rows = broadcast_rows(in_shapes, out_shape)
-        if linear:
-            rows = np.concatenate([rows, linear]).astype(np.int64)
-        return 2 * code + broadcasts, rows
+        broadcasts = any(tuple(shape) != tuple(out_shape) for shape in in_shapes)
+        return 2 * code + broadcasts, np.array(rows + linear, np.int64)
     return lower
 
 
