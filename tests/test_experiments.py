@@ -1,6 +1,7 @@
 """Every experiment's --quick run (experiments/run.py) trains and shows what it should:
 losses fall, accuracy beats chance, PC gradients match backprop's within each
 schedule's tolerance, learned precisions rank distractor inputs below real ones."""
+import json
 import math
 import pathlib
 import sys
@@ -163,3 +164,20 @@ def test_a_diverging_strict_step_is_retried_with_half_the_step():
     assert strict.halvings >= 1  # 0.4 is past 2 / the largest curvature
     exact = run.gradient_function(task, None)(params, x, y)[1]
     assert run.compare(grads, exact, 0)["relative_error"] < TOLERANCE[run.STRICT]
+
+
+def test_a_run_stopped_after_a_seed_keeps_that_seeds_result(tmp_path, monkeypatch):
+    trained = run.train
+
+    def train(task, label, seed, *rest):
+        if seed == 1:
+            raise KeyboardInterrupt  # stopped during the second seed
+        return trained(task, label, seed, *rest)
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "train", train)
+    with pytest.raises(KeyboardInterrupt):
+        run.main(["mlp", "--quick", "--seeds", "2", "--methods", "sweep", "--no-progress"])
+    result = json.loads((tmp_path / "mlp_quick.json").read_text())
+    assert result["seeds"] == [0]
+    assert [r["seed"] for r in result["runs"]["sweep"]] == [0]
+    assert result["summary"]["sweep"]["steps"] == result["config"]["steps"]
