@@ -330,6 +330,16 @@ def summarise(runs, task, steps_per_epoch):
                       "std": float(numpy.std([at_step(r, row["steps"])[key] for r in bp]))}
                 for key in ("test_accuracy", "test_loss")
                 for bp in [runs["backprop (autograd)"]]}
+        trained = [r["seed"] for r in seeds if r["trained"]]
+        backprop_runs = runs.get("backprop (autograd)", [])
+        if len(trained) < len(backprop_runs):
+            # backprop on the same seeds, for the methods run on fewer seeds
+            same = [r for r in backprop_runs if r["seed"] in trained]
+            row["seeds"] = trained
+            row["backprop_on_same_seeds"] = {
+                key: {"mean": float(numpy.mean([r[key] for r in same])),
+                      "std": float(numpy.std([r[key] for r in same]))}
+                for key in ("test_accuracy", "test_loss")}
         checks = [c for r in seeds for c in r["gradient_checks"]]
         if checks:
             row["min_cosine"] = min(c["cosine"] for c in checks)

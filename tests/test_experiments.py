@@ -181,3 +181,18 @@ def test_a_run_stopped_after_a_seed_keeps_that_seeds_result(tmp_path, monkeypatc
     assert result["seeds"] == [0]
     assert [r["seed"] for r in result["runs"]["sweep"]] == [0]
     assert result["summary"]["sweep"]["steps"] == result["config"]["steps"]
+
+
+def test_a_method_run_on_fewer_seeds_is_compared_with_backprop_on_its_seeds():
+    def one(seed, accuracy):
+        return {"seed": seed, "trained": True, "steps": 2, "test_accuracy": accuracy,
+                "test_loss": 1.0 - accuracy, "gradient_checks": [], "gradient_seconds": 1.0}
+    runs = {"backprop (autograd)": [one(0, 0.5), one(1, 0.9), one(2, 0.7)],
+            "sweep": [one(0, 0.5), one(1, 0.9)]}
+    task = run.Task("mlp", {**run.CONFIGS["mlp"]["quick"], "steps": 2})
+    row = run.summarise(runs, task, steps_per_epoch=1)["sweep"]
+    assert row["seeds"] == [0, 1]
+    assert row["backprop_on_same_seeds"]["test_accuracy"] == {"mean": 0.7, "std": 0.2}
+    assert "backprop_on_same_seeds" not in run.summarise(runs, task, 1)["backprop (autograd)"]
+    result = {"experiment": "mlp", "summary": {"sweep": row}}
+    assert "(seeds 0, 1 only; backprop on them: 0.7000 ± 0.2000)" in run.report.model_table(result)
