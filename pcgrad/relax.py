@@ -638,13 +638,12 @@ def _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, clos
     same order and from the same values and errors, so the clamped inputs
     read out what a full send at every iteration gives."""
     for j in range(len(t.op)):
-        if t.eoff[j] >= 0 and t.op[j] != LEAF and not unit[j]:
-            if needed[j]:
-                _copy(error_of(t, err, j), error_of(t, acc, j))
-            else:
-                _fill(error_of(t, acc, j), 0.0)
-        elif t.eoff[j] >= 0 and not needed[j]:
-            _fill(error_of(t, acc, j), 0.0)
+        if t.eoff[j] < 0:
+            continue
+        if not needed[j]:
+            _fill(error_of(t, acc, j), 0.0)  # the sums this pass makes
+        elif t.op[j] != LEAF and not unit[j]:
+            _copy(error_of(t, err, j), error_of(t, acc, j))
     t_rest = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, rest, t.iptr, t.ints)
     for j in range(len(t.op) - 1, -1, -1):
         if t.eoff[j] < 0:
@@ -675,7 +674,12 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
     forward kernels, the errors eps_j = Pi_j (mu_j - v_j), the output error
     beta dE/dmu_out, sends the errors through the Jacobians at the current
     values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
-    At a clamped input, sum_c J^T eps_c / beta estimates the gradient.
+    At a clamped input, sum_c J^T eps_c / beta estimates the gradient. Only
+    that read-out uses the clamped inputs' sums, so the iterations leave out
+    the sends to them (and the predictions of nodes computed from clamped
+    leaves alone, which never change) and ``_close`` makes those sends once,
+    at the end (see ``_strict_layout``; a hook reads every error at every
+    iteration, so with one everything is sent each iteration).
     Converged when max |dF/dv| <= tol times the first output error's max-norm
     (history's threshold). Returns (iterations, node_updates, status,
     history, E, nonfinite, threshold), E the output energy at the
