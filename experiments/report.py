@@ -37,8 +37,9 @@ def model_table(result):
         if "backprop_on_same_seeds" in row:
             same = row["backprop_on_same_seeds"][key]
             seeds = ", ".join(str(seed) for seed in row["seeds"])
-            shown += (f" (seed{'s' if len(row['seeds']) > 1 else ''} {seeds} only; backprop on "
-                      f"them: {same['mean']:.4f} ± {same['std']:.4f})")
+            many = len(row["seeds"]) > 1
+            shown += (f" (seed{'s' if many else ''} {seeds} only; backprop on "
+                      f"{'them' if many else 'it'}: {same['mean']:.4f} ± {same['std']:.4f})")
         cosine = f"{row['min_cosine']:.10f}" if "min_cosine" in row else "(reference)"
         error = f"{row['max_relative_error']:.1e}" if "max_relative_error" in row else "—"
         lines.append(f"| {label} | {row['steps']} | {shown} | {cosine} | {error} | "
