@@ -17,8 +17,8 @@ def _load(stem):
 def model_table(result):
     """One row per method: test metric (mean ± std over seeds) after its steps,
     gradient agreement with backprop during training, gradient time relative
-    to backprop. A method trained for fewer steps than the others shows
-    backprop's metric at its step beside its own."""
+    to backprop. A method trained for fewer steps (or seeds) than the others
+    shows backprop's metric at its step (on its seeds) beside its own."""
     accuracy = result["experiment"] in ("mlp", "mnist", "cnn")
     key = "test_accuracy" if accuracy else "test_loss"
     lines = [f"| method | steps | {'test accuracy' if accuracy else 'test cross-entropy (nats/char)'} "
@@ -34,6 +34,12 @@ def model_table(result):
         if "backprop_at_same_step" in row:
             same = row["backprop_at_same_step"][key]
             shown += f" (backprop at step {row['steps']}: {same['mean']:.4f} ± {same['std']:.4f})"
+        if "backprop_on_same_seeds" in row:
+            same = row["backprop_on_same_seeds"][key]
+            seeds = ", ".join(str(seed) for seed in row["seeds"])
+            many = len(row["seeds"]) > 1
+            shown += (f" (seed{'s' if many else ''} {seeds} only; backprop on "
+                      f"{'them' if many else 'it'}: {same['mean']:.4f} ± {same['std']:.4f})")
         cosine = f"{row['min_cosine']:.10f}" if "min_cosine" in row else "(reference)"
         error = f"{row['max_relative_error']:.1e}" if "max_relative_error" in row else "—"
         lines.append(f"| {label} | {row['steps']} | {shown} | {cosine} | {error} | "

@@ -75,21 +75,19 @@ CONFIGS = {
                           methods=BASE + [PCX]),
                 quick=dict(steps=8, batch=32, lr=0.05, check_every=4, evaluate_every=4)),
     "mnist": dict(full=dict(steps=124, batch=64, lr=0.05, check_every=31, evaluate_every=31,
-                            methods=BASE + [PCX], limited={STRICT: 31, PCX: 31}),
+                            methods=BASE + [PCX]),
                   quick=dict(steps=6, batch=32, lr=0.05, check_every=3, evaluate_every=3,
                              methods=["backprop (autograd)", "sweep", STRICT, PCX])),
     "cnn": dict(full=dict(steps=180, batch=16, lr=0.05, check_every=30, evaluate_every=30,
-                          options={STRICT: PIECEWISE}, limited={STRICT: 60}),
+                          options={STRICT: PIECEWISE}),
                 quick=dict(steps=4, batch=8, lr=0.05, check_every=2, evaluate_every=2,
                            options={STRICT: PIECEWISE})),
     "lstm": dict(full=dict(steps=200, batch=8, lr=0.5, check_every=20, evaluate_every=20,
-                           time=12, size=48, options={STRICT: {"eta": 0.3}},
-                           limited={STRICT: 60}),
+                           time=12, size=48, options={STRICT: {"eta": 0.3}}),
                  quick=dict(steps=6, batch=4, lr=0.5, check_every=3, evaluate_every=3, time=5,
                             size=16, options={STRICT: {"eta": 0.3}}, limited={STRICT: 3})),
     "transformer": dict(full=dict(steps=200, batch=8, lr=0.1, check_every=20, evaluate_every=20,
-                                  time=12, size=32, options={STRICT: {"eta": 0.05}},
-                                  limited={STRICT: 20}),
+                                  time=12, size=32, options={STRICT: {"eta": 0.05}}),
                         quick=dict(steps=6, batch=4, lr=0.1, check_every=3, evaluate_every=3,
                                    time=5, size=16, options={STRICT: {"eta": 0.05}},
                                    limited={STRICT: 3})),
@@ -332,6 +330,16 @@ def summarise(runs, task, steps_per_epoch):
                       "std": float(numpy.std([at_step(r, row["steps"])[key] for r in bp]))}
                 for key in ("test_accuracy", "test_loss")
                 for bp in [runs["backprop (autograd)"]]}
+        trained = [r["seed"] for r in seeds if r["trained"]]
+        backprop_runs = runs.get("backprop (autograd)", [])
+        if len(trained) < len(backprop_runs):
+            # backprop on the same seeds, for the methods run on fewer seeds
+            same = [r for r in backprop_runs if r["seed"] in trained]
+            row["seeds"] = trained
+            row["backprop_on_same_seeds"] = {
+                key: {"mean": float(numpy.mean([r[key] for r in same])),
+                      "std": float(numpy.std([r[key] for r in same]))}
+                for key in ("test_accuracy", "test_loss")}
         checks = [c for r in seeds for c in r["gradient_checks"]]
         if checks:
             row["min_cosine"] = min(c["cosine"] for c in checks)
@@ -405,14 +413,26 @@ def run_model(name, args, client=None):
     methods = args.methods or config.get("methods", BASE)
     runs = {label: [] for label in methods}
     total = sum(len(seeds) * steps_of(config, label) for label in methods)
+    stem = name if client is None else f"{name}_dask_{len(client.scheduler_info()['workers'])}"
+    earlier = json.loads(output_path(stem, args.quick, "json").read_text())["runs"] \
+        if args.merge else {}
     with tqdm(total=total, desc=name, unit="step", disable=args.no_progress) as progress:
-        for seed in seeds:
+        for done, seed in enumerate(seeds, 1):
             for label in methods:
                 progress.set_postfix_str(f"seed {seed}, {label}")
                 runs[label].append(train(task, label, seed, client, progress))
-    stem = name if client is None else f"{name}_dask_{len(client.scheduler_info()['workers'])}"
-    if args.merge:  # keep the other methods' runs of the earlier result, in their order
-        earlier = json.loads(output_path(stem, args.quick, "json").read_text())["runs"]
+            # written after every seed, so that a long run stopped early keeps
+            # the seeds it finished
+            result = write_result(name, stem, task, seeds[:done], runs, earlier, args)
+    print(report.model_table(result))
+    return result
+
+
+def write_result(name, stem, task, seeds, runs, earlier, args):
+    """Summarise the runs (with ``--merge``, beside the other methods' runs of
+    the ``earlier`` result, in their order) and write the JSON and the plot."""
+    config = task.config
+    if args.merge:
         runs = {label: runs.get(label, earlier.get(label)) for label in [*earlier, *runs]}
     steps_per_epoch = (len(task.x) if name in IMAGES else task.train_ids.size
                        // (config["time"] + 1)) / config["batch"]
@@ -432,7 +452,6 @@ def run_model(name, args, client=None):
         result["label"] = args.label
     output_path(stem, args.quick, "json").write_text(json.dumps(result, indent=1))
     plot(name, runs, output_path(stem, args.quick, "png"))
-    print(report.model_table(result))
     return result
 
 

@@ -590,6 +590,77 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
     return total, _nonfinite(ts, err, inputs)
 
 
+@helper
+def _strict_layout(t, unit, free, out, every):
+    """What a strict iteration must recompute: (varies, needed, live, rest, closes).
+
+    Clamped leaves never move, so a node all of whose ancestors are clamped
+    keeps its prediction (``varies`` false: computed once). A node's sum
+    sum_c J^T eps_c is ``needed`` every iteration when it moves (a unit, a
+    latent) or passes errors on to one (a non-unit between units); the sums
+    at clamped inputs and at the parameter-only nodes above them are read
+    once, after the last iteration. ``live`` is t's psend masked to the edges
+    into needed nodes (an iteration's sends), ``rest`` to the other edges
+    (the closing pass's); ``closes``: nodes with an edge in ``rest``.
+    ``every``: a hook reads every node's error at every iteration, so every
+    sum is needed (and ``rest`` is empty)."""
+    n = len(t.op)
+    varies = np.zeros(n, np.bool_)
+    moves = np.zeros(n, np.bool_)  # whether the value can change
+    needed = np.zeros(n, np.bool_)
+    for j in range(n):
+        if t.op[j] == LEAF:
+            moves[j] = free[j]
+            needed[j] = free[j] or every
+            continue
+        sends_on = False
+        for q in range(t.pptr[j], t.pptr[j + 1]):
+            varies[j] |= moves[t.par[q]]
+            sends_on |= t.psend[q] != 0 and needed[t.par[q]]
+        moves[j] = varies[j] or (unit[j] and j != out)
+        needed[j] = every or unit[j] or sends_on
+    live, rest = t.psend.copy(), t.psend.copy()
+    closes = np.zeros(n, np.bool_)
+    for j in range(n):
+        for q in range(t.pptr[j], t.pptr[j + 1]):
+            if needed[t.par[q]]:
+                rest[q] = 0
+            else:
+                live[q] = 0
+                closes[j] |= rest[q] != 0
+    return varies, needed, live, rest, closes
+
+
+@helper
+def _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, closes):
+    """After the last iteration: the errors of the non-units it summed in
+    place (``acc``), then the sends it left out (see _strict_layout), in the
+    same order and from the same values and errors, so the clamped inputs
+    read out what a full send at every iteration gives."""
+    for j in range(len(t.op)):
+        if t.eoff[j] < 0:
+            continue
+        if not needed[j]:
+            _fill(error_of(t, acc, j), 0.0)  # the sums this pass makes
+        elif t.op[j] != LEAF and not unit[j]:
+            _copy(error_of(t, err, j), error_of(t, acc, j))
+    t_rest = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, rest, t.iptr, t.ints)
+    for j in range(len(t.op) - 1, -1, -1):
+        if t.eoff[j] < 0:
+            continue
+        own = prediction if unit[j] else value  # where the forward pass put j's prediction
+        if needed[j]:
+            if closes[j]:
+                call_rule(rules[j], t_rest, j, value, own, error_of(t, err, j), acc)
+        elif t.op[j] == LEAF:
+            if not free[j]:
+                _copy(error_of(t, err, j), error_of(t, acc, j))
+        else:
+            e = error_of(t, err, j)
+            _copy(e, error_of(t, acc, j))
+            call_rule(rules[j], t_rest, j, value, own, e, acc)
+
+
 @kernels.entry
 def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
                   precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
@@ -603,7 +674,12 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
     forward kernels, the errors eps_j = Pi_j (mu_j - v_j), the output error
     beta dE/dmu_out, sends the errors through the Jacobians at the current
     values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
-    At a clamped input, sum_c J^T eps_c / beta estimates the gradient.
+    At a clamped input, sum_c J^T eps_c / beta estimates the gradient. Only
+    that read-out uses the clamped inputs' sums, so the iterations leave out
+    the sends to them (and the predictions of nodes computed from clamped
+    leaves alone, which never change) and ``_close`` makes those sends once,
+    at the end (see ``_strict_layout``; a hook reads every error at every
+    iteration, so with one everything is sent each iteration).
     Converged when max |dF/dv| <= tol times the first output error's max-norm
     (history's threshold). Returns (iterations, node_updates, status,
     history, E, nonfinite, threshold), E the output energy at the
@@ -615,7 +691,9 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
         if free[i]:  # a latent: predicted by its prior mean
             _copy(value_of(t, prediction, i), value_of(t, prior_mean, i))
     n = len(t.op)
-    acc = np.empty(err.size)  # zeroed each step
+    varies, needed, live, rest, closes = _strict_layout(t, unit, free, out, hook != 0)
+    t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
+    acc = np.zeros(err.size)  # the needed sums are zeroed each step, the others before closing
     out_error = error_of(t, err, out)
     out_precision = error_of(t, precision, out) if precision.size else precision
     threshold = first_output = 0.0
@@ -623,10 +701,11 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
     status, iterations = MAX_ITERS, max_iters
     for it in range(max_iters + 1):
         for j in range(n):
-            if t.op[j] != LEAF:
-                mu = value_of(t, prediction, j)
+            if t.op[j] != LEAF and (it == 0 or varies[j]):
+                # a non-unit's value is its prediction: computed in place
+                mu = value_of(t, prediction if unit[j] or j == out else value, j)
                 call_forward(forwards[j], t, j, value, mu)
-                if not unit[j] or j == out:
+                if j == out:
                     _copy(value_of(t, value, j), mu)
         output = beta * output_energy(energy_kind, value_of(t, prediction, out), target,
                                       out_precision, row, out_error)
@@ -646,18 +725,25 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
                     pi = _precision(t, precision, j, i)
                     e[i] = pi * gap
                     squared += 0.5 * pi * gap * gap
-        _fill(acc, 0.0)
+        for j in range(n):
+            if needed[j] and t.eoff[j] >= 0:
+                _fill(error_of(t, acc, j), 0.0)
         for j in range(n - 1, -1, -1):
-            if t.eoff[j] < 0:
-                continue  # a constant, or a node recomputed without an error
+            if t.eoff[j] < 0 or not needed[j]:
+                continue  # a constant, a node recomputed without an error, or read at the end
             if t.op[j] == LEAF:
                 if not free[j]:
                     _copy(error_of(t, err, j), error_of(t, acc, j))
                 continue
-            e = error_of(t, err, j)
-            if not unit[j]:
-                _copy(e, error_of(t, acc, j))
-            call_rule(rules[j], t, j, value, prediction, e, acc)
+            if unit[j]:
+                call_rule(rules[j], t_live, j, value, prediction, error_of(t, err, j), acc)
+                continue
+            # a non-unit's error is the sum its children sent, read in place
+            # (copied to its error only for a hook, which reads it)
+            e = error_of(t, acc, j)
+            if hook != 0:
+                _copy(error_of(t, err, j), e)
+            call_rule(rules[j], t_live, j, value, value, e, acc)
         worst = 0.0
         for j in range(n):
             if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
@@ -689,6 +775,7 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
                 v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
                 for i in range(v.size):
                     v[i] += eta * (e[i] - a[i])
+    _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, closes)
     for i in range(n):
         if readout[i]:
             g = error_of(t, err, i)

@@ -1,6 +1,7 @@
 """Every experiment's --quick run (experiments/run.py) trains and shows what it should:
 losses fall, accuracy beats chance, PC gradients match backprop's within each
 schedule's tolerance, learned precisions rank distractor inputs below real ones."""
+import json
 import math
 import pathlib
 import sys
@@ -163,3 +164,35 @@ def test_a_diverging_strict_step_is_retried_with_half_the_step():
     assert strict.halvings >= 1  # 0.4 is past 2 / the largest curvature
     exact = run.gradient_function(task, None)(params, x, y)[1]
     assert run.compare(grads, exact, 0)["relative_error"] < TOLERANCE[run.STRICT]
+
+
+def test_a_run_stopped_after_a_seed_keeps_that_seeds_result(tmp_path, monkeypatch):
+    trained = run.train
+
+    def train(task, label, seed, *rest):
+        if seed == 1:
+            raise KeyboardInterrupt  # stopped during the second seed
+        return trained(task, label, seed, *rest)
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "train", train)
+    with pytest.raises(KeyboardInterrupt):
+        run.main(["mlp", "--quick", "--seeds", "2", "--methods", "sweep", "--no-progress"])
+    result = json.loads((tmp_path / "mlp_quick.json").read_text())
+    assert result["seeds"] == [0]
+    assert [r["seed"] for r in result["runs"]["sweep"]] == [0]
+    assert result["summary"]["sweep"]["steps"] == result["config"]["steps"]
+
+
+def test_a_method_run_on_fewer_seeds_is_compared_with_backprop_on_its_seeds():
+    def one(seed, accuracy):
+        return {"seed": seed, "trained": True, "steps": 2, "test_accuracy": accuracy,
+                "test_loss": 1.0 - accuracy, "gradient_checks": [], "gradient_seconds": 1.0}
+    runs = {"backprop (autograd)": [one(0, 0.5), one(1, 0.9), one(2, 0.7)],
+            "sweep": [one(0, 0.5), one(1, 0.9)]}
+    task = run.Task("mlp", {**run.CONFIGS["mlp"]["quick"], "steps": 2})
+    row = run.summarise(runs, task, steps_per_epoch=1)["sweep"]
+    assert row["seeds"] == [0, 1]
+    assert row["backprop_on_same_seeds"]["test_accuracy"] == {"mean": 0.7, "std": 0.2}
+    assert "backprop_on_same_seeds" not in run.summarise(runs, task, 1)["backprop (autograd)"]
+    result = {"experiment": "mlp", "summary": {"sweep": row}}
+    assert "(seeds 0, 1 only; backprop on them: 0.7000 ± 0.2000)" in run.report.model_table(result)
