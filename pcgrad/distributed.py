@@ -61,7 +61,27 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
         raise ValueError(f"workers must be a positive integer; got {workers!r}.")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       host="127.0.0.1", dashboard_address=None) as local, Client(local) as client:
+        client.wait_for_workers(workers)  # on a loaded machine they may still be joining
         yield client
+
+
+WORKER_WAIT = 60.0  # seconds a cluster without workers is given to get one
+
+
+def _workers(client: Any) -> list[str]:
+    """The addresses of the cluster's workers, waiting up to WORKER_WAIT
+    seconds for a first one to join."""
+    workers = sorted(client.scheduler_info()["workers"])
+    if not workers:
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except TimeoutError:
+            raise RuntimeError(f"The dask cluster has no workers: none joined within "
+                               f"{WORKER_WAIT:g} s. Start some (e.g. `dask worker "
+                               f"{client.scheduler.address}`) or use "
+                               "distributed.cluster(workers=N).") from None
+        workers = sorted(client.scheduler_info()["workers"])
+    return workers
 
 
 def _shard_value_and_grad(f: Callable[..., Any], argnums: Any, options: dict[str, Any],
@@ -101,7 +121,7 @@ def value_and_grad(f: Callable[..., Any], client: Any, argnums: int = 0, data: i
                          "differentiated.")
 
     def sharded(*args: Any) -> tuple[Any, Any]:
-        workers = sorted(client.scheduler_info()["workers"])
+        workers = _workers(client)
         shared, batch = args[:data], [numpy.asarray(b) for b in args[data:]]
         if not batch:
             raise ValueError(f"No batch to split: f was called with {len(args)} positional "

@@ -96,3 +96,13 @@ def test_value_and_grad_rejects_differentiating_the_batch():
 def test_value_and_grad_rejects_unknown_options_before_reaching_the_workers():
     with pytest.raises(TypeError, match="Unknown option 'step'"):
         distributed.value_and_grad(make_loss(), None, step=0.1)
+
+
+def test_a_cluster_without_workers_is_reported_after_waiting(monkeypatch):
+    from dask.distributed import Client, LocalCluster
+    monkeypatch.setattr(distributed, "WORKER_WAIT", 0.5)
+    loss = make_loss()
+    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as empty, Client(empty) as client:
+        with pytest.raises(RuntimeError, match="The dask cluster has no workers"):
+            distributed.value_and_grad(loss, client)(PARAMS, X, LABELS)
