@@ -40,12 +40,13 @@ import threading
 import numpy as np
 from numba import njit, typeof, types
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
 from . import kernels
 from .kernels import OPTIONS, OpTable
-from .primitives.core import LEAF, NARY, UNARY, error_of
+from .primitives.core import LEAF, NARY, UNARY
 from .primitives.elementwise import NARY_TABLE
-from .relax import _copy, _nonfinite, forward_span, kernel_addresses, open_errors, sweep_span
+from .relax import forward_pass, kernel_addresses, settle_sweep
 
 # nodes a run needs to be worth compiling a loop for (a plan without one
 # stays unfused: a pair saves about a microsecond and costs seconds of compile)
@@ -185,7 +186,7 @@ def source(plan, relaxation):
         head += ["@njit(**OPTIONS)"] + lines + ["", ""]
     head += ["@njit(**OPTIONS)",
              "def replay(ints, floats):",
-             "    t, ts, forwards, rules, opens_ptr, opens, inputs, value, err, seed = "
+             "    t, ts, forwards, rules, opens_ptr, opens, inputs, sizes, value, err, seed = "
              "unpack(ints, floats)"]
     tail = ["    return _nonfinite(ts, err, inputs)", ""]
     return "\n".join(head + forward + replay + tail)
@@ -409,18 +410,45 @@ _announced = threading.Event()  # the fused replays' compile notice was printed
 # one float64 array.
 
 SECTIONS = OpTable._fields + ("sweep_eoff", "sweep_psend", "forwards", "rules", "opens_ptr",
-                              "opens", "inputs", "sizes")
+                              "opens", "inputs", "sizes")  # unpack reads them in this order
 _HEADER = len(SECTIONS) + 1  # ints starts with where each section starts, and where the last ends
 _indices, _buffer = typeof(np.zeros(1, np.int64)), typeof(np.zeros(1))
 SIGNATURE = (_indices, _buffer)  # replay(ints, floats)
+
+# The unfused replay calls the forward pass and the sweep by address, as the
+# relaxation calls kernels: a direct call would link their code into the
+# replay, where LLVM optimises it again (seconds on a first call).
+FORWARD_PASS = types.none(kernels._table, _buffer, _indices)
+SETTLE_SWEEP = types.Tuple((types.float64, types.boolean))(
+    kernels._table, _buffer, _buffer, _buffer, types.int64, _buffer, _indices, _indices,
+    _indices, _indices, _indices, _indices, types.int64, _buffer, _indices, _indices, _indices,
+    _indices)
+
+
+@intrinsic
+def call_forward_pass(typingctx, address, t, value, forwards):
+    """forward_pass(t, value, forwards) at ``address``."""
+    return types.none(types.int64, *FORWARD_PASS.args), kernels._call_codegen(FORWARD_PASS)
+
+
+@intrinsic
+def call_settle_sweep(typingctx, address, t, value, err, seed, out, precision, sweep_eoff,
+                      sweep_psend, opens_ptr, opens, rules, inputs, hook, trail, kept, state,
+                      units, segments):
+    """settle_sweep(...) at ``address``."""
+    return (SETTLE_SWEEP.return_type(types.int64, *SETTLE_SWEEP.args),
+            kernels._call_codegen(SETTLE_SWEEP))
 
 
 def pack(plan, relaxation, seed_size):
     """(ints, floats, value, err, seed): a replay's arguments for ``plan``
     under the sweep ``relaxation``, and the value, error and seed buffers as
-    views of ``floats`` (zeros, for the caller to fill in)."""
+    views of ``floats`` (zeros, for the caller to fill in). Compiles the
+    kernels and loops it calls if need be."""
     t, ts = plan.table, relaxation.table
-    sizes = [plan.output, plan.value_size, relaxation.error_size]
+    sizes = [plan.output, plan.value_size, relaxation.error_size,
+             kernels.address_of(forward_pass, FORWARD_PASS),
+             kernels.address_of(settle_sweep, SETTLE_SWEEP)]
     parts = [np.asarray(part, np.int64) for part in (
         tuple(t) + (ts.eoff, ts.psend, kernel_addresses(plan, "forward"),
                     kernel_addresses(plan, "rule"), relaxation.opens_ptr, relaxation.opens,
@@ -433,40 +461,84 @@ def pack(plan, relaxation, seed_size):
     return ints, floats, value, err, floats[plan.value_size + relaxation.error_size:]
 
 
-@njit(inline="always")
-def _section(ints, k):
-    return ints[ints[k]:ints[k + 1]]
+def _view(context, builder, array_type, array, start, stop):
+    """Code for array[start:stop] of a 1-D C-contiguous array (0 <= start <=
+    stop <= its size), a new reference: no clamping of the bounds, whose code
+    makes Numba's slices slow to compile."""
+    part = context.make_array(array_type)(context, builder)
+    populate_array(part, data=builder.gep(array.data, [start]),
+                   shape=[builder.sub(stop, start)], strides=[array.itemsize],
+                   itemsize=array.itemsize, meminfo=array.meminfo, parent=array.parent)
+    value = part._getvalue()
+    context.nrt.incref(builder, array_type, value)
+    return value
 
 
-@njit(inline="always")
-def unpack(ints, floats):
-    """(t, ts, forwards, rules, opens_ptr, opens, inputs, value, err, seed)
-    from a replay's arguments: the op table, the sweep's op table (its own
-    error offsets and psend), and views of the sections."""
-    t = OpTable(_section(ints, 0), _section(ints, 1), _section(ints, 2), _section(ints, 3),
-                _section(ints, 4), _section(ints, 5), _section(ints, 6), _section(ints, 7),
-                _section(ints, 8), _section(ints, 9))
-    ts = OpTable(t.op, t.code, t.size, t.voff, _section(ints, 10), t.pptr, t.par,
-                 _section(ints, 11), t.iptr, t.ints)
-    sizes = _section(ints, 17)
-    values, errors = sizes[1], sizes[1] + sizes[2]
-    return (t, ts, _section(ints, 12), _section(ints, 13), _section(ints, 14),
-            _section(ints, 15), _section(ints, 16), floats[:values], floats[values:errors],
-            floats[errors:])
+@intrinsic
+def view(typingctx, array, start, stop):
+    """array[start:stop] (see ``_view``)."""
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+
+    def codegen(context, builder, sig, args):
+        first, last = (context.cast(builder, v, t, types.intp)
+                       for v, t in zip(args[1:], sig.args[1:]))
+        return _view(context, builder, sig.args[0],
+                     context.make_array(sig.args[0])(context, builder, args[0]), first, last)
+    return array(array, start, stop), codegen
+
+
+UNPACKED = types.Tuple((kernels._table, kernels._table) + (_indices,) * 6 + (_buffer,) * 3)
+
+
+@intrinsic
+def unpack(typingctx, ints, floats):
+    """(t, ts, forwards, rules, opens_ptr, opens, inputs, sizes, value, err,
+    seed) from a replay's arguments: the op table, the sweep's op table (its
+    own error offsets and psend) and views of the other sections. Written as
+    code rather than as views in Numba, whose code for some thirty arrays takes
+    it seconds to compile."""
+    if (ints, floats) != SIGNATURE:
+        return None
+
+    def codegen(context, builder, sig, args):
+        whole = [context.make_array(t)(context, builder, a) for t, a in zip(sig.args, args)]
+
+        def at(k):  # ints[k]
+            return builder.load(builder.gep(whole[0].data, [k]))
+
+        def section(name):
+            k = context.get_constant(types.intp, SECTIONS.index(name))
+            return _view(context, builder, _indices, whole[0], at(k),
+                         at(builder.add(k, context.get_constant(types.intp, 1))))
+
+        t = [section(name) for name in OpTable._fields]
+        ts = [section({"eoff": "sweep_eoff", "psend": "sweep_psend"}.get(name, name))
+              for name in OpTable._fields]
+        others = [section(name) for name in SECTIONS[len(OpTable._fields) + 2:]]
+        sizes = at(context.get_constant(types.intp, SECTIONS.index("sizes")))
+        values = at(builder.add(sizes, context.get_constant(types.intp, 1)))
+        errors = builder.add(values, at(builder.add(sizes, context.get_constant(types.intp, 2))))
+        buffers = [_view(context, builder, _buffer, whole[1], a, b) for a, b in (
+            (context.get_constant(types.intp, 0), values), (values, errors),
+            (errors, whole[1].nitems))]
+        return context.make_tuple(builder, sig.return_type, [
+            context.make_tuple(builder, kernels._table, t),
+            context.make_tuple(builder, kernels._table, ts)] + others + buffers)
+    return UNPACKED(ints, floats), codegen
 
 
 @njit(**OPTIONS)
 def replay(ints, floats):
-    """The unfused replay: recompute every value with the forward kernels and
-    settle the errors as settle_sweep does, in one compiled call; whether a
-    read-out gradient holds inf or nan."""
-    t, ts, forwards, rules, opens_ptr, opens, inputs, value, err, seed = unpack(ints, floats)
-    n = len(t.op)
-    forward_span(t, value, forwards, 0, n)
-    open_errors(ts, err, opens_ptr, opens, n)
-    _copy(error_of(ts, err, _section(ints, 17)[0]), seed)
-    sweep_span(ts, value, err, rules, opens_ptr, opens, n, 0)
-    return _nonfinite(ts, err, inputs)
+    """The unfused replay: forward_pass and settle_sweep (without a record)
+    in one compiled call; whether a read-out gradient holds inf or nan."""
+    t, ts, forwards, rules, opens_ptr, opens, inputs, sizes, value, err, seed = unpack(
+        ints, floats)
+    call_forward_pass(sizes[3], t, value, forwards)
+    no_floats, no_ints = view(floats, 0, 0), view(ints, 0, 0)
+    return call_settle_sweep(sizes[4], t, value, err, seed, sizes[0], no_floats, ts.eoff,
+                             ts.psend, opens_ptr, opens, rules, inputs, 0, no_floats, no_ints,
+                             no_ints, no_ints, no_ints)[1]
 
 
 _children = set()  # compiles running in child processes
