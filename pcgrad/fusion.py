@@ -26,6 +26,12 @@ with ``cache=True``: a later process loads it, and an edited kernel file
 gives a new name, never stale code. Numba takes a fraction of a second per
 fused node to compile it, so jit.py has it compiled by a child process
 (``Fused.compile(elsewhere=True)``) while the calls go on unfused.
+
+A replay, fused or unfused (``replay`` here, which calls the forward pass and
+the sweep), takes two arguments, because Numba's unboxing of each argument
+of a call costs time on every call: one int64 array holding the plan's op
+table and the sweep's index arrays, and one float64 array holding the value,
+error and seed buffers (``pack``, ``unpack``).
 """
 import atexit
 import hashlib
@@ -123,8 +129,9 @@ def source(plan, relaxation):
     ``relaxation`` (its op table and opens), or None when no region is worth it.
 
     The function ``replay(ints, floats)`` (arguments as ``pack`` makes them)
-    does what ``replay`` below does, with each region's passes in a function
-    of its own.
+    recomputes the values, settles the errors as settle_sweep does and
+    returns whether a read-out gradient holds inf or nan. Each region has a
+    function of its own for either pass.
     """
     t, ts = plan.table, relaxation.table
     found = regions(plan, ts.psend)
@@ -186,7 +193,7 @@ def source(plan, relaxation):
         head += ["@njit(**OPTIONS)"] + lines + ["", ""]
     head += ["@njit(**OPTIONS)",
              "def replay(ints, floats):",
-             "    t, ts, forwards, rules, opens_ptr, opens, inputs, sizes, value, err, seed = "
+             "    t, ts, forwards, rules, opens_ptr, opens, inputs, scalars, value, err, seed = "
              "unpack(ints, floats)"]
     tail = ["    return _nonfinite(ts, err, inputs)", ""]
     return "\n".join(head + forward + replay + tail)
@@ -409,8 +416,10 @@ _announced = threading.Event()  # the fused replays' compile notice was printed
 # each a section of it, and its value, error and seed buffers as sections of
 # one float64 array.
 
+# "scalars": the output node, the value and error buffer sizes, and the
+# addresses of forward_pass and settle_sweep
 SECTIONS = OpTable._fields + ("sweep_eoff", "sweep_psend", "forwards", "rules", "opens_ptr",
-                              "opens", "inputs", "sizes")  # unpack reads them in this order
+                              "opens", "inputs", "scalars")
 _HEADER = len(SECTIONS) + 1  # ints starts with where each section starts, and where the last ends
 _indices, _buffer = typeof(np.zeros(1, np.int64)), typeof(np.zeros(1))
 SIGNATURE = (_indices, _buffer)  # replay(ints, floats)
@@ -446,13 +455,13 @@ def pack(plan, relaxation, seed_size):
     views of ``floats`` (zeros, for the caller to fill in). Compiles the
     kernels and loops it calls if need be."""
     t, ts = plan.table, relaxation.table
-    sizes = [plan.output, plan.value_size, relaxation.error_size,
-             kernels.address_of(forward_pass, FORWARD_PASS),
-             kernels.address_of(settle_sweep, SETTLE_SWEEP)]
+    scalars = [plan.output, plan.value_size, relaxation.error_size,
+               kernels.address_of(forward_pass, FORWARD_PASS),
+               kernels.address_of(settle_sweep, SETTLE_SWEEP)]
     parts = [np.asarray(part, np.int64) for part in (
         tuple(t) + (ts.eoff, ts.psend, kernel_addresses(plan, "forward"),
                     kernel_addresses(plan, "rule"), relaxation.opens_ptr, relaxation.opens,
-                    plan.inputs, sizes))]
+                    plan.inputs, scalars))]
     starts = _HEADER + np.concatenate([[0], np.cumsum([part.size for part in parts])])
     ints = np.concatenate([starts] + parts)
     floats = np.zeros(plan.value_size + relaxation.error_size + seed_size)
@@ -493,7 +502,7 @@ UNPACKED = types.Tuple((kernels._table, kernels._table) + (_indices,) * 6 + (_bu
 
 @intrinsic
 def unpack(typingctx, ints, floats):
-    """(t, ts, forwards, rules, opens_ptr, opens, inputs, sizes, value, err,
+    """(t, ts, forwards, rules, opens_ptr, opens, inputs, scalars, value, err,
     seed) from a replay's arguments: the op table, the sweep's op table (its
     own error offsets and psend) and views of the other sections. Written as
     code rather than as views in Numba, whose code for some thirty arrays takes
@@ -516,9 +525,9 @@ def unpack(typingctx, ints, floats):
         ts = [section({"eoff": "sweep_eoff", "psend": "sweep_psend"}.get(name, name))
               for name in OpTable._fields]
         others = [section(name) for name in SECTIONS[len(OpTable._fields) + 2:]]
-        sizes = at(context.get_constant(types.intp, SECTIONS.index("sizes")))
-        values = at(builder.add(sizes, context.get_constant(types.intp, 1)))
-        errors = builder.add(values, at(builder.add(sizes, context.get_constant(types.intp, 2))))
+        scalars = at(context.get_constant(types.intp, SECTIONS.index("scalars")))
+        values = at(builder.add(scalars, context.get_constant(types.intp, 1)))
+        errors = builder.add(values, at(builder.add(scalars, context.get_constant(types.intp, 2))))
         buffers = [_view(context, builder, _buffer, whole[1], a, b) for a, b in (
             (context.get_constant(types.intp, 0), values), (values, errors),
             (errors, whole[1].nitems))]
@@ -532,11 +541,11 @@ def unpack(typingctx, ints, floats):
 def replay(ints, floats):
     """The unfused replay: forward_pass and settle_sweep (without a record)
     in one compiled call; whether a read-out gradient holds inf or nan."""
-    t, ts, forwards, rules, opens_ptr, opens, inputs, sizes, value, err, seed = unpack(
+    t, ts, forwards, rules, opens_ptr, opens, inputs, scalars, value, err, seed = unpack(
         ints, floats)
-    call_forward_pass(sizes[3], t, value, forwards)
+    call_forward_pass(scalars[3], t, value, forwards)
     no_floats, no_ints = view(floats, 0, 0), view(ints, 0, 0)
-    return call_settle_sweep(sizes[4], t, value, err, seed, sizes[0], no_floats, ts.eoff,
+    return call_settle_sweep(scalars[4], t, value, err, seed, scalars[0], no_floats, ts.eoff,
                              ts.psend, opens_ptr, opens, rules, inputs, 0, no_floats, no_ints,
                              no_ints, no_ints, no_ints)[1]
 

@@ -326,14 +326,18 @@ class _Replay:
 
         def copy(err: Any) -> Any:
             return err[runs[0]].copy() if len(runs) == 1 else                 np.concatenate([err[run] for run in runs])
-        if type(args[gradients.positions[0]]) is np.ndarray:  # one leaf, the argument itself
+        argument = args[gradients.positions[0]]
+        if type(argument) is np.ndarray:  # one leaf, the argument itself
             shape = shapes[0]
             return lambda err: copy(err).reshape(shape)
         views, start = [], 0  # each leaf's place in the copy
         for (_, n), shape in zip(places, shapes):
             views.append((slice(start, start + n), shape))
             start += n
-        unflatten = gradients.unflattens[0]
+        # a tuple or list of arrays is built directly, other pytrees by unflatten
+        flat_container = type(argument) in (tuple, list) and all(
+            type(leaf) is np.ndarray for leaf in argument)
+        unflatten = type(argument) if flat_container else gradients.unflattens[0]
 
         def read(err: Any) -> Any:
             flat = copy(err)
