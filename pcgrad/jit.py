@@ -268,21 +268,22 @@ class _Replay:
             if spec["return_info"] else (), record=options["record"])
         cotangent = np.ones(1) if self.target is None else \
             np.ascontiguousarray(self.target, np.float64).ravel()
-        # under the sweep without a RelaxInfo, one compiled call replays
-        # (fusion.replay, later the fused replay); else Relaxation.run
-        self.compiled = fusion.fusable(self.relaxation, spec["return_info"], self.target)
-        if self.compiled:
-            self.ints, self.floats, self.value, self.err, self.cotangent = fusion.pack(
-                plan, self.relaxation, cotangent.size)
+        # packed: under the sweep without a RelaxInfo, one compiled call on the
+        # packed buffers replays (fusion.replay, later the fused replay); else
+        # Relaxation.run does
+        self.packed = fusion.fusable(self.relaxation, spec["return_info"], self.target)
+        if self.packed:
+            with _first_call(fusion.replay, "the compiled replay"):  # and the loops it calls
+                fusion.replay.compile(fusion.SIGNATURE)
+                self.ints, self.floats, self.value, self.err, self.cotangent = fusion.pack(
+                    plan, self.relaxation, cotangent.size)
             plan.values_from(graph, out=self.value)
             self.cotangent[...] = cotangent
             self.run = fusion.replay
-            with _first_call(fusion.replay, "the compiled replay"):
-                fusion.replay.compile(fusion.SIGNATURE)
         else:
             self.value, self.cotangent = plan.values_from(graph), cotangent
             self.err = np.empty(self.relaxation.error_size)
-        self.work = None if self.compiled else np.empty(2 * self.relaxation.error_size)
+        self.work = None if self.packed else np.empty(2 * self.relaxation.error_size)
         self.slots = []  # (leaf number, view of its place in the value buffer)
         for k in self.float_leaves:
             i = plan.index.get(node[k])
@@ -296,7 +297,7 @@ class _Replay:
         self.fused = None  # the compiled fused replay, once there is one
         # unfused calls left before fusion starts (None: never)
         self.countdown = None
-        if spec["fuse"] is not False and self.compiled:
+        if spec["fuse"] is not False and self.packed:
             if spec["fuse"] is True:
                 self._fuse(elsewhere=False)
             else:
@@ -325,7 +326,8 @@ class _Replay:
                 runs.append(slice(o, o + n))
 
         def copy(err: Any) -> Any:
-            return err[runs[0]].copy() if len(runs) == 1 else                 np.concatenate([err[run] for run in runs])
+            return err[runs[0]].copy() if len(runs) == 1 else \
+                np.concatenate([err[run] for run in runs])
         argument = args[gradients.positions[0]]
         if type(argument) is np.ndarray:  # one leaf, the argument itself
             shape = shapes[0]
@@ -363,7 +365,7 @@ class _Replay:
         with self._lock:
             for k, view in self.slots:
                 view[...] = leaves[k]
-            if self.compiled and not self.run(self.ints, self.floats):
+            if self.packed and not self.run(self.ints, self.floats):
                 err, value, info, energy = self.err, self.value, None, None
             else:  # other schedules, and where the replay met inf or nan (for the warning)
                 err, value, info, energy = self.relaxation.run(

@@ -163,13 +163,11 @@ def kernel(fn=None, **options):
 
 def address_of(dispatcher, signature):
     """The address of ``dispatcher`` compiled for ``signature`` (compiling it
-    or loading it from Numba's cache if need be), to call with ``_call_codegen``."""
+    or loading it from Numba's cache if need be), to call with ``_call_codegen``.
+    Numba raises a TypingError if the function returns another type."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Numba's performance hints
         result = dispatcher.get_compile_result(signature)
-    if result.signature.return_type != signature.return_type:
-        raise TypeError(f"{dispatcher.__name__} returns {result.signature.return_type}, "
-                        f"not {signature.return_type}")
     return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
 
 

@@ -255,9 +255,9 @@ def test_returned_gradients_are_not_changed_by_later_calls():
     kept = [g.copy() for g in first]
     compiled(tuple(p * 2.0 for p in PARAMS), X, Y)
     close(first, kept, 0.0)
-    rosen = pcgrad.jit(pcgrad.value_and_grad(cubic(np)))
-    value, g = rosen(numpy.arange(3.0))
-    rosen(numpy.arange(3.0) + 7.0)
+    with_value = pcgrad.jit(pcgrad.value_and_grad(cubic(np)))
+    value, g = with_value(numpy.arange(3.0))
+    with_value(numpy.arange(3.0) + 7.0)
     assert value == 9.0  # 0 + 1 + 8
     close(g, 3.0 * numpy.arange(3.0) ** 2, 0.0)
 
