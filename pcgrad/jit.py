@@ -9,6 +9,10 @@ call that recomputes every value with the forward kernels (the same kernels
 the strict schedule uses) and relaxes the errors. No Python runs per node.
 Under the sweep, runs of elementwise nodes are then fused into one loop each
 (fusion.py), compiled in another process after a few unfused calls.
+
+A call of the signature called last skips building its key: a matcher made
+at trace time checks the arguments against it (structure, shapes, dtypes and
+the values of static scalars) and collects their leaves on the way.
 """
 import functools
 import threading
@@ -23,7 +27,7 @@ from .api import _check_scalar, _check_settled, _check_target, _differentiated
 from .graph import Graph
 from .plan import Plan
 from .pytree import flatten, leaf_paths
-from .relax import Relaxation
+from .relax import Relaxation, _first_call
 from .tracing import Trace, Tracer, current_trace
 
 CACHE_SIZE = 32
@@ -110,6 +114,66 @@ def _signature(tree: Any, leaves: list[Any]) -> Any:
     return ("f", (), np.dtype(tree.dtype).str) if _is_float_leaf(tree) else _static_key(tree)
 
 
+def _matcher(tree: Any) -> Callable[[Any, list[Any]], bool] | None:
+    """A function ``match(other, leaves)``: whether ``other`` has the
+    signature of ``tree`` (then its leaves, in ``_signature``'s order, are
+    appended to ``leaves``). Stricter than the signature (containers and
+    leaves of the same type, a dtype the same object), never looser. None
+    where checking needs the signature itself: static arrays, which it
+    compares by content, and other objects."""
+    kind = type(tree)
+    if kind is np.ndarray:
+        if tree.dtype.kind != "f":
+            return None
+        shape, dtype = tree.shape, tree.dtype
+
+        def match_array(x: Any, leaves: list[Any]) -> bool:
+            if type(x) is np.ndarray and x.shape == shape and x.dtype is dtype:
+                leaves.append(x)
+                return True
+            return False
+        return match_array
+    if isinstance(tree, (tuple, list, dict)):
+        keys = tuple(tree) if isinstance(tree, dict) else None
+        kids = []
+        for child in (tree.values() if isinstance(tree, dict) else tree):
+            kid = _matcher(child)
+            if kid is None:
+                return None
+            kids.append(kid)
+        size = len(kids)
+
+        def match_container(x: Any, leaves: list[Any]) -> bool:
+            if type(x) is not kind or len(x) != size:
+                return False
+            if keys is not None:
+                if tuple(x) != keys:
+                    return False
+                x = x.values()
+            for kid, child in zip(kids, x):
+                if not kid(child, leaves):
+                    return False
+            return True
+        return match_container
+    if tree is None:
+        return lambda x, leaves: x is None
+    if _is_float_leaf(tree):  # float or a NumPy float scalar: a leaf refilled on each call
+        def match_float(x: Any, leaves: list[Any]) -> bool:
+            if type(x) is kind:
+                leaves.append(x)
+                return True
+            return False
+        return match_float
+    if kind in (int, bool, str) or isinstance(tree, np.generic):
+        def match_static(x: Any, leaves: list[Any]) -> bool:
+            if type(x) is kind and x == tree:
+                leaves.append(x)
+                return True
+            return False
+        return match_static
+    return None
+
+
 class _Compiled:
     """The compiled function: a bounded cache of replays, one per signature.
     Called inside a function being traced, it runs uncompiled: the outer
@@ -120,11 +184,16 @@ class _Compiled:
     def __init__(self, spec: dict[str, Any], uncompiled: Callable[..., Any]) -> None:
         self.spec, self.uncompiled = spec, uncompiled
         self._replays, self._lock = OrderedDict(), threading.Lock()
+        self._last: _Replay | None = None  # the replay called last
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if current_trace() is not None:
             return self.uncompiled(*args, **kwargs)
         leaves: list[Any] = []
+        last = self._last
+        if last is not None and last.match is not None and last.match((args, kwargs), leaves):
+            return last(leaves)
+        leaves.clear()
         key = _signature((args, kwargs), leaves)
         with self._lock:
             replay = self._replays.get(key)
@@ -136,6 +205,7 @@ class _Compiled:
                 self._replays[key] = replay
                 if len(self._replays) > CACHE_SIZE:
                     self._replays.popitem(last=False)
+        self._last = replay
         return replay(leaves)
 
 
@@ -145,6 +215,7 @@ class _Replay:
     def __init__(self, spec: dict[str, Any], args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> None:
         self.spec = spec
+        self.match = _matcher((args, kwargs))
         _, _, self.gradients = _differentiated(args, spec["argnums"])
         leaves, unflatten = flatten((args, kwargs))
         # each leaf's path and positional argument (None: a kwarg)
@@ -188,13 +259,6 @@ class _Replay:
                             "pcgrad.jit cannot compile a zero gradient. Use pcgrad.grad.")
         self.plan = plan = Plan(graph, store_all=True)
         t = plan.table
-        self.value = plan.values_from(graph)
-        self.slots = []  # (leaf number, view of its place in the value buffer)
-        for k in self.float_leaves:
-            i = plan.index.get(node[k])
-            if i is not None and t.voff[i] >= 0:
-                view = self.value[t.voff[i]:t.voff[i] + t.size[i]].reshape(np.shape(leaves[k]))
-                self.slots.append((k, view))
         options = spec["options"]
         self.relaxation = Relaxation(
             plan, options["schedule"], eta=options["eta"], tol=options["tol"],
@@ -202,24 +266,85 @@ class _Replay:
             energy="linear" if self.target is None else spec["energy"], beta=options["beta"],
             precisions=options["precisions"], named=sorted(plan.named)
             if spec["return_info"] else (), record=options["record"])
-        self.err = np.empty(self.relaxation.error_size)
-        self.work = np.empty(2 * self.relaxation.error_size)
-        eoff = self.relaxation.table.eoff
-        self.grads = [(eoff[i], t.size[i], np.shape(leaves[k]))  # where each gradient is
-                      for i, k in zip(plan.inputs, self.inputs)]
-        self.out_slice = (t.voff[plan.output], t.size[plan.output], out.value.shape)
-        self.cotangent = np.ones(1) if self.target is None else \
+        cotangent = np.ones(1) if self.target is None else \
             np.ascontiguousarray(self.target, np.float64).ravel()
+        # packed: under the sweep without a RelaxInfo, one compiled call on the
+        # packed buffers replays (fusion.replay, later the fused replay); else
+        # Relaxation.run does
+        self.packed = fusion.fusable(self.relaxation, spec["return_info"], self.target)
+        if self.packed:
+            with _first_call(fusion.replay, "the compiled replay"):  # and the loops it calls
+                fusion.replay.compile(fusion.SIGNATURE)
+                self.ints, self.floats, self.value, self.err, self.cotangent = fusion.pack(
+                    plan, self.relaxation, cotangent.size)
+            plan.values_from(graph, out=self.value)
+            self.cotangent[...] = cotangent
+            self.run = fusion.replay
+        else:
+            self.value, self.cotangent = plan.values_from(graph), cotangent
+            self.err = np.empty(self.relaxation.error_size)
+        self.work = None if self.packed else np.empty(2 * self.relaxation.error_size)
+        self.slots = []  # (leaf number, view of its place in the value buffer)
+        for k in self.float_leaves:
+            i = plan.index.get(node[k])
+            if i is not None and t.voff[i] >= 0:
+                view = self.value[t.voff[i]:t.voff[i] + t.size[i]].reshape(np.shape(leaves[k]))
+                self.slots.append((k, view))
+        self.read_gradients = self._gradient_reader([np.shape(leaves[k]) for k in self.inputs],
+                                                    args)
+        self.out_slice = (t.voff[plan.output], t.size[plan.output], out.value.shape)
         self._lock = threading.Lock()
         self.fused = None  # the compiled fused replay, once there is one
         # unfused calls left before fusion starts (None: never)
         self.countdown = None
-        if spec["fuse"] is not False and fusion.fusable(self.relaxation, spec["return_info"],
-                                                         self.target):
+        if spec["fuse"] is not False and self.packed:
             if spec["fuse"] is True:
                 self._fuse(elsewhere=False)
             else:
                 self.countdown = FUSE_AFTER
+
+    def _gradient_reader(self, shapes: list[tuple[int, ...]],
+                         args: tuple[Any, ...]) -> Callable[[Any], Any]:
+        """A function from the settled error buffer to the gradients, in
+        arrays of their own (a later call must not change them): the float64
+        array leaves of one differentiated argument are views of one copy of
+        their errors; other leaves and argnums go through Gradients.build."""
+        eoff, size = self.relaxation.table.eoff, self.plan.table.size
+        places = [(int(eoff[i]), int(size[i])) for i in self.plan.inputs]
+        gradients = self.gradients
+        if gradients.many or any(dtype != np.float64 or scalar
+                                 for kinds in gradients.kinds for dtype, scalar in kinds):
+            def build(err: Any) -> Any:
+                return gradients.build([err[o:o + n].reshape(shape)
+                                        for (o, n), shape in zip(places, shapes)], copy=True)
+            return build
+        runs: list[slice] = []  # the places merged where they meet
+        for o, n in places:
+            if runs and runs[-1].stop == o:
+                runs[-1] = slice(runs[-1].start, o + n)
+            else:
+                runs.append(slice(o, o + n))
+
+        def copy(err: Any) -> Any:
+            return err[runs[0]].copy() if len(runs) == 1 else \
+                np.concatenate([err[run] for run in runs])
+        argument = args[gradients.positions[0]]
+        if type(argument) is np.ndarray:  # one leaf, the argument itself
+            shape = shapes[0]
+            return lambda err: copy(err).reshape(shape)
+        views, start = [], 0  # each leaf's place in the copy
+        for (_, n), shape in zip(places, shapes):
+            views.append((slice(start, start + n), shape))
+            start += n
+        # a tuple or list of arrays is built directly, other pytrees by unflatten
+        flat_container = type(argument) in (tuple, list) and all(
+            type(leaf) is np.ndarray for leaf in argument)
+        unflatten = type(argument) if flat_container else gradients.unflattens[0]
+
+        def read(err: Any) -> Any:
+            flat = copy(err)
+            return unflatten([flat[view].reshape(shape) for view, shape in views])
+        return read
 
     def _fuse(self, elsewhere: bool) -> None:
         """Generate and compile the fused replay (in another process if
@@ -229,6 +354,7 @@ class _Replay:
             fused = fusion.fuse(self.plan, self.relaxation)
             if fused is not None:
                 self.fused = fused.compile(elsewhere)
+                self.run = fused.function
         except Exception as error:  # a bug in fusion must not stop a working replay
             warnings.warn(f"pcgrad.jit could not compile a fused replay ({error!r}); this "
                           "signature keeps replaying unfused. Please report it.",
@@ -239,10 +365,9 @@ class _Replay:
         with self._lock:
             for k, view in self.slots:
                 view[...] = leaves[k]
-            fused = self.fused
-            if fused is not None and not fused(self.value, self.err, self.cotangent):
+            if self.packed and not self.run(self.ints, self.floats):
                 err, value, info, energy = self.err, self.value, None, None
-            else:  # unfused, and where the fused replay met inf or nan (for the warning)
+            else:  # other schedules, and where the replay met inf or nan (for the warning)
                 err, value, info, energy = self.relaxation.run(
                     self.value, self.cotangent, forward=True, err=self.err, work=self.work,
                     want_info=spec["return_info"])
@@ -253,11 +378,10 @@ class _Replay:
                     self.countdown = None
                     threading.Thread(target=self._fuse, args=(True,), daemon=True,
                                      name="pcgrad fusion").start()
-            g = self.gradients.build([err[o:o + n].reshape(shape)
-                                      for o, n, shape in self.grads], copy=True)
+            g = self.read_gradients(err)
+            if spec["kind"] == "grad":
+                return (g, info) if spec["return_info"] else g
             o, n, shape = self.out_slice
             output = value[o:o + n].reshape(shape).copy()
-        if spec["kind"] == "grad":
-            return (g, info) if spec["return_info"] else g
         value_out = output if self.target is None else np.float64(energy)
         return (value_out, g, info) if spec["return_info"] else (value_out, g)

@@ -54,16 +54,15 @@ HOOK = types.none(_buffer, _indices, _indices, types.int64, types.boolean, _tabl
 
 
 def _call_codegen(signature):
-    """Code calling a kernel of ``signature`` at the address in the first argument."""
+    """Code calling a function of ``signature`` at the address in the first argument."""
     def codegen(context, builder, sig, llargs):
-        argtypes = signature.args
-        fnty = context.call_conv.get_function_type(types.none, argtypes)
+        argtypes, result = signature.args, signature.return_type
+        fnty = context.call_conv.get_function_type(result, argtypes)
         fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        status, _ = context.call_conv.call_function(builder, fn, types.none, argtypes,
-                                                    llargs[1:])
+        status, out = context.call_conv.call_function(builder, fn, result, argtypes, llargs[1:])
         with cgutils.if_unlikely(builder, status.is_error):
             context.call_conv.return_status_propagate(builder, status)
-        return context.get_dummy_value()
+        return context.get_dummy_value() if result == types.none else out
     return codegen
 
 
@@ -183,6 +182,16 @@ def helper(fn=None, **options):
     return njit(**INNER)(fn)
 
 
+def address_of(dispatcher, signature):
+    """The address of ``dispatcher`` compiled for ``signature`` (compiling it
+    or loading it from Numba's cache if need be), to call with ``_call_codegen``.
+    Numba raises a TypingError if the function returns another type."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Numba's performance hints
+        result = dispatcher.get_compile_result(signature)
+    return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+
+
 class Kernel:
     """One compiled kernel: a Numba dispatcher of one signature ("rule" or
     "forward"), compiled the first time its address is asked for."""
@@ -201,12 +210,7 @@ class Kernel:
             return self._address
         with self._lock:
             if not self._address:
-                signature = SIGNATURES[self.kind]
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # Numba's performance hints
-                    result = self.dispatcher.get_compile_result(signature)
-                self._address = result.library.get_pointer_to_function(
-                    result.fndesc.llvm_func_name)
+                self._address = address_of(self.dispatcher, SIGNATURES[self.kind])
         return self._address
 
     def __repr__(self):

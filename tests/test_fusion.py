@@ -259,3 +259,15 @@ def test_a_long_fused_compile_is_announced_once_on_stderr(tmp_path):
     done = subprocess.run([sys.executable, str(script)], check=True, timeout=600,
                           capture_output=True, text=True)
     assert done.stderr.count("pcgrad: compiling the fused replay of a") == 1, done.stderr
+
+
+def test_the_loops_the_replay_calls_by_address_have_its_declared_signatures():
+    from numba import types
+    from numba.core.errors import TypingError
+
+    from pcgrad import kernels
+    from pcgrad.relax import forward_pass, settle_sweep
+    assert kernels.address_of(forward_pass, fusion.FORWARD_PASS) != 0
+    assert kernels.address_of(settle_sweep, fusion.SETTLE_SWEEP) != 0
+    with pytest.raises(TypingError, match="mismatch of return type"):
+        kernels.address_of(settle_sweep, types.none(*fusion.SETTLE_SWEEP.args))

@@ -128,3 +128,136 @@ def test_jit_with_has_aux_raises_not_implemented():
 def test_jit_module_docstring_example_runs():
     import doctest
     assert doctest.testmod(sys.modules["pcgrad.jit"]).failed == 0
+
+
+# --- the signature cache -----------------------------------------------------
+
+jit_module = sys.modules["pcgrad.jit"]
+
+
+def cubic(np):
+    return lambda x: np.sum(x ** 3)
+
+
+def test_a_repeated_signature_skips_building_its_key(monkeypatch):
+    compiled = pcgrad.jit(pcgrad.grad(mlp(np)))
+    compiled(PARAMS, X, Y)
+    keys = []
+    monkeypatch.setattr(jit_module, "_signature",
+                        lambda tree, leaves: keys.append(tree) or pytest.fail("key built"))
+    close(compiled(PARAMS, X * 2.0, Y), autograd.grad(mlp(anp))(PARAMS, X * 2.0, Y))
+    assert keys == []
+
+
+def test_alternating_shapes_each_get_their_own_replay():
+    compiled = pcgrad.jit(pcgrad.grad(cubic(np)))
+    for x in (numpy.arange(3.0), numpy.arange(5.0), numpy.arange(3.0) + 1.0, numpy.arange(5.0)):
+        close(compiled(x), 3.0 * x ** 2)
+    assert replays(compiled) == 2
+
+
+def test_a_new_dtype_traces_a_new_replay_in_that_dtype():
+    compiled = pcgrad.jit(pcgrad.grad(cubic(np)))
+    compiled(numpy.arange(3.0))
+    g = compiled(numpy.arange(3.0, dtype=numpy.float32))
+    assert g.dtype == numpy.float32 and replays(compiled) == 2
+    close(g, 3.0 * numpy.arange(3.0) ** 2)
+
+
+@pytest.mark.parametrize("first, second", [(2.0, numpy.float64(2.0)), (2.0, numpy.array(2.0)),
+                                           (numpy.float64(2.0), numpy.float32(2.0))])
+def test_python_and_numpy_float_scalars_are_different_signatures(first, second):
+    compiled = pcgrad.jit(pcgrad.grad(lambda s, x: np.sum(x * s ** 2), argnums=(0, 1)))
+    x = numpy.arange(3.0)
+    for s in (first, second):
+        gs, gx = compiled(s, x)
+        expected = pcgrad.grad(lambda s, x: np.sum(x * s ** 2), argnums=(0, 1))(s, x)
+        assert type(gs) is type(expected[0]) and gs.dtype == expected[0].dtype
+        close((gs, gx), expected)
+    assert replays(compiled) == 2
+
+
+def test_a_changed_static_argument_retraces():
+    compiled = pcgrad.jit(pcgrad.grad(lambda x, n: np.sum(x ** n)))
+    x = numpy.arange(1.0, 4.0)
+    close(compiled(x, 2), 2.0 * x)
+    close(compiled(x, 3), 3.0 * x ** 2)
+    close(compiled(x, n=2), 2.0 * x)
+    close(compiled(x, n=3), 3.0 * x ** 2)
+
+
+def test_a_static_array_argument_changed_in_place_retraces():
+    compiled = pcgrad.jit(pcgrad.grad(lambda x, picks: np.sum(x[picks] ** 2)))
+    x, picks = numpy.arange(1.0, 5.0), numpy.array([0, 1])
+    close(compiled(x, picks), numpy.array([2.0, 4.0, 0.0, 0.0]))
+    picks[:] = [2, 3]
+    close(compiled(x, picks), numpy.array([0.0, 0.0, 6.0, 8.0]))
+
+
+def test_a_closure_constant_changed_in_place_stays_frozen_as_documented():
+    scale = numpy.ones(3)
+    compiled = pcgrad.jit(pcgrad.grad(lambda x: np.sum(x * scale)))
+    x = numpy.arange(3.0)
+    close(compiled(x), numpy.ones(3))
+    scale[:] = 5.0
+    close(compiled(x), numpy.ones(3))
+
+
+A4, B4 = rng.standard_normal((5, 4)), rng.standard_normal(4)
+BY_POSITION, BY_NAME = (lambda p: (p[0], p[1])), (lambda p: (p["a"], p["b"]))
+
+
+@pytest.mark.parametrize("first, second, unpack", [
+    ((A4, B4), [A4, B4], BY_POSITION),  # a list instead of a tuple
+    ({"a": A4, "b": B4}, {"b": B4, "a": A4}, BY_NAME),  # the keys in another order
+    ((A4, B4), (A4, B4, numpy.ones(2)), BY_POSITION),  # one more (unused) leaf
+])
+def test_a_container_of_another_structure_retraces(first, second, unpack):
+    def loss(np):
+        def f(p, x):
+            a, b = unpack(p)
+            return np.sum(np.tanh(x @ a) * b)
+        return f
+    compiled = pcgrad.jit(pcgrad.grad(loss(np)))
+    close(compiled(first, X), autograd.grad(loss(anp))(first, X))
+    g = compiled(second, X)
+    assert type(g) is type(second) and replays(compiled) == 2
+    if isinstance(second, dict):
+        assert list(g) == list(second)
+    close(g, autograd.grad(loss(anp))(second, X))
+
+
+def test_matching_the_last_signature_is_never_looser_than_its_key():
+    trees = [(numpy.ones(3),), (numpy.ones(4),), (numpy.ones(3, numpy.float32),),
+             (numpy.ones((3, 1)),), ([numpy.ones(3)],), ((numpy.ones(3),),), (2.0,), (2,),
+             (3,), (True,), ("a",), (numpy.float64(2.0),), (numpy.int64(2),),
+             ({"a": 1.0, "b": 2.0},), ({"b": 2.0, "a": 1.0},), (None,), (numpy.arange(3),)]
+    for tree in trees:
+        match = jit_module._matcher(tree)
+        for other in trees:
+            if match is None:
+                continue
+            leaves, expected = [], []
+            key = jit_module._signature(other, expected)
+            if match(other, leaves):
+                assert key == jit_module._signature(tree, [])
+                assert len(leaves) == len(expected)
+                assert all(u is v for u, v in zip(leaves, expected))
+            else:
+                assert other is not tree
+
+
+# --- the returned gradients ----------------------------------------------------
+
+def test_returned_gradients_are_not_changed_by_later_calls():
+    compiled = pcgrad.jit(pcgrad.grad(mlp(np)))
+    first = compiled(PARAMS, X, Y)
+    kept = [g.copy() for g in first]
+    compiled(tuple(p * 2.0 for p in PARAMS), X, Y)
+    close(first, kept, 0.0)
+    with_value = pcgrad.jit(pcgrad.value_and_grad(cubic(np)))
+    value, g = with_value(numpy.arange(3.0))
+    with_value(numpy.arange(3.0) + 7.0)
+    assert value == 9.0  # 0 + 1 + 8
+    close(g, 3.0 * numpy.arange(3.0) ** 2, 0.0)
+
