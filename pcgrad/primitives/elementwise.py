@@ -238,7 +238,8 @@ UNARY_TABLE = [
      lambda x, y: sp.INV_SQRT_2PI * tnp.exp(-0.5 * x * x)),
     ("log_ndtr", _scipy("log_ndtr"), sp.log_ndtr, sp.log_ndtr_d,
      lambda x, y: sp.INV_SQRT_2PI * tnp.exp(-0.5 * x * x - y)),
-    ("ndtri", _scipy("ndtri"), sp.ndtri, sp.ndtri_d, lambda x, y: sp.SQRT_2PI * tnp.exp(0.5 * y * y)),
+    ("ndtri", _scipy("ndtri"), sp.ndtri, sp.ndtri_d,
+     lambda x, y: sp.SQRT_2PI * tnp.exp(0.5 * y * y)),
 ]
 
 
