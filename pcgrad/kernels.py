@@ -157,17 +157,14 @@ SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
 INNER = dict(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # The entry points Python calls keep their CPython wrapper only.
 ENTRY = dict(cache=True, no_cfunc_wrapper=True)
-# Kernels raise nothing: numpy's error model gives inf and nan (1/0 = inf)
-# where Python's would raise ZeroDivisionError.
-OPTIONS = dict(INNER, error_model="numpy")
 
 
 def kernel(fn=None, **options):
     """``@kernel``: a family kernel, compiled lazily with Numba's cache and
-    numpy's error model (``@kernel(fastmath=...)`` adds Numba options)."""
-    if fn is None:
-        return lambda f: njit(**OPTIONS, **options)(f)
-    return njit(**OPTIONS)(fn)
+    numpy's error model, so that it raises nothing (1/0 gives inf where
+    Python's model raises ZeroDivisionError); ``@kernel(fastmath=...)`` adds
+    Numba options."""
+    return helper(fn, error_model="numpy", **options)
 
 
 def entry(fn):
@@ -178,9 +175,9 @@ def entry(fn):
 def helper(fn=None, **options):
     """``@helper``: a function that only compiled code calls (see INNER),
     cached; ``@helper(fastmath=...)`` adds Numba options."""
-    if fn is None:
-        return lambda f: njit(**INNER, **options)(f)
-    return njit(**INNER)(fn)
+    def compile(f):
+        return njit(**INNER, **options)(f)
+    return compile if fn is None else compile(fn)
 
 
 def address_of(dispatcher, signature):
