@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit, types, typeof
 from llvmlite import ir
 from numba.core import cgutils, event
+from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
@@ -154,7 +155,7 @@ SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
 # much of its code, and a first gradient compiles about a quarter faster
 # without them. (Called from Python, such a function would crash the
 # interpreter.)
-INNER = dict(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+INNER = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # The entry points Python calls keep their CPython wrapper only.
 ENTRY = dict(cache=True, no_cfunc_wrapper=True)
 
@@ -172,11 +173,27 @@ def entry(fn):
     return njit(**ENTRY)(fn)
 
 
+class _Helper(CPUDispatcher):
+    """A dispatcher that compiled code calls with its arguments' plain types:
+    Numba would otherwise compile a function once per constant it is called
+    with (``parent(t, j, 0)``, ``parent(t, j, 1)`` ...), each compile a tenth
+    of a second or more of the first gradient."""
+
+    def get_call_template(self, args, kws):
+        return super().get_call_template(
+            tuple(types.unliteral(a) for a in args),
+            {k: types.unliteral(v) for k, v in kws.items()})
+
+
 def helper(fn=None, **options):
     """``@helper``: a function that only compiled code calls (see INNER),
-    cached; ``@helper(fastmath=...)`` adds Numba options."""
+    cached, compiled once per argument types whatever constants it is called
+    with; ``@helper(fastmath=...)`` adds Numba options."""
     def compile(f):
-        return njit(**INNER, **options)(f)
+        dispatcher = _Helper(py_func=f, locals={}, targetoptions=dict(
+            nopython=True, **INNER, **options))
+        dispatcher.enable_caching()
+        return dispatcher
     return compile if fn is None else compile(fn)
 
 
