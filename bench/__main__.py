@@ -41,7 +41,7 @@ PCGRAD_EXTRA_SCHEDULES = ("jacobi", "euler")
 LARGE_ENGINES = ("pcgrad", "autograd", "jax-jit", "torch")
 
 FULL_SETTINGS = {"repeats": 7, "min_loop": 0.2, "warmup": 0.3, "timeout": 900.0,
-                 "miss_calls": 20}
+                 "miss_calls": 60}
 QUICK_SETTINGS = {"repeats": 3, "min_loop": 0.03, "warmup": 0.03, "timeout": 120.0,
                   "miss_calls": 5}
 

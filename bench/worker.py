@@ -431,7 +431,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=float, default=0.2, help="seconds of warm-up calls")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="the reduced workload sizes")
-    parser.add_argument("--miss-calls", type=int, default=20,
+    parser.add_argument("--miss-calls", type=int, default=60,
                         help="timed calls, each with a new structure")
     options = parser.parse_args(argv)
 
