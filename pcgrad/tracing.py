@@ -219,21 +219,24 @@ def bind(primitive, args, params):
     Otherwise the numpy forward value is recorded as one graph node whose
     parents are the arguments (non-traced arguments become constant nodes).
     """
-    trace = None
-    for arg in args:
-        if type(arg) is Tracer:
-            if trace is None:
-                trace = arg._trace
-            elif arg._trace is not trace:
-                _mixed_traces()
-    if trace is None:
-        return _untraced(primitive, args, params)
     # the hot path of tracing: one numpy call and one recorded node
-    if len(args) == 1:  # (no list building for the commonest case)
+    if len(args) == 1:  # (no loops or lists for the commonest case)
         x = args[0]
+        if type(x) is not Tracer:
+            return _untraced(primitive, args, params)
+        trace, traced = x._trace, args
         value = primitive.forward(x.value, **params)
-        parents, traced = (x.node,), args
+        parents = (x.node,)
     else:
+        trace = None
+        for arg in args:
+            if type(arg) is Tracer:
+                if trace is None:
+                    trace = arg._trace
+                elif arg._trace is not trace:
+                    _mixed_traces()
+        if trace is None:
+            return _untraced(primitive, args, params)
         operands, parents, traced = [], [], []
         for arg in args:
             if type(arg) is Tracer:

@@ -396,7 +396,7 @@ def matmul(x1, x2):
     if len(s1) == 0 or len(s2) == 0:
         raise ValueError("matmul: input operand does not have enough dimensions; use "
                          "multiply for scalars.")
-    if _matmul_dims(s1, s2) is None:
+    if len(s1) > 2 and len(s2) > 2 and _matmul_dims(s1, s2) is None:  # (None needs both)
         batch = _np.broadcast_shapes(s1[:-2], s2[:-2])
         x1 = broadcast_to(x1, batch + s1[-2:])
         x2 = broadcast_to(x2, batch + s2[-2:])
