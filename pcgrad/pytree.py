@@ -1,5 +1,6 @@
 """Pytrees: nested tuples, lists and dicts whose leaves are arrays or numbers."""
 from __future__ import annotations
+import functools
 from typing import Any, Callable, Iterator
 
 
@@ -55,7 +56,7 @@ def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
 def leaf_paths(tree: Any, prefix: str = "") -> list[str]:
     """Names of the leaves of ``tree`` in ``flatten`` order, e.g. "[0]['W']"."""
     if _flat(tree):
-        return [prefix] if _leaf(tree) else [f"{prefix}[{i}]" for i in range(len(tree))]
+        return [prefix] if _leaf(tree) else list(_item_paths(prefix, len(tree)))
     paths, stack = [], [(tree, prefix)]
     while stack:
         node, path = stack.pop()
@@ -67,3 +68,8 @@ def leaf_paths(tree: Any, prefix: str = "") -> list[str]:
             paths.append(path)
     return paths
 
+
+@functools.lru_cache(maxsize=256)
+def _item_paths(prefix: str, n: int) -> tuple[str, ...]:
+    """The names of the items of a flat tuple or list (made once: every call names them)."""
+    return tuple([f"{prefix}[{i}]" for i in range(n)])

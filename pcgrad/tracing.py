@@ -105,7 +105,8 @@ class Trace:
             node = self.record(CONSTANT, {}, (), np.asarray(value))
             self._scalars[id(value)] = value, node
             return node
-        return self.record(CONSTANT, {}, (), np.asarray(value))
+        return self.record(CONSTANT, {}, (), value if type(value) is np.ndarray
+                           else np.asarray(value))
 
     def name(self, node):
         primitive = self.primitives[node]
@@ -225,7 +226,7 @@ def bind(primitive, args, params):
         if type(x) is not Tracer:
             return _untraced(primitive, args, params)
         trace, traced = x._trace, args
-        value = primitive.forward(x.value, **params)
+        value = primitive.forward(x.value, **params) if params else primitive.forward(x.value)
         parents = (x.node,)
     else:
         trace = None
