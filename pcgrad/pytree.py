@@ -39,8 +39,7 @@ def _flat(tree: Any) -> bool:
     of leaves: the common argument, flattened without a walk."""
     kind = type(tree)
     if kind is tuple or kind is list:
-        return all([child is not None and not isinstance(child, (tuple, list, dict))
-                    for child in tree])
+        return all([_leaf(child) for child in tree])
     return _leaf(tree)
 
 

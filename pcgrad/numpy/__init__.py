@@ -162,9 +162,9 @@ def isnan(x):
 
 # --- shapes -----------------------------------------------------------------------
 def _shape(x):
-    if type(x) is _Tracer:
+    if isinstance(x, _Tracer):
         return x.value.shape
-    shape = getattr(x.value if isinstance(x, _Tracer) else x, "shape", None)
+    shape = getattr(x, "shape", None)
     return shape if shape is not None else _np.shape(x)
 
 
