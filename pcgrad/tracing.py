@@ -228,6 +228,24 @@ def bind(primitive, args, params):
         trace, traced = x._trace, args
         value = primitive.forward(x.value, **params) if params else primitive.forward(x.value)
         parents = (x.node,)
+    elif len(args) == 2:  # (nor for binary operators)
+        x, y = args
+        if type(x) is Tracer:
+            trace = x._trace
+            if type(y) is Tracer:
+                if y._trace is not trace:
+                    _mixed_traces()
+                traced, parents = args, (x.node, y.node)
+                value = primitive.forward(x.value, y.value, **params)
+            else:  # a non-traced argument becomes a constant node
+                traced, parents = (x,), (x.node, trace.constant(y))
+                value = primitive.forward(x.value, y, **params)
+        elif type(y) is Tracer:
+            trace = y._trace
+            traced, parents = (y,), (trace.constant(x), y.node)
+            value = primitive.forward(x, y.value, **params)
+        else:
+            return _untraced(primitive, args, params)
     else:
         trace = None
         for arg in args:
