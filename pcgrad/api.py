@@ -83,7 +83,8 @@ def _differentiated(args: tuple[Any, ...],
     leaves, names, unflattens, kinds = [], [], [], []
     for n in positions:
         arg_leaves, unflatten = flatten(args[n])
-        values = [_check_float(leaf, f"argument {n}") for leaf in arg_leaves]
+        where = f"argument {n}"
+        values = [_check_float(leaf, where) for leaf in arg_leaves]
         leaves.append(values)
         names.append(leaf_paths(args[n], f"args[{n}]"))
         unflattens.append(unflatten)
@@ -244,13 +245,11 @@ class _Linearized:
             tol=options["tol"],
             max_iters=options["max_iters"], units=options["units"], energy=energy,
             beta=options["beta"], precisions=self._relaxed_precisions(plan, options),
-            free=free, named=sorted(plan.named) if want_info else (),
+            free=free, named=tuple(sorted(plan.named)) if want_info else (),
             record=options["record"] if want_info else None)
         _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
-        flat = [relaxation.error_of(err, i).reshape(
-            self.graph.trace.values[self.graph.inputs[k]].shape)
-            for k, i in enumerate(plan.inputs)]
+        flat = relaxation.input_errors(err)
         if want_info:
             for name, node in self._named().items():
                 i, trace_value = plan.index.get(node), self.graph.trace.values[node]
@@ -325,7 +324,7 @@ def _like(g: NDArray[Any], dtype: Any, scalar: bool, copy: bool) -> Any:
     relaxation's own error buffer, which nothing reuses)."""
     if isinstance(g, Tracer):  # a derivative recorded into an outer trace
         return g
-    g = np.array(g, dtype=dtype, copy=copy or None)
+    g = g.copy() if copy and g.dtype == dtype else np.array(g, dtype=dtype, copy=copy or None)
     return g[()] if scalar else g
 
 

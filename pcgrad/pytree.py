@@ -1,9 +1,13 @@
 """Pytrees: nested tuples, lists and dicts whose leaves are arrays or numbers."""
+from __future__ import annotations
+import functools
 from typing import Any, Callable, Iterator
 
 
 def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     """Leaves of ``tree`` in a fixed order, and a function rebuilding it from them."""
+    if _flat(tree):  # a leaf, or a plain tuple or list of leaves: no walk
+        return ([tree], _only) if _leaf(tree) else (list(tree), type(tree))
     leaves: list[Any] = []
 
     def walk(node: Any) -> Callable[[Iterator[Any]], Any]:
@@ -26,6 +30,23 @@ def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     return leaves, lambda new_leaves: build(iter(new_leaves))
 
 
+def _leaf(node: Any) -> bool:
+    return node is not None and not isinstance(node, (tuple, list, dict))
+
+
+def _flat(tree: Any) -> bool:
+    """Whether ``tree`` is a leaf, or a plain tuple or list (not a namedtuple)
+    of leaves: the common argument, flattened without a walk."""
+    kind = type(tree)
+    if kind is tuple or kind is list:
+        return all([_leaf(child) for child in tree])
+    return _leaf(tree)
+
+
+def _only(leaves: list[Any]) -> Any:
+    return leaves[0]
+
+
 def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
     leaves, unflatten = flatten(tree)
     return unflatten([fn(leaf) for leaf in leaves])
@@ -33,6 +54,8 @@ def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
 
 def leaf_paths(tree: Any, prefix: str = "") -> list[str]:
     """Names of the leaves of ``tree`` in ``flatten`` order, e.g. "[0]['W']"."""
+    if _flat(tree):
+        return [prefix] if _leaf(tree) else list(_item_paths(prefix, len(tree)))
     paths, stack = [], [(tree, prefix)]
     while stack:
         node, path = stack.pop()
@@ -44,3 +67,8 @@ def leaf_paths(tree: Any, prefix: str = "") -> list[str]:
             paths.append(path)
     return paths
 
+
+@functools.lru_cache(maxsize=256)
+def _item_paths(prefix: str, n: int) -> tuple[str, ...]:
+    """The names of the items of a flat tuple or list (made once: every call names them)."""
+    return tuple([f"{prefix}[{i}]" for i in range(n)])

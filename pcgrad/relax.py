@@ -851,6 +851,10 @@ class Relaxation:
             self.opens_ptr = np.zeros(len(t.op) + 2, np.int64)
             self.opens_ptr[-1] = self.opens.size
         self._record_layout()
+        eoff, size = self.table.eoff.tolist(), self.table.size.tolist()
+        # (start, stop, shape) of each input's error: the read-out of every call
+        self._input_places = [(eoff[i], eoff[i] + size[i], plan.shapes[i])
+                              for i in plan.inputs.tolist()]
 
     def _check_euler_step(self):
         """Euler's error dynamics are linear with rates 1 - eta Pi: they
@@ -889,6 +893,11 @@ class Relaxation:
         """Node i's settled error in a buffer ``run`` returned (None if it has none)."""
         o = self.table.eoff[i]
         return err[o:o + self.table.size[i]] if o >= 0 else None
+
+    def input_errors(self, err):
+        """The settled errors at the plan's inputs in a buffer ``run`` returned,
+        each in its input's shape."""
+        return [err[start:stop].reshape(shape) for start, stop, shape in self._input_places]
 
     def _record_buffers(self):
         """(hook, trail, kept, state, units, segments): what the loops record
@@ -1102,10 +1111,9 @@ def kernel_addresses(plan, kind):
 def _relaxation(plan, schedule, options):
     """A Relaxation of ``plan``, kept on the plan for options without arrays
     (it holds no state of a run, so calls and threads can share it)."""
-    if options.get("precisions") or options.get("free"):
+    if options.get("precisions") is not None or options.get("free") is not None:
         return Relaxation(plan, schedule, **options)
-    key = (schedule, tuple(options)) + tuple([tuple(v) if type(v) is list else v
-                                              for v in options.values()])
+    key = (schedule, tuple(options.items()))  # (lists come as tuples, see relax)
     relaxation = plan.relaxations.get(key)
     if relaxation is None:
         relaxation = plan.relaxations[key] = Relaxation(plan, schedule, **options)
@@ -1120,11 +1128,14 @@ def relax(plan, value, target, schedule="sweep", pooled=False, want_info=True, *
     feed-forward output. With ``pooled`` the errors live in
     this thread's scratch buffers: copy what you keep before the next call.
     Without ``want_info`` a converged relaxation returns no RelaxInfo.
+    ``options`` are Relaxation's, hashable (``named`` a tuple) unless they
+    hold precisions or free inputs.
     """
     relaxation = _relaxation(plan, schedule, options)
     err = work = None
     if pooled:
         err = scratch("error", relaxation.error_size)
-        work = scratch("work", 2 * relaxation.error_size)
+        if relaxation.schedule_id in (JACOBI, EULER):  # the others need no work buffer
+            work = scratch("work", 2 * relaxation.error_size)
     return relaxation.run(value, target, err=err, work=work,
                           want_info=want_info) + (relaxation,)

@@ -105,7 +105,8 @@ class Trace:
             node = self.record(CONSTANT, {}, (), np.asarray(value))
             self._scalars[id(value)] = value, node
             return node
-        return self.record(CONSTANT, {}, (), np.asarray(value))
+        return self.record(CONSTANT, {}, (), value if type(value) is np.ndarray
+                           else np.asarray(value))
 
     def name(self, node):
         primitive = self.primitives[node]
@@ -219,21 +220,42 @@ def bind(primitive, args, params):
     Otherwise the numpy forward value is recorded as one graph node whose
     parents are the arguments (non-traced arguments become constant nodes).
     """
-    trace = None
-    for arg in args:
-        if type(arg) is Tracer:
-            if trace is None:
-                trace = arg._trace
-            elif arg._trace is not trace:
-                _mixed_traces()
-    if trace is None:
-        return _untraced(primitive, args, params)
     # the hot path of tracing: one numpy call and one recorded node
-    if len(args) == 1:  # (no list building for the commonest case)
+    if len(args) == 1:  # (no loops or lists for the commonest case)
         x = args[0]
-        value = primitive.forward(x.value, **params)
-        parents, traced = (x.node,), args
+        if type(x) is not Tracer:
+            return _untraced(primitive, args, params)
+        trace, traced = x._trace, args
+        value = primitive.forward(x.value, **params) if params else primitive.forward(x.value)
+        parents = (x.node,)
+    elif len(args) == 2:  # (nor for binary operators)
+        x, y = args
+        if type(x) is Tracer:
+            trace = x._trace
+            if type(y) is Tracer:
+                if y._trace is not trace:
+                    _mixed_traces()
+                traced, parents = args, (x.node, y.node)
+                value = primitive.forward(x.value, y.value, **params)
+            else:  # a non-traced argument becomes a constant node
+                traced, parents = (x,), (x.node, trace.constant(y))
+                value = primitive.forward(x.value, y, **params)
+        elif type(y) is Tracer:
+            trace = y._trace
+            traced, parents = (y,), (trace.constant(x), y.node)
+            value = primitive.forward(x, y.value, **params)
+        else:
+            return _untraced(primitive, args, params)
     else:
+        trace = None
+        for arg in args:
+            if type(arg) is Tracer:
+                if trace is None:
+                    trace = arg._trace
+                elif arg._trace is not trace:
+                    _mixed_traces()
+        if trace is None:
+            return _untraced(primitive, args, params)
         operands, parents, traced = [], [], []
         for arg in args:
             if type(arg) is Tracer:

@@ -644,3 +644,18 @@ def test_calls_differing_only_in_parameters_get_their_own_gradients(index):
         expected = onp.zeros(5)
         numpy.add.at(expected, onp.arange(5)[index(k)], 2 * x[index(k)])
         numpy.testing.assert_array_equal(g(x, k), expected)
+
+
+def test_array_constants_on_either_side_of_binary_operators_match_autograd():
+    c = onp.array([2.0, -0.5, 3.0])
+
+    def f(np_, x):
+        return np_.sum(c * x + x / c - (c - x) ** 3 + np_.maximum(x, c) * np_.tanh(x))
+    expected = autograd.grad(lambda x: f(anp, x))(X)
+    onp.testing.assert_allclose(pcgrad.grad(lambda x: f(np, x))(X), expected, rtol=1e-12)
+
+
+def test_a_constant_operand_is_recorded_as_its_own_node_before_the_operation():
+    graph = pcgrad.trace(lambda x: np.sum(onp.ones(3) - x), X)
+    text = str(graph)
+    assert "%1: f64[3] = constant" in text and "%2: f64[3] = subtract %1 %0" in text

@@ -162,13 +162,17 @@ def isnan(x):
 
 # --- shapes -----------------------------------------------------------------------
 def _shape(x):
-    shape = getattr(x.value if isinstance(x, _Tracer) else x, "shape", None)
+    if isinstance(x, _Tracer):
+        return x.value.shape
+    shape = getattr(x, "shape", None)
     return shape if shape is not None else _np.shape(x)
 
 
 def _normalize_axis(axis, ndim):
     if axis is None:
         return None
+    if type(axis) is int and 0 <= axis < ndim:  # the common case, already normal
+        return (axis,)
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for a in axes:
@@ -266,7 +270,7 @@ def _reduce(name, a, axis, keepdims):
     axis = _normalize_axis(axis, ndim)
     if ndim == 0 and not keepdims:
         return a if isinstance(a, _Tracer) else _np.asarray(a)
-    return _P[name](a, axis=axis, keepdims=bool(keepdims))
+    return _bind(_P[name], (a,), {"axis": axis, "keepdims": bool(keepdims)})
 
 
 def _no_out(out, name):
@@ -390,17 +394,20 @@ def average(a, axis=None, weights=None):
 
 
 # --- products ------------------------------------------------------------------------
+_MATMUL = _P["matmul"]
+
+
 def matmul(x1, x2):
     """numpy.matmul (the ``@`` operator), batch dimensions broadcast."""
     s1, s2 = _shape(x1), _shape(x2)
     if len(s1) == 0 or len(s2) == 0:
         raise ValueError("matmul: input operand does not have enough dimensions; use "
                          "multiply for scalars.")
-    if _matmul_dims(s1, s2) is None:
+    if len(s1) > 2 and len(s2) > 2 and _matmul_dims(s1, s2) is None:  # (None needs both)
         batch = _np.broadcast_shapes(s1[:-2], s2[:-2])
         x1 = broadcast_to(x1, batch + s1[-2:])
         x2 = broadcast_to(x2, batch + s2[-2:])
-    return _P["matmul"](x1, x2)
+    return _bind(_MATMUL, (x1, x2), _NO_PARAMS)
 
 
 def dot(a, b):

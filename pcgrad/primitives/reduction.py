@@ -79,8 +79,8 @@ def _sum(x, axis, keepdims):
     axis is reduced and some other axis is kept, einsum adds the array up in
     a single pass instead."""
     x = np.asarray(x)
-    if (axis is None or x.ndim - 1 not in axis or len(set(axis)) == x.ndim
-            or x.size < 4096 or x.dtype.kind != "f" or x.ndim > 26):
+    if (x.size < 4096 or axis is None or x.ndim - 1 not in axis or len(set(axis)) == x.ndim
+            or x.dtype.kind != "f" or x.ndim > 26):
         return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum without its wrapper
     labels = "abcdefghijklmnopqrstuvwxyz"[:x.ndim]
     kept = "".join(l for d, l in enumerate(labels) if d not in axis)
