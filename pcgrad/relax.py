@@ -130,9 +130,10 @@ def _copy(dst, src):
 
 
 @helper
-def _norm(x):
+def _norm(x, o, k):
+    """The 2-norm of x[o:o + k]."""
     total = 0.0
-    for i in range(x.size):
+    for i in range(o, o + k):
         total += x[i] * x[i]
     return math.sqrt(total)
 
@@ -153,16 +154,16 @@ def _squares(e, t, precision, j):
 
 
 @helper(fastmath={"reassoc"})
-def _squares_change(e, d, t, precision, j):
-    """1/2 (e + d)^T Pi_j^-1 (e + d) - 1/2 e^T Pi_j^-1 e."""
+def _squares_change(err, acc, precision, o, k):
+    """1/2 (e + d)^T Pi^-1 (e + d) - 1/2 e^T Pi^-1 e for the error e and the
+    change d at elements o..o+k-1 of ``err`` and ``acc``."""
     total = 0.0
     if precision.size:
-        p = error_of(t, precision, j)
-        for i in range(e.size):
-            total += d[i] * (2.0 * e[i] + d[i]) / p[i]
+        for i in range(o, o + k):
+            total += acc[i] * (2.0 * err[i] + acc[i]) / precision[i]
     else:
-        for i in range(e.size):
-            total += d[i] * (2.0 * e[i] + d[i])
+        for i in range(o, o + k):
+            total += acc[i] * (2.0 * err[i] + acc[i])
     return 0.5 * total
 
 
@@ -232,7 +233,7 @@ def _precision(t, precision, j, i):
 
 
 @helper
-def _log(history, width, it, squared, residual, energy, t, err, named):
+def _log(history, width, it, squared, residual, energy, eoff, size, err, named):
     """Row ``it`` of ``history`` (flat, rows of ``width``) = (squared errors,
     residual, energy, error norms of the named nodes), doubling history when
     it is full; returns history."""
@@ -245,7 +246,7 @@ def _log(history, width, it, squared, residual, energy, t, err, named):
     row[RESIDUAL] = residual
     row[ENERGY] = energy
     for r in range(named.size):
-        row[NAMED + r] = _norm(error_of(t, err, named[r]))
+        row[NAMED + r] = _norm(err, eoff[named[r]], size[named[r]])
     return history
 
 
@@ -278,7 +279,7 @@ def _keep(trail, kept, state, it, final, t, err, value, units, segments):
             return
     row = trail[count * width:(count + 1) * width]
     for u in range(units.size):
-        row[u] = _norm(error_of(t, err, units[u]))
+        row[u] = _norm(err, t.eoff[units[u]], t.size[units[u]])
     c = units.size
     for s in range(segments.size // 3):
         source = err if segments[3 * s] == 0 else value
@@ -316,38 +317,43 @@ def _differ(a, b):
                 | ((a != a) & (b != b)))
 
 
+# The jacobi/euler loop's helpers address a unit's elements o..o+k-1 of its
+# buffers by offset: a view per call would add code to the loop, and the
+# loop's compile time grows with its code.
 @helper
-def _step(e, a, d, p, rate, exact):
-    """One unit's update where its error ``e`` differs from ``a`` = sum_c J^T eps_c:
-    e <- a if ``exact``, else e + rate p (a - e) (``p`` its precisions, empty
-    for ones); ``d`` = the change (0 where e stays). Returns how many elements
-    changed."""
+def _step(err, work, precision, o, k, m, rate, exact):
+    """One unit's update where its error e = err[o:o+k] differs from a =
+    work[o:o+k] = sum_c J^T eps_c: e <- a if ``exact``, else e + rate p (a - e)
+    (p its precisions, an empty ``precision`` for ones); the change goes to
+    d = work[m+o:m+o+k] (0 where e stays). Returns how many elements changed."""
     changed = 0
-    for i in range(e.size):
-        x, y = a[i], e[i]
+    for i in range(o, o + k):
+        x, y = work[i], err[i]
         moves = _differ(x, y)
-        pi = p[i] if p.size else 1.0
+        pi = precision[i] if precision.size else 1.0
         new = x if exact else y + rate * pi * (x - y)
-        d[i] = new - y if moves else 0.0
-        e[i] = new if moves else y
+        work[m + i] = new - y if moves else 0.0
+        err[i] = new if moves else y
         changed += moves
     return changed
 
 
 @helper(fastmath={"reassoc"})
-def _squares_stepped(e, d, p):
+def _squares_stepped(err, work, precision, o, k, m):
     """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
-    squared error by the step ``d`` that ended at ``e``."""
+    squared error by the step d that ended at e (as in ``_step``)."""
     total = 0.0
-    for i in range(e.size):
-        pi = p[i] if p.size else 1.0
-        total += d[i] * (2.0 * e[i] - d[i]) / pi if d[i] != 0.0 else 0.0
+    for i in range(o, o + k):
+        pi = precision[i] if precision.size else 1.0
+        d = work[m + i]
+        total += d * (2.0 * err[i] - d) / pi if d != 0.0 else 0.0
     return 0.5 * total
 
 
-@kernels.entry
-def _residual(a, e, first):
-    """(gap, size, lopsided) of a unit: max |a - e| over the elements that
+@helper
+def _residual(a, e, o, k, first):
+    """(gap, size, lopsided) of a unit at elements o..o+k-1 of ``a`` (sum_c
+    J^T eps_c) and ``e`` (its error): max |a - e| over the elements that
     differ, the max-norm of its finite elements of a and e, and whether an
     element is NaN on one side only (a NaN input: it settles next step).
     With ``first`` it returns at the first element that differs, which tells
@@ -358,7 +364,7 @@ def _residual(a, e, first):
         # is the answer unless an element is inf or NaN, or no difference
         # exceeds rounding (some may not count), when the exact pass decides
         size, gap, nans = 0.0, 0.0, 0
-        for i in range(a.size):
+        for i in range(o, o + k):
             difference = abs(a[i] - e[i])
             size = max(size, max(abs(a[i]), abs(e[i])))
             gap = max(gap, difference)
@@ -366,7 +372,7 @@ def _residual(a, e, first):
         if size < math.inf and nans == 0 and (gap == 0.0 or gap > ROUNDING * size):
             return gap, size, False
     gap, size, lopsided = 0.0, 0.0, False
-    for i in range(a.size):
+    for i in range(o, o + k):
         x, y = a[i], e[i]
         moves = _differ(x, y)
         difference = abs(x - y)
@@ -380,13 +386,14 @@ def _residual(a, e, first):
     return gap, size, lopsided
 
 
-@njit(inline="always")
-def _open(t, err, acc, j, opened):
+@helper
+def _open(eoff, size, err, acc, j, opened):
     """Zero node j's error and running sum the first time the relaxation reaches it."""
     if not opened[j]:
-        opened[j] = True
-        _fill(error_of(t, err, j), 0.0)
-        _fill(error_of(t, acc, j), 0.0)
+        opened[j] = 1
+        for i in range(eoff[j], eoff[j] + size[j]):
+            err[i] = 0.0
+            acc[i] = 0.0
 
 
 # Three entry points, one per kind of relaxation, so that a first gradient
@@ -395,8 +402,8 @@ def _open(t, err, acc, j, opened):
 # reports whether a read-out gradient holds inf or nan.
 @kernels.entry
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, rules, inputs, measure, hook, trail, kept, state, units,
-                 segments):
+                 history, named, work, marks, rules, inputs, measure, hook, trail, kept, state,
+                 units, segments):
     """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
     Returns (iterations, node_updates, status, history, nonfinite), history
@@ -406,7 +413,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
     Every error has its place in ``t``'s layout; ``work`` (twice err's size)
-    holds the running sums. A node's error and sum are zeroed when the
+    holds the running sums, ``marks`` (4 int64 per node) the loop's marks. A node's error and sum are zeroed when the
     relaxation first reaches it (the errors of nodes it never reaches at
     the end), so a step never pays for the parts of the graph it does not touch.
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
@@ -422,118 +429,121 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     Without ``measure`` the history's residual and squared errors are NaN,
     and a step stops testing units at the first one that has not settled.
     """
-    n = len(t.op)
+    n, m = len(t.op), err.size
+    op, size, eoff = t.op, t.size, t.eoff
+    pptr, par, psend = t.pptr, t.par, t.psend
     # acc: for a unit, sum_c J^T eps_c; for a non-unit, the change arriving
-    # at it this step (it passes that change on and forgets it)
-    acc = work[:err.size]
-    outgoing = work[err.size:2 * err.size]  # this step's change of each updated unit
-    opened = np.zeros(n, np.bool_)
+    # at it this step (it passes that change on and forgets it); work[m:]
+    # holds this step's change of each updated unit (at m + its offset)
+    acc = work[:m]
+    # node j is opened where marks[j], pending where marks[pending + j],
+    # touched where marks[touched + j]; marks[queue:] lists the candidates
+    pending, touched, queue = n, 2 * n, 3 * n
+    for j in range(queue):
+        marks[j] = 0
     if hook != 0:  # the record reads every unit's error from the start
-        _fill(err, 0.0)
-        _fill(acc, 0.0)
-        opened[:] = True
+        for j in range(n):
+            if eoff[j] >= 0:
+                _open(eoff, size, err, acc, j, marks)
     for r in range(named.size):  # the history reads their errors from the start
-        _open(t, err, acc, named[r], opened)
-    opened[out] = True
-    _copy(error_of(t, err, out), seed)
-    pending = np.zeros(n, np.bool_)
-    touched = np.zeros(n, np.bool_)
-    candidates = np.empty(n, np.int64)
-    ncand = 0
-    updated = 0
+        _open(eoff, size, err, acc, named[r], marks)
+    marks[out] = 1
     total_energy = 0.0
     for i in range(seed.size):
-        total_energy += 0.5 * seed[i] * seed[i] / _precision(t, precision, out, i)
-    _copy(error_of(t, outgoing, out), seed)
-    pending[out] = True
+        o = eoff[out] + i
+        err[o] = seed[i]
+        work[m + o] = seed[i]
+        total_energy += 0.5 * seed[i] * seed[i] / (precision[o] if precision.size else 1.0)
+    ncand = 0
+    updated = 0
+    marks[pending + out] = 1
     hi = out
     unsettled = out  # the unit the last residual test found unsettled (out: none)
     quick = tol == 0.0 and not measure  # a unit settles when no element differs
-    empty = precision[:0]
     for it in range(max_iters + 1):
         if it > 0:
             # update every unit whose error differs from what its children send
             hi = -1
             ncand_next = 0
             for c in range(ncand):
-                j = candidates[c]
-                e, d = error_of(t, err, j), error_of(t, outgoing, j)
-                p = error_of(t, precision, j) if precision.size else empty
-                leaf = t.op[j] == LEAF
+                j = marks[queue + c]
+                leaf = op[j] == LEAF
                 exact = schedule == JACOBI or leaf
-                if _step(e, error_of(t, acc, j), d, p, eta, exact):
+                if _step(err, work, precision, eoff[j], size[j], m, eta, exact):
                     if measure and not leaf:
-                        total_energy += _squares_stepped(e, d, p)
+                        total_energy += _squares_stepped(err, work, precision, eoff[j], size[j],
+                                                         m)
                     updated += 1
                     if not exact:  # an exact step settles it until its sum changes again
-                        candidates[ncand_next] = j
+                        marks[queue + ncand_next] = j
                         ncand_next += 1
                     if not leaf:
-                        pending[j] = True
+                        marks[pending + j] = 1
                         hi = max(hi, j)
             ncand = ncand_next
             for c in range(ncand):
-                touched[candidates[c]] = True
+                marks[touched + marks[queue + c]] = 1
         # propagate the changes in reverse topological order
         j = hi
         while j >= 0:
-            if pending[j]:
-                pending[j] = False
-                for q in range(t.pptr[j], t.pptr[j + 1]):
-                    if t.psend[q] != 0:
-                        _open(t, err, acc, t.par[q], opened)
-                if unit[j]:
-                    call_rule(rules[j], t, j, value, value, error_of(t, outgoing, j), acc)
-                else:
-                    d, e = error_of(t, acc, j), error_of(t, err, j)
+            if marks[pending + j]:
+                marks[pending + j] = 0
+                for q in range(pptr[j], pptr[j + 1]):
+                    if psend[q] != 0:
+                        _open(eoff, size, err, acc, par[q], marks)
+                o, k = eoff[j], size[j]
+                sent = m + o  # a unit sends its change of this step
+                if not unit[j]:  # a non-unit passes on the change that arrived
+                    sent = o
                     if measure:
-                        total_energy += _squares_change(e, d, t, precision, j)
-                    for i in range(e.size):
-                        e[i] += d[i]
-                    call_rule(rules[j], t, j, value, value, d, acc)
-                    _fill(d, 0.0)
+                        total_energy += _squares_change(err, acc, precision, o, k)
+                    for i in range(o, o + k):
+                        err[i] += acc[i]
                     updated += 1
-                for q in range(t.pptr[j], t.pptr[j + 1]):
-                    p = t.par[q]
-                    if t.psend[q] == 0:
+                call_rule(rules[j], t, j, value, value, work[sent:sent + k], acc)
+                if not unit[j]:
+                    for i in range(o, o + k):
+                        acc[i] = 0.0
+                for q in range(pptr[j], pptr[j + 1]):
+                    p = par[q]
+                    if psend[q] == 0:
                         continue
                     if unit[p]:
-                        if not touched[p]:
-                            touched[p] = True
-                            candidates[ncand] = p
+                        if not marks[touched + p]:
+                            marks[touched + p] = 1
+                            marks[queue + ncand] = p
                             ncand += 1
                     else:
-                        pending[p] = True
+                        marks[pending + p] = 1
             j -= 1
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
         # without measure the test stops at the first unsettled unit; the one
         # found last step usually still is, so it is tested first
-        first = -1 if measure or unsettled == out or not touched[unsettled] else unsettled
+        first = -1 if measure or unsettled == out or not marks[touched + unsettled] else unsettled
         if first >= 0:
-            gap, size, lopsided = _residual(error_of(t, acc, first), error_of(t, err, first),
-                                            quick)
-            settled = not (lopsided or gap > tol * size)
+            gap, scale, lopsided = _residual(acc, err, eoff[first], size[first], quick)
+            settled = not (lopsided or gap > tol * scale)
         for c in range(ncand):
-            p = candidates[c]
-            touched[p] = False
+            p = marks[queue + c]
+            marks[touched + p] = 0
             if p != out and p != first and (measure or settled):
-                gap, size, lopsided = _residual(error_of(t, acc, p), error_of(t, err, p), quick)
+                gap, scale, lopsided = _residual(acc, err, eoff[p], size[p], quick)
                 worst = max(worst, gap)
-                if lopsided or gap > tol * size:
+                if lopsided or gap > tol * scale:
                     settled = False
                     unsettled = p
         history = _log(history, NAMED + named.size, it,
                        total_energy if measure else math.nan, worst if measure else math.nan,
-                       math.nan, t, err, named)
+                       math.nan, eoff, size, err, named)
         if hook != 0:
             call_hook(hook, trail, kept, state, it, settled or it == max_iters, t, err, value,
                       units, segments)
         if settled or it == max_iters:
             break
     for j in range(n):  # nodes the relaxation never reached carry no error
-        if t.eoff[j] >= 0 and not opened[j]:
-            _fill(error_of(t, err, j), 0.0)
+        if eoff[j] >= 0:
+            _open(eoff, size, err, acc, j, marks)
     return (it, updated, CONVERGED if settled else MAX_ITERS, history,
             _nonfinite(t, err, inputs))
 
@@ -751,7 +761,8 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
                 for i in range(e.size):
                     worst = max(worst, abs(a[i] - e[i]))
         total = squared + output
-        history = _log(history, NAMED + named.size, it, squared, worst, total, t, err, named)
+        history = _log(history, NAMED + named.size, it, squared, worst, total, t.eoff, t.size,
+                       err, named)
         finite = math.isfinite(total) and math.isfinite(worst)
         # gradient descent on F with a small enough step never rises: a blow-up
         # raises both F (beyond rounding) and the residual, step after step
@@ -950,6 +961,7 @@ class Relaxation:
             else:
                 work = np.empty(2 * self.error_size) if work is None else \
                     work[:2 * self.error_size]
+                marks = np.empty(4 * len(t.op), np.int64)
                 with _first_call(settle_fixed, "the jacobi/euler loop"):
                     # without want_info the residual is not measured past the first
                     # unsettled unit; a relaxation whose RelaxInfo is needed after
@@ -958,8 +970,8 @@ class Relaxation:
                         iterations, updates, status, history, nonfinite = settle_fixed(
                             t, value, err, seed, plan.output, self.unit, self.precision,
                             self.schedule_id, self.eta, self.tol, self.max_iters,
-                            np.empty(64 * width), self.named_index, work, rules, plan.inputs,
-                            measure, *record)
+                            np.empty(64 * width), self.named_index, work, marks, rules,
+                            plan.inputs, measure, *record)
                         if measure or (status == CONVERGED and not nonfinite):
                             break
         if nonfinite and warn_nonfinite:
