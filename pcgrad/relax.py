@@ -227,12 +227,6 @@ def output_energy(kind, mu, target, precision, row, grad):
 
 
 @helper
-def _precision(t, precision, j, i):
-    """Precision of element i of node j (an empty buffer means all ones)."""
-    return precision[t.eoff[j] + i] if precision.size else 1.0
-
-
-@helper
 def _log(history, width, it, squared, residual, energy, eoff, size, err, named):
     """Row ``it`` of ``history`` (flat, rows of ``width``) = (squared errors,
     residual, energy, error norms of the named nodes), doubling history when
@@ -413,9 +407,10 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
     Every error has its place in ``t``'s layout; ``work`` (twice err's size)
-    holds the running sums, ``marks`` (4 int64 per node) the loop's marks. A node's error and sum are zeroed when the
-    relaxation first reaches it (the errors of nodes it never reaches at
-    the end), so a step never pays for the parts of the graph it does not touch.
+    holds the running sums, ``marks`` (4 int64 per node) the loop's marks. A
+    node's error and sum are zeroed when the relaxation first reaches it (the
+    errors of nodes it never reaches at the end), so a step never pays for
+    the parts of the graph it does not touch.
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
     keep ``acc`` = sum_c J^T eps_c up to date incrementally, since the errors
@@ -642,41 +637,43 @@ def _strict_layout(t, unit, free, out, every):
 
 
 @helper
-def _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, closes):
+def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
     """After the last iteration: the errors of the non-units it summed in
     place (``acc``), then the sends it left out (see _strict_layout), in the
     same order and from the same values and errors, so the clamped inputs
     read out what a full send at every iteration gives."""
-    for j in range(len(t.op)):
-        if t.eoff[j] < 0:
+    n = len(t.op)
+    op, size, eoff = t.op, t.size, t.eoff
+    for j in range(n):
+        o = eoff[j]
+        if o < 0:
             continue
         if not needed[j]:
-            _fill(error_of(t, acc, j), 0.0)  # the sums this pass makes
-        elif t.op[j] != LEAF and not unit[j]:
-            _copy(error_of(t, err, j), error_of(t, acc, j))
+            for i in range(o, o + size[j]):  # the sums this pass makes
+                acc[i] = 0.0
+        elif op[j] != LEAF and not unit[j]:
+            for i in range(o, o + size[j]):
+                err[i] = acc[i]
     t_rest = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, rest, t.iptr, t.ints)
-    for j in range(len(t.op) - 1, -1, -1):
-        if t.eoff[j] < 0:
+    for j in range(n - 1, -1, -1):
+        o, k = eoff[j], size[j]
+        if o < 0 or (needed[j] and not closes[j]):
             continue
-        own = prediction if unit[j] else value  # where the forward pass put j's prediction
-        if needed[j]:
-            if closes[j]:
-                call_rule(rules[j], t_rest, j, value, own, error_of(t, err, j), acc)
-        elif t.op[j] == LEAF:
-            if not free[j]:
-                _copy(error_of(t, err, j), error_of(t, acc, j))
-        else:
-            e = error_of(t, err, j)
-            _copy(e, error_of(t, acc, j))
-            call_rule(rules[j], t_rest, j, value, own, e, acc)
+        if not needed[j]:  # its error is what its children sent (a clamped leaf's: its read-out)
+            for i in range(o, o + k):
+                err[i] = acc[i]
+        if op[j] != LEAF:
+            own = prediction if unit[j] else value  # where the forward pass put j's prediction
+            call_rule(rules[j], t_rest, j, value, own, err[o:o + k], acc)
 
 
 @kernels.entry
-def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
-                  precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
-                  forwards, inputs, hook, trail, kept, state, units, segments):
+def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
+                  readout, precision, prior_mean, beta, eta, tol, max_iters, history, named,
+                  rules, forwards, inputs, hook, trail, kept, state, units, segments):
     """Strict predictive coding: values (``value`` itself) relax, predictions
-    are recomputed.
+    are recomputed (into ``prediction``, a copy of ``value``; ``acc``, zeros
+    of err's size, holds the sums sum_c J^T eps_c).
 
     State: the values of units (other than the output, whose value is its
     prediction) and of free leaves (latents, whose prediction is their prior
@@ -695,30 +692,31 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
     history, E, nonfinite, threshold), E the output energy at the
     feed-forward pass.
     """
-    _fill(err, 0.0)
-    prediction = value.copy()
-    for i in range(len(t.op)):
-        if free[i]:  # a latent: predicted by its prior mean
-            _copy(value_of(t, prediction, i), value_of(t, prior_mean, i))
     n = len(t.op)
+    op, size, voff, eoff = t.op, t.size, t.voff, t.eoff
+    _fill(err, 0.0)
+    for j in range(n):
+        if free[j]:  # a latent: predicted by its prior mean
+            for i in range(voff[j], voff[j] + size[j]):
+                prediction[i] = prior_mean[i]
     varies, needed, live, rest, closes = _strict_layout(t, unit, free, out, hook != 0)
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
-    acc = np.zeros(err.size)  # the needed sums are zeroed each step, the others before closing
-    out_error = error_of(t, err, out)
-    out_precision = error_of(t, precision, out) if precision.size else precision
+    out_error = err[eoff[out]:eoff[out] + size[out]]
+    out_prediction = prediction[voff[out]:voff[out] + size[out]]
+    out_precision = precision[eoff[out]:eoff[out] + size[out]] if precision.size else precision
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
     status, iterations = MAX_ITERS, max_iters
     for it in range(max_iters + 1):
         for j in range(n):
-            if t.op[j] != LEAF and (it == 0 or varies[j]):
+            if op[j] != LEAF and (it == 0 or varies[j]):
                 # a non-unit's value is its prediction: computed in place
-                mu = value_of(t, prediction if unit[j] or j == out else value, j)
-                call_forward(forwards[j], t, j, value, mu)
+                mu = prediction if unit[j] or j == out else value
+                call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
                 if j == out:
-                    _copy(value_of(t, value, j), mu)
-        output = beta * output_energy(energy_kind, value_of(t, prediction, out), target,
-                                      out_precision, row, out_error)
+                    _copy(value[voff[j]:voff[j] + size[j]], out_prediction)
+        output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
+                                      out_error)
         for i in range(out_error.size):
             out_error[i] *= beta
         if it == 0:
@@ -727,42 +725,41 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
             first_output = output / beta
         squared = 0.0
         for j in range(n):
-            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                e = error_of(t, err, j)
-                mu, v = value_of(t, prediction, j), value_of(t, value, j)
-                for i in range(e.size):
-                    gap = mu[i] - v[i]
-                    pi = _precision(t, precision, j, i)
-                    e[i] = pi * gap
+            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
+                for i in range(size[j]):
+                    gap = prediction[voff[j] + i] - value[voff[j] + i]
+                    pi = precision[eoff[j] + i] if precision.size else 1.0
+                    err[eoff[j] + i] = pi * gap
                     squared += 0.5 * pi * gap * gap
-        for j in range(n):
-            if needed[j] and t.eoff[j] >= 0:
-                _fill(error_of(t, acc, j), 0.0)
+        for j in range(n):  # the other sums are zeroed before closing
+            if needed[j] and eoff[j] >= 0:
+                for i in range(eoff[j], eoff[j] + size[j]):
+                    acc[i] = 0.0
         for j in range(n - 1, -1, -1):
-            if t.eoff[j] < 0 or not needed[j]:
+            o, k = eoff[j], size[j]
+            if o < 0 or not needed[j]:
                 continue  # a constant, a node recomputed without an error, or read at the end
-            if t.op[j] == LEAF:
+            if op[j] == LEAF:
                 if not free[j]:
-                    _copy(error_of(t, err, j), error_of(t, acc, j))
-                continue
-            if unit[j]:
-                call_rule(rules[j], t_live, j, value, prediction, error_of(t, err, j), acc)
+                    for i in range(o, o + k):
+                        err[i] = acc[i]
                 continue
             # a non-unit's error is the sum its children sent, read in place
             # (copied to its error only for a hook, which reads it)
-            e = error_of(t, acc, j)
-            if hook != 0:
-                _copy(error_of(t, err, j), e)
-            call_rule(rules[j], t_live, j, value, value, e, acc)
+            if hook != 0 and not unit[j]:
+                for i in range(o, o + k):
+                    err[i] = acc[i]
+            own = prediction if unit[j] else value
+            sent = err if unit[j] else acc
+            call_rule(rules[j], t_live, j, value, own, sent[o:o + k], acc)
         worst = 0.0
         for j in range(n):
-            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                e, a = error_of(t, err, j), error_of(t, acc, j)
-                for i in range(e.size):
-                    worst = max(worst, abs(a[i] - e[i]))
+            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
+                for i in range(eoff[j], eoff[j] + size[j]):
+                    worst = max(worst, abs(acc[i] - err[i]))
         total = squared + output
-        history = _log(history, NAMED + named.size, it, squared, worst, total, t.eoff, t.size,
-                       err, named)
+        history = _log(history, NAMED + named.size, it, squared, worst, total, eoff, size, err,
+                       named)
         finite = math.isfinite(total) and math.isfinite(worst)
         # gradient descent on F with a small enough step never rises: a blow-up
         # raises both F (beyond rounding) and the residual, step after step
@@ -782,16 +779,14 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
         if it == max_iters:
             break
         for j in range(n):
-            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
-                for i in range(v.size):
-                    v[i] += eta * (e[i] - a[i])
-    _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, closes)
-    for i in range(n):
-        if readout[i]:
-            g = error_of(t, err, i)
-            for k in range(g.size):
-                g[k] /= beta
+            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
+                for i in range(size[j]):
+                    value[voff[j] + i] += eta * (err[eoff[j] + i] - acc[eoff[j] + i])
+    _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes)
+    for j in range(n):
+        if readout[j]:
+            for i in range(eoff[j], eoff[j] + size[j]):
+                err[i] /= beta
     return (iterations, iterations * n, status, history, first_output,
             _nonfinite(t, err, inputs), threshold)
 
@@ -941,7 +936,8 @@ class Relaxation:
             with _first_call(settle_strict, "the strict loop"):
                 (iterations, updates, status, history, output, nonfinite,
                  threshold) = settle_strict(
-                    t, relaxed, err, target, self.energy_kind, self.row, plan.output, self.unit,
+                    t, relaxed, relaxed.copy(), err, np.zeros(self.error_size), target,
+                    self.energy_kind, self.row, plan.output, self.unit,
                     self.free, self.readout, self.precision, self.prior_mean, self.beta,
                     self.eta, self.tol, self.max_iters, np.empty(64 * width), self.named_index,
                     rules, forwards, plan.inputs, *record)
