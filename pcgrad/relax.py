@@ -158,12 +158,8 @@ def _squares_change(err, acc, precision, o, k):
     """1/2 (e + d)^T Pi^-1 (e + d) - 1/2 e^T Pi^-1 e for the error e and the
     change d at elements o..o+k-1 of ``err`` and ``acc``."""
     total = 0.0
-    if precision.size:
-        for i in range(o, o + k):
-            total += acc[i] * (2.0 * err[i] + acc[i]) / precision[i]
-    else:
-        for i in range(o, o + k):
-            total += acc[i] * (2.0 * err[i] + acc[i])
+    for i in range(o, o + k):
+        total += acc[i] * (2.0 * err[i] + acc[i]) / (precision[i] if precision.size else 1.0)
     return 0.5 * total
 
 
@@ -233,14 +229,15 @@ def _log(history, width, it, squared, residual, energy, eoff, size, err, named):
     it is full; returns history."""
     if (it + 1) * width > history.size:
         bigger = np.empty(2 * history.size)
-        _copy(bigger[:history.size], history)
+        for i in range(history.size):
+            bigger[i] = history[i]
         history = bigger
-    row = history[it * width:(it + 1) * width]
-    row[SQUARED] = squared
-    row[RESIDUAL] = residual
-    row[ENERGY] = energy
+    row = it * width
+    history[row + SQUARED] = squared
+    history[row + RESIDUAL] = residual
+    history[row + ENERGY] = energy
     for r in range(named.size):
-        row[NAMED + r] = _norm(err, eoff[named[r]], size[named[r]])
+        history[row + NAMED + r] = _norm(err, eoff[named[r]], size[named[r]])
     return history
 
 
@@ -407,7 +404,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
     Every error has its place in ``t``'s layout; ``work`` (twice err's size)
-    holds the running sums, ``marks`` (4 int64 per node) the loop's marks. A
+    holds the running sums, ``marks`` (4 zeros per node) the loop's marks. A
     node's error and sum are zeroed when the relaxation first reaches it (the
     errors of nodes it never reaches at the end), so a step never pays for
     the parts of the graph it does not touch.
@@ -427,15 +424,14 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     n, m = len(t.op), err.size
     op, size, eoff = t.op, t.size, t.eoff
     pptr, par, psend = t.pptr, t.par, t.psend
-    # acc: for a unit, sum_c J^T eps_c; for a non-unit, the change arriving
-    # at it this step (it passes that change on and forgets it); work[m:]
-    # holds this step's change of each updated unit (at m + its offset)
-    acc = work[:m]
+    # acc = work[:m], at the errors' offsets: for a unit, sum_c J^T eps_c;
+    # for a non-unit, the change arriving at it this step (it passes that
+    # change on and forgets it); work[m:] holds this step's change of each
+    # updated unit (at m + its offset)
+    acc = work
     # node j is opened where marks[j], pending where marks[pending + j],
     # touched where marks[touched + j]; marks[queue:] lists the candidates
     pending, touched, queue = n, 2 * n, 3 * n
-    for j in range(queue):
-        marks[j] = 0
     if hook != 0:  # the record reads every unit's error from the start
         for j in range(n):
             if eoff[j] >= 0:
@@ -714,7 +710,8 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 mu = prediction if unit[j] or j == out else value
                 call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
                 if j == out:
-                    _copy(value[voff[j]:voff[j] + size[j]], out_prediction)
+                    for i in range(voff[j], voff[j] + size[j]):
+                        value[i] = prediction[i]
         output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
                                       out_error)
         for i in range(out_error.size):
@@ -957,7 +954,6 @@ class Relaxation:
             else:
                 work = np.empty(2 * self.error_size) if work is None else \
                     work[:2 * self.error_size]
-                marks = np.empty(4 * len(t.op), np.int64)
                 with _first_call(settle_fixed, "the jacobi/euler loop"):
                     # without want_info the residual is not measured past the first
                     # unsettled unit; a relaxation whose RelaxInfo is needed after
@@ -966,7 +962,8 @@ class Relaxation:
                         iterations, updates, status, history, nonfinite = settle_fixed(
                             t, value, err, seed, plan.output, self.unit, self.precision,
                             self.schedule_id, self.eta, self.tol, self.max_iters,
-                            np.empty(64 * width), self.named_index, work, marks, rules,
+                            np.empty(64 * width), self.named_index, work,
+                            np.zeros(4 * len(t.op), np.int64), rules,
                             plan.inputs, measure, *record)
                         if measure or (status == CONVERGED and not nonfinite):
                             break
