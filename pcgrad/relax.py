@@ -129,13 +129,39 @@ def _copy(dst, src):
         dst[i] = src[i]
 
 
+# The relaxation loops address a node's elements o..o+k-1 of its buffers
+# through these helpers, which make the views: a view made in the loops
+# themselves, or a loop over o..o+k-1 there, would add code to them, and
+# their compile time grows with their code. Loops over a view from 0
+# vectorize (an index o + i might be negative as far as LLVM knows).
 @helper
 def _norm(x, o, k):
     """The 2-norm of x[o:o + k]."""
+    v = x[o:o + k]
     total = 0.0
-    for i in range(o, o + k):
-        total += x[i] * x[i]
+    for i in range(k):
+        total += v[i] * v[i]
     return math.sqrt(total)
+
+
+@helper
+def _zero(x, o, k):
+    """x[o:o + k] = 0."""
+    _fill(x[o:o + k], 0.0)
+
+
+@helper
+def _copy_at(dst, src, o, k):
+    """dst[o:o + k] = src[o:o + k]."""
+    _copy(dst[o:o + k], src[o:o + k])
+
+
+@helper
+def _add_at(dst, src, o, k):
+    """dst[o:o + k] += src[o:o + k]."""
+    x, y = dst[o:o + k], src[o:o + k]
+    for i in range(k):
+        x[i] += y[i]
 
 
 # The squared prediction-error sum is reassociated so that it vectorizes.
@@ -157,9 +183,15 @@ def _squares(e, t, precision, j):
 def _squares_change(err, acc, precision, o, k):
     """1/2 (e + d)^T Pi^-1 (e + d) - 1/2 e^T Pi^-1 e for the error e and the
     change d at elements o..o+k-1 of ``err`` and ``acc``."""
+    e, d = err[o:o + k], acc[o:o + k]
     total = 0.0
-    for i in range(o, o + k):
-        total += acc[i] * (2.0 * err[i] + acc[i]) / (precision[i] if precision.size else 1.0)
+    if precision.size:
+        p = precision[o:o + k]
+        for i in range(k):
+            total += d[i] * (2.0 * e[i] + d[i]) / p[i]
+    else:
+        for i in range(k):
+            total += d[i] * (2.0 * e[i] + d[i])
     return 0.5 * total
 
 
@@ -317,14 +349,16 @@ def _step(err, work, precision, o, k, m, rate, exact):
     work[o:o+k] = sum_c J^T eps_c: e <- a if ``exact``, else e + rate p (a - e)
     (p its precisions, an empty ``precision`` for ones); the change goes to
     d = work[m+o:m+o+k] (0 where e stays). Returns how many elements changed."""
+    e, a, d = err[o:o + k], work[o:o + k], work[m + o:m + o + k]
+    p = precision[o:o + k] if precision.size else precision
     changed = 0
-    for i in range(o, o + k):
-        x, y = work[i], err[i]
+    for i in range(k):
+        x, y = a[i], e[i]
         moves = _differ(x, y)
-        pi = precision[i] if precision.size else 1.0
+        pi = p[i] if p.size else 1.0
         new = x if exact else y + rate * pi * (x - y)
-        work[m + i] = new - y if moves else 0.0
-        err[i] = new if moves else y
+        d[i] = new - y if moves else 0.0
+        e[i] = new if moves else y
         changed += moves
     return changed
 
@@ -333,29 +367,31 @@ def _step(err, work, precision, o, k, m, rate, exact):
 def _squares_stepped(err, work, precision, o, k, m):
     """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
     squared error by the step d that ended at e (as in ``_step``)."""
+    e, d = err[o:o + k], work[m + o:m + o + k]
+    p = precision[o:o + k] if precision.size else precision
     total = 0.0
-    for i in range(o, o + k):
-        pi = precision[i] if precision.size else 1.0
-        d = work[m + i]
-        total += d * (2.0 * err[i] - d) / pi if d != 0.0 else 0.0
+    for i in range(k):
+        pi = p[i] if p.size else 1.0
+        total += d[i] * (2.0 * e[i] - d[i]) / pi if d[i] != 0.0 else 0.0
     return 0.5 * total
 
 
 @helper
-def _residual(a, e, o, k, first):
-    """(gap, size, lopsided) of a unit at elements o..o+k-1 of ``a`` (sum_c
-    J^T eps_c) and ``e`` (its error): max |a - e| over the elements that
+def _residual(acc, err, o, k, first):
+    """(gap, size, lopsided) of a unit, its sum a = acc[o:o + k] (sum_c J^T
+    eps_c) and its error e = err[o:o + k]: max |a - e| over the elements that
     differ, the max-norm of its finite elements of a and e, and whether an
     element is NaN on one side only (a NaN input: it settles next step).
     With ``first`` it returns at the first element that differs, which tells
     whether the unit settled under tol 0 (gap > 0 or lopsided) at the cost
     of an element or two."""
+    a, e = acc[o:o + k], err[o:o + k]
     if not first:
         # a pass that runs 3x faster, its maxima taken over every element; it
         # is the answer unless an element is inf or NaN, or no difference
         # exceeds rounding (some may not count), when the exact pass decides
         size, gap, nans = 0.0, 0.0, 0
-        for i in range(o, o + k):
+        for i in range(k):
             difference = abs(a[i] - e[i])
             size = max(size, max(abs(a[i]), abs(e[i])))
             gap = max(gap, difference)
@@ -363,7 +399,7 @@ def _residual(a, e, o, k, first):
         if size < math.inf and nans == 0 and (gap == 0.0 or gap > ROUNDING * size):
             return gap, size, False
     gap, size, lopsided = 0.0, 0.0, False
-    for i in range(o, o + k):
+    for i in range(k):
         x, y = a[i], e[i]
         moves = _differ(x, y)
         difference = abs(x - y)
@@ -382,9 +418,8 @@ def _open(eoff, size, err, acc, j, opened):
     """Zero node j's error and running sum the first time the relaxation reaches it."""
     if not opened[j]:
         opened[j] = 1
-        for i in range(eoff[j], eoff[j] + size[j]):
-            err[i] = 0.0
-            acc[i] = 0.0
+        _zero(err, eoff[j], size[j])
+        _zero(acc, eoff[j], size[j])
 
 
 # Three entry points, one per kind of relaxation, so that a first gradient
@@ -488,13 +523,11 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     sent = o
                     if measure:
                         total_energy += _squares_change(err, acc, precision, o, k)
-                    for i in range(o, o + k):
-                        err[i] += acc[i]
+                    _add_at(err, acc, o, k)
                     updated += 1
                 call_rule(rules[j], t, j, value, value, work[sent:sent + k], acc)
                 if not unit[j]:
-                    for i in range(o, o + k):
-                        acc[i] = 0.0
+                    _zero(acc, o, k)
                 for q in range(pptr[j], pptr[j + 1]):
                     p = par[q]
                     if psend[q] == 0:
@@ -589,6 +622,39 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
             call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
                       units, segments)
     return total, _nonfinite(ts, err, inputs)
+
+
+@helper
+def _prediction_error(err, prediction, value, precision, eo, vo, k):
+    """A strict unit's error eps = Pi (mu - v) into err[eo:eo + k], from its
+    prediction mu and value v at vo; returns 1/2 (mu - v)^T Pi (mu - v)."""
+    e, mu, v = err[eo:eo + k], prediction[vo:vo + k], value[vo:vo + k]
+    p = precision[eo:eo + k] if precision.size else precision
+    squared = 0.0
+    for i in range(k):
+        gap = mu[i] - v[i]
+        pi = p[i] if p.size else 1.0
+        e[i] = pi * gap
+        squared += 0.5 * pi * gap * gap
+    return squared
+
+
+@helper
+def _largest_gap(acc, err, o, k):
+    """max |acc - err| over elements o..o+k-1 (a strict unit's |dF/dv|)."""
+    a, e = acc[o:o + k], err[o:o + k]
+    worst = 0.0
+    for i in range(k):
+        worst = max(worst, abs(a[i] - e[i]))
+    return worst
+
+
+@helper
+def _descend(value, err, acc, vo, eo, k, eta):
+    """A strict unit's step v <- v - eta dF/dv = v + eta (eps - sum_c J^T eps_c)."""
+    v, e, a = value[vo:vo + k], err[eo:eo + k], acc[eo:eo + k]
+    for i in range(k):
+        v[i] += eta * (e[i] - a[i])
 
 
 @helper
@@ -723,37 +789,30 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
         squared = 0.0
         for j in range(n):
             if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                for i in range(size[j]):
-                    gap = prediction[voff[j] + i] - value[voff[j] + i]
-                    pi = precision[eoff[j] + i] if precision.size else 1.0
-                    err[eoff[j] + i] = pi * gap
-                    squared += 0.5 * pi * gap * gap
+                squared += _prediction_error(err, prediction, value, precision, eoff[j],
+                                             voff[j], size[j])
         for j in range(n):  # the other sums are zeroed before closing
             if needed[j] and eoff[j] >= 0:
-                for i in range(eoff[j], eoff[j] + size[j]):
-                    acc[i] = 0.0
+                _zero(acc, eoff[j], size[j])
         for j in range(n - 1, -1, -1):
             o, k = eoff[j], size[j]
             if o < 0 or not needed[j]:
                 continue  # a constant, a node recomputed without an error, or read at the end
             if op[j] == LEAF:
                 if not free[j]:
-                    for i in range(o, o + k):
-                        err[i] = acc[i]
+                    _copy_at(err, acc, o, k)
                 continue
             # a non-unit's error is the sum its children sent, read in place
             # (copied to its error only for a hook, which reads it)
             if hook != 0 and not unit[j]:
-                for i in range(o, o + k):
-                    err[i] = acc[i]
+                _copy_at(err, acc, o, k)
             own = prediction if unit[j] else value
             sent = err if unit[j] else acc
             call_rule(rules[j], t_live, j, value, own, sent[o:o + k], acc)
         worst = 0.0
         for j in range(n):
             if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                for i in range(eoff[j], eoff[j] + size[j]):
-                    worst = max(worst, abs(acc[i] - err[i]))
+                worst = max(worst, _largest_gap(acc, err, eoff[j], size[j]))
         total = squared + output
         history = _log(history, NAMED + named.size, it, squared, worst, total, eoff, size, err,
                        named)
@@ -777,8 +836,7 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
             break
         for j in range(n):
             if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                for i in range(size[j]):
-                    value[voff[j] + i] += eta * (err[eoff[j] + i] - acc[eoff[j] + i])
+                _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
     _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes)
     for j in range(n):
         if readout[j]:
