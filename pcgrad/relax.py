@@ -340,9 +340,6 @@ def _differ(a, b):
                 | ((a != a) & (b != b)))
 
 
-# The jacobi/euler loop's helpers address a unit's elements o..o+k-1 of its
-# buffers by offset: a view per call would add code to the loop, and the
-# loop's compile time grows with its code.
 @helper
 def _step(err, work, precision, o, k, m, rate, exact):
     """One unit's update where its error e = err[o:o+k] differs from a =
@@ -711,19 +708,16 @@ def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
         if o < 0:
             continue
         if not needed[j]:
-            for i in range(o, o + size[j]):  # the sums this pass makes
-                acc[i] = 0.0
+            _zero(acc, o, size[j])  # the sums this pass makes
         elif op[j] != LEAF and not unit[j]:
-            for i in range(o, o + size[j]):
-                err[i] = acc[i]
+            _copy_at(err, acc, o, size[j])
     t_rest = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, rest, t.iptr, t.ints)
     for j in range(n - 1, -1, -1):
         o, k = eoff[j], size[j]
         if o < 0 or (needed[j] and not closes[j]):
             continue
         if not needed[j]:  # its error is what its children sent (a clamped leaf's: its read-out)
-            for i in range(o, o + k):
-                err[i] = acc[i]
+            _copy_at(err, acc, o, k)
         if op[j] != LEAF:
             own = prediction if unit[j] else value  # where the forward pass put j's prediction
             call_rule(rules[j], t_rest, j, value, own, err[o:o + k], acc)
@@ -759,8 +753,7 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
     _fill(err, 0.0)
     for j in range(n):
         if free[j]:  # a latent: predicted by its prior mean
-            for i in range(voff[j], voff[j] + size[j]):
-                prediction[i] = prior_mean[i]
+            _copy_at(prediction, prior_mean, voff[j], size[j])
     varies, needed, live, rest, closes = _strict_layout(t, unit, free, out, hook != 0)
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
     out_error = err[eoff[out]:eoff[out] + size[out]]
