@@ -129,12 +129,39 @@ def _copy(dst, src):
         dst[i] = src[i]
 
 
+# The relaxation loops address a node's elements o..o+k-1 of its buffers
+# through these helpers, which make the views: a view made in the loops
+# themselves, or a loop over o..o+k-1 there, would add code to them, and
+# their compile time grows with their code. Loops over a view from 0
+# vectorize (an index o + i might be negative as far as LLVM knows).
 @helper
-def _norm(x):
+def _norm(x, o, k):
+    """The 2-norm of x[o:o + k]."""
+    v = x[o:o + k]
     total = 0.0
-    for i in range(x.size):
-        total += x[i] * x[i]
+    for i in range(k):
+        total += v[i] * v[i]
     return math.sqrt(total)
+
+
+@helper
+def _zero(x, o, k):
+    """x[o:o + k] = 0."""
+    _fill(x[o:o + k], 0.0)
+
+
+@helper
+def _copy_at(dst, src, o, k):
+    """dst[o:o + k] = src[o:o + k]."""
+    _copy(dst[o:o + k], src[o:o + k])
+
+
+@helper
+def _add_at(dst, src, o, k):
+    """dst[o:o + k] += src[o:o + k]."""
+    x, y = dst[o:o + k], src[o:o + k]
+    for i in range(k):
+        x[i] += y[i]
 
 
 # The squared prediction-error sum is reassociated so that it vectorizes.
@@ -153,15 +180,17 @@ def _squares(e, t, precision, j):
 
 
 @helper(fastmath={"reassoc"})
-def _squares_change(e, d, t, precision, j):
-    """1/2 (e + d)^T Pi_j^-1 (e + d) - 1/2 e^T Pi_j^-1 e."""
+def _squares_change(err, acc, precision, o, k):
+    """1/2 (e + d)^T Pi^-1 (e + d) - 1/2 e^T Pi^-1 e for the error e and the
+    change d at elements o..o+k-1 of ``err`` and ``acc``."""
+    e, d = err[o:o + k], acc[o:o + k]
     total = 0.0
     if precision.size:
-        p = error_of(t, precision, j)
-        for i in range(e.size):
+        p = precision[o:o + k]
+        for i in range(k):
             total += d[i] * (2.0 * e[i] + d[i]) / p[i]
     else:
-        for i in range(e.size):
+        for i in range(k):
             total += d[i] * (2.0 * e[i] + d[i])
     return 0.5 * total
 
@@ -226,26 +255,21 @@ def output_energy(kind, mu, target, precision, row, grad):
 
 
 @helper
-def _precision(t, precision, j, i):
-    """Precision of element i of node j (an empty buffer means all ones)."""
-    return precision[t.eoff[j] + i] if precision.size else 1.0
-
-
-@helper
-def _log(history, width, it, squared, residual, energy, t, err, named):
+def _log(history, width, it, squared, residual, energy, eoff, size, err, named):
     """Row ``it`` of ``history`` (flat, rows of ``width``) = (squared errors,
     residual, energy, error norms of the named nodes), doubling history when
     it is full; returns history."""
     if (it + 1) * width > history.size:
         bigger = np.empty(2 * history.size)
-        _copy(bigger[:history.size], history)
+        for i in range(history.size):
+            bigger[i] = history[i]
         history = bigger
-    row = history[it * width:(it + 1) * width]
-    row[SQUARED] = squared
-    row[RESIDUAL] = residual
-    row[ENERGY] = energy
+    row = it * width
+    history[row + SQUARED] = squared
+    history[row + RESIDUAL] = residual
+    history[row + ENERGY] = energy
     for r in range(named.size):
-        row[NAMED + r] = _norm(error_of(t, err, named[r]))
+        history[row + NAMED + r] = _norm(err, eoff[named[r]], size[named[r]])
     return history
 
 
@@ -278,7 +302,7 @@ def _keep(trail, kept, state, it, final, t, err, value, units, segments):
             return
     row = trail[count * width:(count + 1) * width]
     for u in range(units.size):
-        row[u] = _norm(error_of(t, err, units[u]))
+        row[u] = _norm(err, t.eoff[units[u]], t.size[units[u]])
     c = units.size
     for s in range(segments.size // 3):
         source = err if segments[3 * s] == 0 else value
@@ -317,13 +341,15 @@ def _differ(a, b):
 
 
 @helper
-def _step(e, a, d, p, rate, exact):
-    """One unit's update where its error ``e`` differs from ``a`` = sum_c J^T eps_c:
-    e <- a if ``exact``, else e + rate p (a - e) (``p`` its precisions, empty
-    for ones); ``d`` = the change (0 where e stays). Returns how many elements
-    changed."""
+def _step(err, work, precision, o, k, m, rate, exact):
+    """One unit's update where its error e = err[o:o+k] differs from a =
+    work[o:o+k] = sum_c J^T eps_c: e <- a if ``exact``, else e + rate p (a - e)
+    (p its precisions, an empty ``precision`` for ones); the change goes to
+    d = work[m+o:m+o+k] (0 where e stays). Returns how many elements changed."""
+    e, a, d = err[o:o + k], work[o:o + k], work[m + o:m + o + k]
+    p = precision[o:o + k] if precision.size else precision
     changed = 0
-    for i in range(e.size):
+    for i in range(k):
         x, y = a[i], e[i]
         moves = _differ(x, y)
         pi = p[i] if p.size else 1.0
@@ -335,30 +361,34 @@ def _step(e, a, d, p, rate, exact):
 
 
 @helper(fastmath={"reassoc"})
-def _squares_stepped(e, d, p):
+def _squares_stepped(err, work, precision, o, k, m):
     """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
-    squared error by the step ``d`` that ended at ``e``."""
+    squared error by the step d that ended at e (as in ``_step``)."""
+    e, d = err[o:o + k], work[m + o:m + o + k]
+    p = precision[o:o + k] if precision.size else precision
     total = 0.0
-    for i in range(e.size):
+    for i in range(k):
         pi = p[i] if p.size else 1.0
         total += d[i] * (2.0 * e[i] - d[i]) / pi if d[i] != 0.0 else 0.0
     return 0.5 * total
 
 
-@kernels.entry
-def _residual(a, e, first):
-    """(gap, size, lopsided) of a unit: max |a - e| over the elements that
+@helper
+def _residual(acc, err, o, k, first):
+    """(gap, size, lopsided) of a unit, its sum a = acc[o:o + k] (sum_c J^T
+    eps_c) and its error e = err[o:o + k]: max |a - e| over the elements that
     differ, the max-norm of its finite elements of a and e, and whether an
     element is NaN on one side only (a NaN input: it settles next step).
     With ``first`` it returns at the first element that differs, which tells
     whether the unit settled under tol 0 (gap > 0 or lopsided) at the cost
     of an element or two."""
+    a, e = acc[o:o + k], err[o:o + k]
     if not first:
         # a pass that runs 3x faster, its maxima taken over every element; it
         # is the answer unless an element is inf or NaN, or no difference
         # exceeds rounding (some may not count), when the exact pass decides
         size, gap, nans = 0.0, 0.0, 0
-        for i in range(a.size):
+        for i in range(k):
             difference = abs(a[i] - e[i])
             size = max(size, max(abs(a[i]), abs(e[i])))
             gap = max(gap, difference)
@@ -366,7 +396,7 @@ def _residual(a, e, first):
         if size < math.inf and nans == 0 and (gap == 0.0 or gap > ROUNDING * size):
             return gap, size, False
     gap, size, lopsided = 0.0, 0.0, False
-    for i in range(a.size):
+    for i in range(k):
         x, y = a[i], e[i]
         moves = _differ(x, y)
         difference = abs(x - y)
@@ -380,13 +410,13 @@ def _residual(a, e, first):
     return gap, size, lopsided
 
 
-@njit(inline="always")
-def _open(t, err, acc, j, opened):
+@helper
+def _open(eoff, size, err, acc, j, opened):
     """Zero node j's error and running sum the first time the relaxation reaches it."""
     if not opened[j]:
-        opened[j] = True
-        _fill(error_of(t, err, j), 0.0)
-        _fill(error_of(t, acc, j), 0.0)
+        opened[j] = 1
+        _zero(err, eoff[j], size[j])
+        _zero(acc, eoff[j], size[j])
 
 
 # Three entry points, one per kind of relaxation, so that a first gradient
@@ -395,8 +425,8 @@ def _open(t, err, acc, j, opened):
 # reports whether a read-out gradient holds inf or nan.
 @kernels.entry
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, rules, inputs, measure, hook, trail, kept, state, units,
-                 segments):
+                 history, named, work, marks, rules, inputs, measure, hook, trail, kept, state,
+                 units, segments):
     """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
     Returns (iterations, node_updates, status, history, nonfinite), history
@@ -406,9 +436,10 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     euler:  eps <- eps + eta Pi (sum_c J^T eps_c - eps); inputs read out at once.
 
     Every error has its place in ``t``'s layout; ``work`` (twice err's size)
-    holds the running sums. A node's error and sum are zeroed when the
-    relaxation first reaches it (the errors of nodes it never reaches at
-    the end), so a step never pays for the parts of the graph it does not touch.
+    holds the running sums, ``marks`` (4 zeros per node) the loop's marks. A
+    node's error and sum are zeroed when the relaxation first reaches it (the
+    errors of nodes it never reaches at the end), so a step never pays for
+    the parts of the graph it does not touch.
     Nodes that are not units (``unit[j]`` false) carry no state of their own:
     within a step their error is what their children send. jacobi and euler
     keep ``acc`` = sum_c J^T eps_c up to date incrementally, since the errors
@@ -422,118 +453,118 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     Without ``measure`` the history's residual and squared errors are NaN,
     and a step stops testing units at the first one that has not settled.
     """
-    n = len(t.op)
-    # acc: for a unit, sum_c J^T eps_c; for a non-unit, the change arriving
-    # at it this step (it passes that change on and forgets it)
-    acc = work[:err.size]
-    outgoing = work[err.size:2 * err.size]  # this step's change of each updated unit
-    opened = np.zeros(n, np.bool_)
+    n, m = len(t.op), err.size
+    op, size, eoff = t.op, t.size, t.eoff
+    pptr, par, psend = t.pptr, t.par, t.psend
+    # acc = work[:m], at the errors' offsets: for a unit, sum_c J^T eps_c;
+    # for a non-unit, the change arriving at it this step (it passes that
+    # change on and forgets it); work[m:] holds this step's change of each
+    # updated unit (at m + its offset)
+    acc = work
+    # node j is opened where marks[j], pending where marks[pending + j],
+    # touched where marks[touched + j]; marks[queue:] lists the candidates
+    pending, touched, queue = n, 2 * n, 3 * n
     if hook != 0:  # the record reads every unit's error from the start
-        _fill(err, 0.0)
-        _fill(acc, 0.0)
-        opened[:] = True
+        for j in range(n):
+            if eoff[j] >= 0:
+                _open(eoff, size, err, acc, j, marks)
     for r in range(named.size):  # the history reads their errors from the start
-        _open(t, err, acc, named[r], opened)
-    opened[out] = True
-    _copy(error_of(t, err, out), seed)
-    pending = np.zeros(n, np.bool_)
-    touched = np.zeros(n, np.bool_)
-    candidates = np.empty(n, np.int64)
-    ncand = 0
-    updated = 0
+        _open(eoff, size, err, acc, named[r], marks)
+    marks[out] = 1
     total_energy = 0.0
     for i in range(seed.size):
-        total_energy += 0.5 * seed[i] * seed[i] / _precision(t, precision, out, i)
-    _copy(error_of(t, outgoing, out), seed)
-    pending[out] = True
+        o = eoff[out] + i
+        err[o] = seed[i]
+        work[m + o] = seed[i]
+        total_energy += 0.5 * seed[i] * seed[i] / (precision[o] if precision.size else 1.0)
+    ncand = 0
+    updated = 0
+    marks[pending + out] = 1
     hi = out
     unsettled = out  # the unit the last residual test found unsettled (out: none)
     quick = tol == 0.0 and not measure  # a unit settles when no element differs
-    empty = precision[:0]
     for it in range(max_iters + 1):
         if it > 0:
             # update every unit whose error differs from what its children send
             hi = -1
             ncand_next = 0
             for c in range(ncand):
-                j = candidates[c]
-                e, d = error_of(t, err, j), error_of(t, outgoing, j)
-                p = error_of(t, precision, j) if precision.size else empty
-                leaf = t.op[j] == LEAF
+                j = marks[queue + c]
+                leaf = op[j] == LEAF
                 exact = schedule == JACOBI or leaf
-                if _step(e, error_of(t, acc, j), d, p, eta, exact):
+                if _step(err, work, precision, eoff[j], size[j], m, eta, exact):
                     if measure and not leaf:
-                        total_energy += _squares_stepped(e, d, p)
+                        total_energy += _squares_stepped(err, work, precision, eoff[j], size[j],
+                                                         m)
                     updated += 1
                     if not exact:  # an exact step settles it until its sum changes again
-                        candidates[ncand_next] = j
+                        marks[queue + ncand_next] = j
                         ncand_next += 1
                     if not leaf:
-                        pending[j] = True
+                        marks[pending + j] = 1
                         hi = max(hi, j)
             ncand = ncand_next
             for c in range(ncand):
-                touched[candidates[c]] = True
+                marks[touched + marks[queue + c]] = 1
         # propagate the changes in reverse topological order
         j = hi
         while j >= 0:
-            if pending[j]:
-                pending[j] = False
-                for q in range(t.pptr[j], t.pptr[j + 1]):
-                    if t.psend[q] != 0:
-                        _open(t, err, acc, t.par[q], opened)
-                if unit[j]:
-                    call_rule(rules[j], t, j, value, value, error_of(t, outgoing, j), acc)
-                else:
-                    d, e = error_of(t, acc, j), error_of(t, err, j)
+            if marks[pending + j]:
+                marks[pending + j] = 0
+                for q in range(pptr[j], pptr[j + 1]):
+                    if psend[q] != 0:
+                        _open(eoff, size, err, acc, par[q], marks)
+                o, k = eoff[j], size[j]
+                sent = m + o  # a unit sends its change of this step
+                if not unit[j]:  # a non-unit passes on the change that arrived
+                    sent = o
                     if measure:
-                        total_energy += _squares_change(e, d, t, precision, j)
-                    for i in range(e.size):
-                        e[i] += d[i]
-                    call_rule(rules[j], t, j, value, value, d, acc)
-                    _fill(d, 0.0)
+                        total_energy += _squares_change(err, acc, precision, o, k)
+                    _add_at(err, acc, o, k)
                     updated += 1
-                for q in range(t.pptr[j], t.pptr[j + 1]):
-                    p = t.par[q]
-                    if t.psend[q] == 0:
+                call_rule(rules[j], t, j, value, value, work[sent:sent + k], acc)
+                if not unit[j]:
+                    _zero(acc, o, k)
+                for q in range(pptr[j], pptr[j + 1]):
+                    p = par[q]
+                    if psend[q] == 0:
                         continue
                     if unit[p]:
-                        if not touched[p]:
-                            touched[p] = True
-                            candidates[ncand] = p
+                        if not marks[touched + p]:
+                            marks[touched + p] = 1
+                            marks[queue + ncand] = p
                             ncand += 1
                     else:
-                        pending[p] = True
+                        marks[pending + p] = 1
             j -= 1
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
         # without measure the test stops at the first unsettled unit; the one
         # found last step usually still is, so it is tested first
-        first = -1 if measure or unsettled == out or not touched[unsettled] else unsettled
+        first = -1 if measure or unsettled == out or not marks[touched + unsettled] else unsettled
         if first >= 0:
-            gap, size, lopsided = _residual(error_of(t, acc, first), error_of(t, err, first),
-                                            quick)
-            settled = not (lopsided or gap > tol * size)
+            gap, scale, lopsided = _residual(acc, err, eoff[first], size[first], quick)
+            settled = not (lopsided or gap > tol * scale)
         for c in range(ncand):
-            p = candidates[c]
-            touched[p] = False
+            p = marks[queue + c]
+            marks[touched + p] = 0
             if p != out and p != first and (measure or settled):
-                gap, size, lopsided = _residual(error_of(t, acc, p), error_of(t, err, p), quick)
+                gap, scale, lopsided = _residual(acc, err, eoff[p], size[p], quick)
                 worst = max(worst, gap)
-                if lopsided or gap > tol * size:
+                if lopsided or gap > tol * scale:
                     settled = False
                     unsettled = p
         history = _log(history, NAMED + named.size, it,
                        total_energy if measure else math.nan, worst if measure else math.nan,
-                       math.nan, t, err, named)
+                       math.nan, eoff, size, err, named)
         if hook != 0:
             call_hook(hook, trail, kept, state, it, settled or it == max_iters, t, err, value,
                       units, segments)
         if settled or it == max_iters:
             break
     for j in range(n):  # nodes the relaxation never reached carry no error
-        if t.eoff[j] >= 0 and not opened[j]:
-            _fill(error_of(t, err, j), 0.0)
+        if eoff[j] >= 0:
+            _open(eoff, size, err, acc, j, marks)
     return (it, updated, CONVERGED if settled else MAX_ITERS, history,
             _nonfinite(t, err, inputs))
 
@@ -591,6 +622,39 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
 
 
 @helper
+def _prediction_error(err, prediction, value, precision, eo, vo, k):
+    """A strict unit's error eps = Pi (mu - v) into err[eo:eo + k], from its
+    prediction mu and value v at vo; returns 1/2 (mu - v)^T Pi (mu - v)."""
+    e, mu, v = err[eo:eo + k], prediction[vo:vo + k], value[vo:vo + k]
+    p = precision[eo:eo + k] if precision.size else precision
+    squared = 0.0
+    for i in range(k):
+        gap = mu[i] - v[i]
+        pi = p[i] if p.size else 1.0
+        e[i] = pi * gap
+        squared += 0.5 * pi * gap * gap
+    return squared
+
+
+@helper
+def _largest_gap(acc, err, o, k):
+    """max |acc - err| over elements o..o+k-1 (a strict unit's |dF/dv|)."""
+    a, e = acc[o:o + k], err[o:o + k]
+    worst = 0.0
+    for i in range(k):
+        worst = max(worst, abs(a[i] - e[i]))
+    return worst
+
+
+@helper
+def _descend(value, err, acc, vo, eo, k, eta):
+    """A strict unit's step v <- v - eta dF/dv = v + eta (eps - sum_c J^T eps_c)."""
+    v, e, a = value[vo:vo + k], err[eo:eo + k], acc[eo:eo + k]
+    for i in range(k):
+        v[i] += eta * (e[i] - a[i])
+
+
+@helper
 def _strict_layout(t, unit, free, out, every):
     """What a strict iteration must recompute: (varies, needed, live, rest, closes).
 
@@ -632,41 +696,40 @@ def _strict_layout(t, unit, free, out, every):
 
 
 @helper
-def _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, closes):
+def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
     """After the last iteration: the errors of the non-units it summed in
     place (``acc``), then the sends it left out (see _strict_layout), in the
     same order and from the same values and errors, so the clamped inputs
     read out what a full send at every iteration gives."""
-    for j in range(len(t.op)):
-        if t.eoff[j] < 0:
+    n = len(t.op)
+    op, size, eoff = t.op, t.size, t.eoff
+    for j in range(n):
+        o = eoff[j]
+        if o < 0:
             continue
         if not needed[j]:
-            _fill(error_of(t, acc, j), 0.0)  # the sums this pass makes
-        elif t.op[j] != LEAF and not unit[j]:
-            _copy(error_of(t, err, j), error_of(t, acc, j))
+            _zero(acc, o, size[j])  # the sums this pass makes
+        elif op[j] != LEAF and not unit[j]:
+            _copy_at(err, acc, o, size[j])
     t_rest = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, rest, t.iptr, t.ints)
-    for j in range(len(t.op) - 1, -1, -1):
-        if t.eoff[j] < 0:
+    for j in range(n - 1, -1, -1):
+        o, k = eoff[j], size[j]
+        if o < 0 or (needed[j] and not closes[j]):
             continue
-        own = prediction if unit[j] else value  # where the forward pass put j's prediction
-        if needed[j]:
-            if closes[j]:
-                call_rule(rules[j], t_rest, j, value, own, error_of(t, err, j), acc)
-        elif t.op[j] == LEAF:
-            if not free[j]:
-                _copy(error_of(t, err, j), error_of(t, acc, j))
-        else:
-            e = error_of(t, err, j)
-            _copy(e, error_of(t, acc, j))
-            call_rule(rules[j], t_rest, j, value, own, e, acc)
+        if not needed[j]:  # its error is what its children sent (a clamped leaf's: its read-out)
+            _copy_at(err, acc, o, k)
+        if op[j] != LEAF:
+            own = prediction if unit[j] else value  # where the forward pass put j's prediction
+            call_rule(rules[j], t_rest, j, value, own, err[o:o + k], acc)
 
 
 @kernels.entry
-def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, readout,
-                  precision, prior_mean, beta, eta, tol, max_iters, history, named, rules,
-                  forwards, inputs, hook, trail, kept, state, units, segments):
+def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
+                  readout, precision, prior_mean, beta, eta, tol, max_iters, history, named,
+                  rules, forwards, inputs, hook, trail, kept, state, units, segments):
     """Strict predictive coding: values (``value`` itself) relax, predictions
-    are recomputed.
+    are recomputed (into ``prediction``, a copy of ``value``; ``acc``, zeros
+    of err's size, holds the sums sum_c J^T eps_c).
 
     State: the values of units (other than the output, whose value is its
     prediction) and of free leaves (latents, whose prediction is their prior
@@ -685,30 +748,31 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
     history, E, nonfinite, threshold), E the output energy at the
     feed-forward pass.
     """
-    _fill(err, 0.0)
-    prediction = value.copy()
-    for i in range(len(t.op)):
-        if free[i]:  # a latent: predicted by its prior mean
-            _copy(value_of(t, prediction, i), value_of(t, prior_mean, i))
     n = len(t.op)
+    op, size, voff, eoff = t.op, t.size, t.voff, t.eoff
+    _fill(err, 0.0)
+    for j in range(n):
+        if free[j]:  # a latent: predicted by its prior mean
+            _copy_at(prediction, prior_mean, voff[j], size[j])
     varies, needed, live, rest, closes = _strict_layout(t, unit, free, out, hook != 0)
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
-    acc = np.zeros(err.size)  # the needed sums are zeroed each step, the others before closing
-    out_error = error_of(t, err, out)
-    out_precision = error_of(t, precision, out) if precision.size else precision
+    out_error = err[eoff[out]:eoff[out] + size[out]]
+    out_prediction = prediction[voff[out]:voff[out] + size[out]]
+    out_precision = precision[eoff[out]:eoff[out] + size[out]] if precision.size else precision
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
     status, iterations = MAX_ITERS, max_iters
     for it in range(max_iters + 1):
         for j in range(n):
-            if t.op[j] != LEAF and (it == 0 or varies[j]):
+            if op[j] != LEAF and (it == 0 or varies[j]):
                 # a non-unit's value is its prediction: computed in place
-                mu = value_of(t, prediction if unit[j] or j == out else value, j)
-                call_forward(forwards[j], t, j, value, mu)
+                mu = prediction if unit[j] or j == out else value
+                call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
                 if j == out:
-                    _copy(value_of(t, value, j), mu)
-        output = beta * output_energy(energy_kind, value_of(t, prediction, out), target,
-                                      out_precision, row, out_error)
+                    for i in range(voff[j], voff[j] + size[j]):
+                        value[i] = prediction[i]
+        output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
+                                      out_error)
         for i in range(out_error.size):
             out_error[i] *= beta
         if it == 0:
@@ -717,41 +781,34 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
             first_output = output / beta
         squared = 0.0
         for j in range(n):
-            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                e = error_of(t, err, j)
-                mu, v = value_of(t, prediction, j), value_of(t, value, j)
-                for i in range(e.size):
-                    gap = mu[i] - v[i]
-                    pi = _precision(t, precision, j, i)
-                    e[i] = pi * gap
-                    squared += 0.5 * pi * gap * gap
-        for j in range(n):
-            if needed[j] and t.eoff[j] >= 0:
-                _fill(error_of(t, acc, j), 0.0)
+            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
+                squared += _prediction_error(err, prediction, value, precision, eoff[j],
+                                             voff[j], size[j])
+        for j in range(n):  # the other sums are zeroed before closing
+            if needed[j] and eoff[j] >= 0:
+                _zero(acc, eoff[j], size[j])
         for j in range(n - 1, -1, -1):
-            if t.eoff[j] < 0 or not needed[j]:
+            o, k = eoff[j], size[j]
+            if o < 0 or not needed[j]:
                 continue  # a constant, a node recomputed without an error, or read at the end
-            if t.op[j] == LEAF:
+            if op[j] == LEAF:
                 if not free[j]:
-                    _copy(error_of(t, err, j), error_of(t, acc, j))
-                continue
-            if unit[j]:
-                call_rule(rules[j], t_live, j, value, prediction, error_of(t, err, j), acc)
+                    _copy_at(err, acc, o, k)
                 continue
             # a non-unit's error is the sum its children sent, read in place
             # (copied to its error only for a hook, which reads it)
-            e = error_of(t, acc, j)
-            if hook != 0:
-                _copy(error_of(t, err, j), e)
-            call_rule(rules[j], t_live, j, value, value, e, acc)
+            if hook != 0 and not unit[j]:
+                _copy_at(err, acc, o, k)
+            own = prediction if unit[j] else value
+            sent = err if unit[j] else acc
+            call_rule(rules[j], t_live, j, value, own, sent[o:o + k], acc)
         worst = 0.0
         for j in range(n):
-            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                e, a = error_of(t, err, j), error_of(t, acc, j)
-                for i in range(e.size):
-                    worst = max(worst, abs(a[i] - e[i]))
+            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
+                worst = max(worst, _largest_gap(acc, err, eoff[j], size[j]))
         total = squared + output
-        history = _log(history, NAMED + named.size, it, squared, worst, total, t, err, named)
+        history = _log(history, NAMED + named.size, it, squared, worst, total, eoff, size, err,
+                       named)
         finite = math.isfinite(total) and math.isfinite(worst)
         # gradient descent on F with a small enough step never rises: a blow-up
         # raises both F (beyond rounding) and the residual, step after step
@@ -771,16 +828,13 @@ def settle_strict(t, value, err, target, energy_kind, row, out, unit, free, read
         if it == max_iters:
             break
         for j in range(n):
-            if j != out and t.eoff[j] >= 0 and (free[j] or (unit[j] and t.op[j] != LEAF)):
-                v, e, a = value_of(t, value, j), error_of(t, err, j), error_of(t, acc, j)
-                for i in range(v.size):
-                    v[i] += eta * (e[i] - a[i])
-    _close(t, value, prediction, err, acc, rules, unit, free, needed, rest, closes)
-    for i in range(n):
-        if readout[i]:
-            g = error_of(t, err, i)
-            for k in range(g.size):
-                g[k] /= beta
+            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
+                _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
+    _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes)
+    for j in range(n):
+        if readout[j]:
+            for i in range(eoff[j], eoff[j] + size[j]):
+                err[i] /= beta
     return (iterations, iterations * n, status, history, first_output,
             _nonfinite(t, err, inputs), threshold)
 
@@ -939,7 +993,8 @@ class Relaxation:
             with _first_call(settle_strict, "the strict loop"):
                 (iterations, updates, status, history, output, nonfinite,
                  threshold) = settle_strict(
-                    t, relaxed, err, target, self.energy_kind, self.row, plan.output, self.unit,
+                    t, relaxed, relaxed.copy(), err, np.zeros(self.error_size), target,
+                    self.energy_kind, self.row, plan.output, self.unit,
                     self.free, self.readout, self.precision, self.prior_mean, self.beta,
                     self.eta, self.tol, self.max_iters, np.empty(64 * width), self.named_index,
                     rules, forwards, plan.inputs, *record)
@@ -967,8 +1022,9 @@ class Relaxation:
                         iterations, updates, status, history, nonfinite = settle_fixed(
                             t, value, err, seed, plan.output, self.unit, self.precision,
                             self.schedule_id, self.eta, self.tol, self.max_iters,
-                            np.empty(64 * width), self.named_index, work, rules, plan.inputs,
-                            measure, *record)
+                            np.empty(64 * width), self.named_index, work,
+                            np.zeros(4 * len(t.op), np.int64), rules,
+                            plan.inputs, measure, *record)
                         if measure or (status == CONVERGED and not nonfinite):
                             break
         if nonfinite and warn_nonfinite:
