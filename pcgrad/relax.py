@@ -261,8 +261,7 @@ def _log(history, width, it, squared, residual, energy, eoff, size, err, named):
     it is full; returns history."""
     if (it + 1) * width > history.size:
         bigger = np.empty(2 * history.size)
-        for i in range(history.size):
-            bigger[i] = history[i]
+        _copy_at(bigger, history, 0, history.size)
         history = bigger
     row = it * width
     history[row + SQUARED] = squared
@@ -769,8 +768,7 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 mu = prediction if unit[j] or j == out else value
                 call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
                 if j == out:
-                    for i in range(voff[j], voff[j] + size[j]):
-                        value[i] = prediction[i]
+                    _copy_at(value, prediction, voff[j], size[j])
         output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
                                       out_error)
         for i in range(out_error.size):
