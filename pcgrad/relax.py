@@ -418,14 +418,39 @@ def _open(eoff, size, err, acc, j, opened):
         _zero(acc, eoff[j], size[j])
 
 
+@helper
+def _read_out(reads, value, err, acc, rules, opened):
+    """jacobi's clamped inputs read out what their children send from the
+    errors reached so far, in reverse topological order as the sweep sends
+    (``reads``: the op table sending only along the edges into them; see
+    settle_fixed)."""
+    op, size, eoff, pptr, par, readouts = reads.op, reads.size, reads.eoff, reads.pptr, \
+        reads.par, reads.psend
+    for j in range(len(op) - 1, -1, -1):
+        if not opened[j] or op[j] == LEAF:
+            continue
+        sends = False
+        for q in range(pptr[j], pptr[j + 1]):
+            if readouts[q] != 0:
+                _open(eoff, size, err, acc, par[q], opened)
+                opened[par[q]] = 2  # read out here
+                sends = True
+        if sends:
+            o = eoff[j]
+            call_rule(rules[j], reads, j, value, value, err[o:o + size[j]], acc)
+    for j in range(len(op)):
+        if opened[j] == 2:
+            _copy_at(err, acc, eoff[j], size[j])
+
+
 # Three entry points, one per kind of relaxation, so that a first gradient
 # compiles only the loop it runs. The fixed-prediction ones start from the
 # output error ``seed`` (dE/dmu at the feed-forward output); each also
 # reports whether a read-out gradient holds inf or nan.
 @kernels.entry
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, marks, rules, inputs, measure, hook, trail, kept, state,
-                 units, segments):
+                 history, named, work, marks, reads, rules, inputs, measure, hook, trail,
+                 kept, state, units, segments):
     """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
     Returns (iterations, node_updates, status, history, nonfinite), history
@@ -451,10 +476,19 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     is relative per unit, so small gradients are as accurate as large ones.
     Without ``measure`` the history's residual and squared errors are NaN,
     and a step stops testing units at the first one that has not settled.
+
+    jacobi's clamped inputs are read-outs: an input steps (eps <- its sum)
+    the step after a child's change reaches it, whatever that change, and
+    takes no part in the residual. Their sums are needed only at the last
+    step, so without a hook ``t`` sends nothing to them (Relaxation's
+    table) and ``_read_out`` sends once, along ``reads`` (the table with
+    only the edges into them), from the errors of that step: one send per node
+    instead of one per change, which on an unrolled LSTM is most of the
+    work (each matmul sends to its weights at every change of its error).
     """
     n, m = len(t.op), err.size
     op, size, eoff = t.op, t.size, t.eoff
-    pptr, par, psend = t.pptr, t.par, t.psend
+    pptr, par, psend, readouts = t.pptr, t.par, t.psend, reads.psend
     # acc = work[:m], at the errors' offsets: for a unit, sum_c J^T eps_c;
     # for a non-unit, the change arriving at it this step (it passes that
     # change on and forgets it); work[m:] holds this step's change of each
@@ -482,8 +516,11 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     hi = out
     unsettled = out  # the unit the last residual test found unsettled (out: none)
     quick = tol == 0.0 and not measure  # a unit settles when no element differs
+    reading = schedule == JACOBI  # clamped inputs are read-outs
     for it in range(max_iters + 1):
         if it > 0:
+            if reading and hook == 0 and it == max_iters:  # the inputs' last step
+                _read_out(reads, value, err, acc, rules, marks)
             # update every unit whose error differs from what its children send
             hi = -1
             ncand_next = 0
@@ -491,7 +528,11 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                 j = marks[queue + c]
                 leaf = op[j] == LEAF
                 exact = schedule == JACOBI or leaf
-                if _step(err, work, precision, eoff[j], size[j], m, eta, exact):
+                if reading and leaf:
+                    if hook != 0:  # the record reads the sums sent at every step
+                        _step(err, work, precision, eoff[j], size[j], m, eta, exact)
+                    updated += 1
+                elif _step(err, work, precision, eoff[j], size[j], m, eta, exact):
                     if measure and not leaf:
                         total_energy += _squares_stepped(err, work, precision, eoff[j], size[j],
                                                          m)
@@ -526,7 +567,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     _zero(acc, o, k)
                 for q in range(pptr[j], pptr[j + 1]):
                     p = par[q]
-                    if psend[q] == 0:
+                    if psend[q] == 0 and readouts[q] == 0:
                         continue
                     if unit[p]:
                         if not marks[touched + p]:
@@ -547,7 +588,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         for c in range(ncand):
             p = marks[queue + c]
             marks[touched + p] = 0
-            if p != out and p != first and (measure or settled):
+            if reading and op[p] == LEAF:
+                settled = False
+            elif p != out and p != first and (measure or settled):
                 gap, scale, lopsided = _residual(acc, err, eoff[p], size[p], quick)
                 worst = max(worst, gap)
                 if lopsided or gap > tol * scale:
@@ -561,6 +604,8 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                       units, segments)
         if settled or it == max_iters:
             break
+    if reading and hook == 0 and it < max_iters:
+        _read_out(reads, value, err, acc, rules, marks)
     for j in range(n):  # nodes the relaxation never reached carry no error
         if eoff[j] >= 0:
             _open(eoff, size, err, acc, j, marks)
@@ -888,6 +933,12 @@ class Relaxation:
                 prior_precision, plan.shapes[i]).ravel()
         if self.schedule_id == EULER:
             self._check_euler_step()
+        # jacobi's loop sends to the clamped inputs only with a record, and
+        # reads them out along ``reads`` (see settle_fixed)
+        into_inputs = (t.op[t.par] == LEAF) & (t.psend != 0) & (self.schedule_id == JACOBI)
+        self.reads = t._replace(psend=into_inputs.astype(np.int64))
+        self.fixed_table = t if record == "errors" or not into_inputs.any() else \
+            t._replace(psend=np.where(into_inputs, 0, t.psend))
         self.readout = np.zeros(len(t.op), np.bool_)
         self.readout[plan.inputs] = ~self.free[plan.inputs]
         self.named = list(named)
@@ -1018,10 +1069,10 @@ class Relaxation:
                     # all (it did not settle) runs again, measured
                     for measure in (want_info or self.recording, True):
                         iterations, updates, status, history, nonfinite = settle_fixed(
-                            t, value, err, seed, plan.output, self.unit, self.precision,
-                            self.schedule_id, self.eta, self.tol, self.max_iters,
-                            np.empty(64 * width), self.named_index, work,
-                            np.zeros(4 * len(t.op), np.int64), rules,
+                            self.fixed_table, value, err, seed, plan.output, self.unit,
+                            self.precision, self.schedule_id, self.eta, self.tol,
+                            self.max_iters, np.empty(64 * width), self.named_index, work,
+                            np.zeros(4 * len(t.op), np.int64), self.reads, rules,
                             plan.inputs, measure, *record)
                         if measure or (status == CONVERGED and not nonfinite):
                             break

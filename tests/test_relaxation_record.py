@@ -220,6 +220,50 @@ def test_jacobi_cut_short_says_how_many_steps_it_needs():
         pcgrad.grad(f, schedule="jacobi", max_iters=2)(*args)
 
 
+# --- jacobi's inputs: read out once, after the last step ----------------------------------
+
+def _jacobi(f, args, options, budget, **extra):
+    argnums = tuple(range(len(args)))
+    return pcgrad.grad(f, argnums=argnums, schedule="jacobi", max_iters=budget,
+                       on_nonconvergence="ignore", return_info=True, **options, **extra)(*args)
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+def test_jacobi_reads_out_the_same_gradient_with_and_without_a_record_at_every_budget(graph):
+    # without a record the inputs are sent to once, after the last step; a record reads
+    # them at every step: the gradient, the steps and the updates agree at every budget
+    f, args, options = GRAPHS[graph]
+    depth = _jacobi(f, args, options, 1)[1].depth
+    for budget in range(1, depth + 2):
+        plain, info = _jacobi(f, args, options, budget)
+        recorded, recorded_info = _jacobi(f, args, options, budget, record="errors")
+        for a, b in zip(plain, recorded):
+            onp.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+        assert (info.iterations, info.node_updates, info.converged) == (
+            recorded_info.iterations, recorded_info.node_updates, recorded_info.converged)
+
+
+def test_jacobi_cut_short_reads_out_only_the_paths_shorter_than_its_steps():
+    # sum(sin(sin(x)) * x): the direct path x -> * -> sum reaches x at step 2, the path
+    # through both sines at step 4; in between x reads out d/dx of the product alone
+    f, args, _ = GRAPHS["chain"]
+    (x,) = args
+    for budget, expected in ((1, 0.0 * x), (2, onp.sin(onp.sin(x))), (3, onp.sin(onp.sin(x))),
+                             (4, autograd.grad(lambda x: anp.sum(anp.sin(anp.sin(x)) * x))(x))):
+        (g,), _ = _jacobi(f, args, {}, budget)
+        onp.testing.assert_allclose(g, expected, rtol=1e-14, atol=0)
+
+
+def test_jacobi_steps_an_input_even_when_the_change_reaching_it_is_zero():
+    # w -> C @ w -> tanh -> sum with C = 0: w's read-out is exactly zero, and it still
+    # takes its step, so jacobi settles in depth steps
+    c = onp.zeros((2, 3))
+    g, info = pcgrad.grad(lambda w: np.sum(np.tanh(c @ w)), schedule="jacobi",
+                          return_info=True)(onp.ones((3, 4)))
+    onp.testing.assert_array_equal(g, onp.zeros((3, 4)))
+    assert info.iterations == info.depth == 3 and info.converged
+
+
 def test_euler_under_the_fpa_is_an_affine_map_that_is_no_gradient_flow():
     # x -> y1 = sin(x) -> y2 = sin(y1) -> out = sum(y2): with the output's error
     # clamped to 1, each euler step maps the interior errors (e1, e2) by
