@@ -334,8 +334,8 @@ def _differ(a, b):
     cycle between the two neighbours of a target forever), and so does NaN
     on both sides. Bitwise, not short-circuit, operators: no branches, so the
     loops calling it vectorize."""
-    gap = abs(a - b)
-    return not ((a == b) | ((gap <= ROUNDING * max(abs(a), abs(b))) & (gap < math.inf))
+    gap, size = abs(a - b), abs(b) if abs(b) > abs(a) else abs(a)
+    return not ((a == b) | ((gap <= ROUNDING * size) & (gap < math.inf))
                 | ((a != a) & (b != b)))
 
 
@@ -385,12 +385,15 @@ def _residual(acc, err, o, k, first):
     if not first:
         # a pass that runs 3x faster, its maxima taken over every element; it
         # is the answer unless an element is inf or NaN, or no difference
-        # exceeds rounding (some may not count), when the exact pass decides
+        # exceeds rounding (some may not count), when the exact pass decides;
+        # its maxima are written out as Numba's max() would compute them: its
+        # overload is one more function to compile on the first call
         size, gap, nans = 0.0, 0.0, 0
         for i in range(k):
-            difference = abs(a[i] - e[i])
-            size = max(size, max(abs(a[i]), abs(e[i])))
-            gap = max(gap, difference)
+            x, y, difference = abs(a[i]), abs(e[i]), abs(a[i] - e[i])
+            larger = y if y > x else x
+            size = larger if larger > size else size
+            gap = difference if difference > gap else gap
             nans += difference != difference
         if size < math.inf and nans == 0 and (gap == 0.0 or gap > ROUNDING * size):
             return gap, size, False
@@ -400,10 +403,10 @@ def _residual(acc, err, o, k, first):
         moves = _differ(x, y)
         difference = abs(x - y)
         nan = difference != difference
-        gap = max(gap, difference if moves & (not nan) else 0.0)
+        gap = difference if moves & (not nan) & (difference > gap) else gap
         lopsided |= moves & nan
-        size = max(size, abs(x) if abs(x) < math.inf else 0.0)
-        size = max(size, abs(y) if abs(y) < math.inf else 0.0)
+        size = abs(x) if (abs(x) < math.inf) & (abs(x) > size) else size
+        size = abs(y) if (abs(y) < math.inf) & (abs(y) > size) else size
         if first and moves:
             break
     return gap, size, lopsided
@@ -542,7 +545,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                         ncand_next += 1
                     if not leaf:
                         marks[pending + j] = 1
-                        hi = max(hi, j)
+                        hi = j if j > hi else hi
             ncand = ncand_next
             for c in range(ncand):
                 marks[touched + marks[queue + c]] = 1
@@ -592,7 +595,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                 settled = False
             elif p != out and p != first and (measure or settled):
                 gap, scale, lopsided = _residual(acc, err, eoff[p], size[p], quick)
-                worst = max(worst, gap)
+                worst = gap if gap > worst else worst
                 if lopsided or gap > tol * scale:
                     settled = False
                     unsettled = p
