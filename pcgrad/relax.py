@@ -434,15 +434,18 @@ def _read_out(reads, value, err, acc, rules, opened):
             continue
         sends = False
         for q in range(pptr[j], pptr[j + 1]):
+            p = par[q]
             if readouts[q] != 0:
-                _open(eoff, size, err, acc, par[q], opened)
-                opened[par[q]] = 2  # read out here
+                if opened[p] != 2:  # its first sender here; the sum starts at 0 (some
+                    opened[p] = 2   # rules send to a sole parent whatever psend says)
+                    _zero(acc, eoff[p], size[p])
                 sends = True
         if sends:
             o = eoff[j]
             call_rule(rules[j], reads, j, value, value, err[o:o + size[j]], acc)
     for j in range(len(op)):
         if opened[j] == 2:
+            opened[j] = 1
             _copy_at(err, acc, eoff[j], size[j])
 
 
@@ -480,14 +483,15 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     Without ``measure`` the history's residual and squared errors are NaN,
     and a step stops testing units at the first one that has not settled.
 
-    jacobi's clamped inputs are read-outs: an input steps (eps <- its sum)
-    the step after a child's change reaches it, whatever that change, and
-    takes no part in the residual. Their sums are needed only at the last
-    step, so without a hook ``t`` sends nothing to them (Relaxation's
-    table) and ``_read_out`` sends once, along ``reads`` (the table with
-    only the edges into them), from the errors of that step: one send per node
-    instead of one per change, which on an unrolled LSTM is most of the
-    work (each matmul sends to its weights at every change of its error).
+    The clamped inputs are read-outs, outside the residual: under jacobi an
+    input steps (eps <- its sum) the step after a child's change reaches it,
+    whatever that change; under euler it reads its sum at once. Only the
+    read-out of the last step is returned (and, with a hook, of each step
+    the record shows), so ``t`` (Relaxation's table) sends nothing to the
+    inputs and ``_read_out`` sends along ``reads`` (only the edges into
+    them) from the errors then: one send per node instead of one per
+    change, which is most of the work where a matmul sends to its weights
+    at every change of its error (an unrolled LSTM, an MLP under euler).
     """
     n, m = len(t.op), err.size
     op, size, eoff = t.op, t.size, t.eoff
@@ -519,33 +523,28 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     hi = out
     unsettled = out  # the unit the last residual test found unsettled (out: none)
     quick = tol == 0.0 and not measure  # a unit settles when no element differs
-    reading = schedule == JACOBI  # clamped inputs are read-outs
+    lagging = schedule == JACOBI  # the inputs step a step behind (euler: at once)
     for it in range(max_iters + 1):
         if it > 0:
-            if reading and hook == 0 and it == max_iters:  # the inputs' last step
+            if lagging and (hook != 0 or it == max_iters):  # the inputs' step
                 _read_out(reads, value, err, acc, rules, marks)
             # update every unit whose error differs from what its children send
             hi = -1
             ncand_next = 0
             for c in range(ncand):
                 j = marks[queue + c]
-                leaf = op[j] == LEAF
-                exact = schedule == JACOBI or leaf
-                if reading and leaf:
-                    if hook != 0:  # the record reads the sums sent at every step
-                        _step(err, work, precision, eoff[j], size[j], m, eta, exact)
+                if op[j] == LEAF:  # a jacobi input's step (_read_out sets its error)
                     updated += 1
-                elif _step(err, work, precision, eoff[j], size[j], m, eta, exact):
-                    if measure and not leaf:
+                elif _step(err, work, precision, eoff[j], size[j], m, eta, lagging):
+                    if measure:
                         total_energy += _squares_stepped(err, work, precision, eoff[j], size[j],
                                                          m)
                     updated += 1
-                    if not exact:  # an exact step settles it until its sum changes again
+                    if not lagging:  # (a jacobi step settles a unit until its sum changes)
                         marks[queue + ncand_next] = j
                         ncand_next += 1
-                    if not leaf:
-                        marks[pending + j] = 1
-                        hi = j if j > hi else hi
+                    marks[pending + j] = 1
+                    hi = j if j > hi else hi
             ncand = ncand_next
             for c in range(ncand):
                 marks[touched + marks[queue + c]] = 1
@@ -570,7 +569,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     _zero(acc, o, k)
                 for q in range(pptr[j], pptr[j + 1]):
                     p = par[q]
-                    if psend[q] == 0 and readouts[q] == 0:
+                    if psend[q] == 0 and not (lagging and readouts[q] != 0):
                         continue
                     if unit[p]:
                         if not marks[touched + p]:
@@ -580,6 +579,8 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     else:
                         marks[pending + p] = 1
             j -= 1
+        if hook != 0 and not lagging:  # the record shows euler's inputs at once
+            _read_out(reads, value, err, acc, rules, marks)
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
         # without measure the test stops at the first unsettled unit; the one
@@ -591,7 +592,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         for c in range(ncand):
             p = marks[queue + c]
             marks[touched + p] = 0
-            if reading and op[p] == LEAF:
+            if op[p] == LEAF:  # a jacobi input takes its step next
                 settled = False
             elif p != out and p != first and (measure or settled):
                 gap, scale, lopsided = _residual(acc, err, eoff[p], size[p], quick)
@@ -607,7 +608,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                       units, segments)
         if settled or it == max_iters:
             break
-    if reading and hook == 0 and it < max_iters:
+    if hook == 0 and not (lagging and it == max_iters):  # (then read at its start)
         _read_out(reads, value, err, acc, rules, marks)
     for j in range(n):  # nodes the relaxation never reached carry no error
         if eoff[j] >= 0:
@@ -936,12 +937,10 @@ class Relaxation:
                 prior_precision, plan.shapes[i]).ravel()
         if self.schedule_id == EULER:
             self._check_euler_step()
-        # jacobi's loop sends to the clamped inputs only with a record, and
-        # reads them out along ``reads`` (see settle_fixed)
-        into_inputs = (t.op[t.par] == LEAF) & (t.psend != 0) & (self.schedule_id == JACOBI)
-        self.reads = t._replace(psend=into_inputs.astype(np.int64))
-        self.fixed_table = t if record == "errors" or not into_inputs.any() else \
-            t._replace(psend=np.where(into_inputs, 0, t.psend))
+        if self.schedule_id in (JACOBI, EULER):  # they read the inputs out (settle_fixed)
+            into_inputs = (t.op[t.par] == LEAF) & (t.psend != 0)
+            self.reads = t._replace(psend=into_inputs.astype(np.int64))
+            self.fixed_table = t._replace(psend=np.where(into_inputs, 0, t.psend))
         self.readout = np.zeros(len(t.op), np.bool_)
         self.readout[plan.inputs] = ~self.free[plan.inputs]
         self.named = list(named)

@@ -220,27 +220,40 @@ def test_jacobi_cut_short_says_how_many_steps_it_needs():
         pcgrad.grad(f, schedule="jacobi", max_iters=2)(*args)
 
 
-# --- jacobi's inputs: read out once, after the last step ----------------------------------
+# --- the inputs: read out after the last step ---------------------------------------------
 
-def _jacobi(f, args, options, budget, **extra):
+def _relaxed(f, args, options, schedule, budget, **extra):
     argnums = tuple(range(len(args)))
-    return pcgrad.grad(f, argnums=argnums, schedule="jacobi", max_iters=budget,
+    return pcgrad.grad(f, argnums=argnums, schedule=schedule, max_iters=budget,
                        on_nonconvergence="ignore", return_info=True, **options, **extra)(*args)
 
 
+@pytest.mark.parametrize("schedule", ["jacobi", "euler"])
 @pytest.mark.parametrize("graph", sorted(GRAPHS))
-def test_jacobi_reads_out_the_same_gradient_with_and_without_a_record_at_every_budget(graph):
+def test_the_inputs_read_out_the_same_gradient_with_and_without_a_record_at_every_budget(
+        graph, schedule):
     # without a record the inputs are sent to once, after the last step; a record reads
     # them at every step: the gradient, the steps and the updates agree at every budget
     f, args, options = GRAPHS[graph]
-    depth = _jacobi(f, args, options, 1)[1].depth
+    depth = _relaxed(f, args, options, schedule, 1)[1].depth
     for budget in range(1, depth + 2):
-        plain, info = _jacobi(f, args, options, budget)
-        recorded, recorded_info = _jacobi(f, args, options, budget, record="errors")
+        plain, info = _relaxed(f, args, options, schedule, budget)
+        recorded, recorded_info = _relaxed(f, args, options, schedule, budget, record="errors")
         for a, b in zip(plain, recorded):
             onp.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
         assert (info.iterations, info.node_updates, info.converged) == (
             recorded_info.iterations, recorded_info.node_updates, recorded_info.converged)
+
+
+def test_euler_reads_the_inputs_out_at_once():
+    # at eta 1 an euler step is exact: sum(sin(sin(x)) * x) settles when the inner sine
+    # has its error (step 3), and x reads its sum in that same step
+    f, args, _ = GRAPHS["chain"]
+    (x,) = args
+    (g,), info = _relaxed(f, args, {}, "euler", 100, eta=1.0)
+    exact = autograd.grad(lambda x: anp.sum(anp.sin(anp.sin(x)) * x))(x)
+    onp.testing.assert_allclose(g, exact, rtol=1e-14, atol=0)
+    assert info.converged and info.iterations == info.depth - 1 == 3
 
 
 def test_jacobi_cut_short_reads_out_only_the_paths_shorter_than_its_steps():
@@ -250,7 +263,7 @@ def test_jacobi_cut_short_reads_out_only_the_paths_shorter_than_its_steps():
     (x,) = args
     for budget, expected in ((1, 0.0 * x), (2, onp.sin(onp.sin(x))), (3, onp.sin(onp.sin(x))),
                              (4, autograd.grad(lambda x: anp.sum(anp.sin(anp.sin(x)) * x))(x))):
-        (g,), _ = _jacobi(f, args, {}, budget)
+        (g,), _ = _relaxed(f, args, {}, "jacobi", budget)
         onp.testing.assert_allclose(g, expected, rtol=1e-14, atol=0)
 
 
