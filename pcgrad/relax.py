@@ -423,10 +423,10 @@ def _open(eoff, size, err, acc, j, opened):
 
 @helper
 def _read_out(reads, value, err, acc, rules, opened):
-    """jacobi's clamped inputs read out what their children send from the
-    errors reached so far, in reverse topological order as the sweep sends
-    (``reads``: the op table sending only along the edges into them; see
-    settle_fixed)."""
+    """The clamped inputs (jacobi's, euler's) read out what their children
+    send from the errors reached so far, in reverse topological order as the
+    sweep sends (``reads``: the op table sending only along the edges into
+    them; see settle_fixed)."""
     op, size, eoff, pptr, par, readouts = reads.op, reads.size, reads.eoff, reads.pptr, \
         reads.par, reads.psend
     for j in range(len(op) - 1, -1, -1):
@@ -523,10 +523,10 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     hi = out
     unsettled = out  # the unit the last residual test found unsettled (out: none)
     quick = tol == 0.0 and not measure  # a unit settles when no element differs
-    lagging = schedule == JACOBI  # the inputs step a step behind (euler: at once)
+    jacobi = schedule == JACOBI  # (its inputs step a step behind; euler's read at once)
     for it in range(max_iters + 1):
         if it > 0:
-            if lagging and (hook != 0 or it == max_iters):  # the inputs' step
+            if jacobi and (hook != 0 or it == max_iters):  # the inputs' step
                 _read_out(reads, value, err, acc, rules, marks)
             # update every unit whose error differs from what its children send
             hi = -1
@@ -535,12 +535,12 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                 j = marks[queue + c]
                 if op[j] == LEAF:  # a jacobi input's step (_read_out sets its error)
                     updated += 1
-                elif _step(err, work, precision, eoff[j], size[j], m, eta, lagging):
+                elif _step(err, work, precision, eoff[j], size[j], m, eta, jacobi):
                     if measure:
                         total_energy += _squares_stepped(err, work, precision, eoff[j], size[j],
                                                          m)
                     updated += 1
-                    if not lagging:  # (a jacobi step settles a unit until its sum changes)
+                    if not jacobi:  # (a jacobi step settles a unit until its sum changes)
                         marks[queue + ncand_next] = j
                         ncand_next += 1
                     marks[pending + j] = 1
@@ -569,7 +569,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     _zero(acc, o, k)
                 for q in range(pptr[j], pptr[j + 1]):
                     p = par[q]
-                    if psend[q] == 0 and not (lagging and readouts[q] != 0):
+                    if psend[q] == 0 and not (jacobi and readouts[q] != 0):
                         continue
                     if unit[p]:
                         if not marks[touched + p]:
@@ -579,7 +579,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     else:
                         marks[pending + p] = 1
             j -= 1
-        if hook != 0 and not lagging:  # the record shows euler's inputs at once
+        if hook != 0 and not jacobi:  # the record shows euler's inputs at once
             _read_out(reads, value, err, acc, rules, marks)
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
@@ -608,7 +608,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                       units, segments)
         if settled or it == max_iters:
             break
-    if hook == 0 and not (lagging and it == max_iters):  # (then read at its start)
+    if hook == 0 and not (jacobi and it == max_iters):  # (then read at its start)
         _read_out(reads, value, err, acc, rules, marks)
     for j in range(n):  # nodes the relaxation never reached carry no error
         if eoff[j] >= 0:
