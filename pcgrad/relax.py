@@ -840,9 +840,12 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
 RECORDER = kernels.Kernel("record", "hook", _keep)
 
 
+_QUIET = contextlib.nullcontext()  # (reusable: it holds no state)
+
+
 def _first_call(loop, name):
     """On ``loop``'s first call in a process, announce a long compile of it."""
-    return contextlib.nullcontext() if loop.overloads else kernels.announcing(name)
+    return _QUIET if loop.overloads else kernels.announcing(name)
 
 
 class Relaxation:
