@@ -102,6 +102,13 @@ def test_float32_and_float64_leaves_keep_their_own_dtypes():
     assert (g[0].dtype, g[1].dtype) == (onp.float32, onp.float64)
 
 
+def test_byte_swapped_float64_argument_gets_a_gradient_in_its_own_byte_order():
+    swapped = X.astype(">f8")
+    g = pcgrad.grad(lambda x: np.sum(np.sin(x)))(swapped)
+    assert g.dtype == onp.dtype(">f8")
+    onp.testing.assert_allclose(g, onp.cos(X), rtol=1e-15)
+
+
 def test_python_float_argument_gets_a_float_gradient():
     g = pcgrad.grad(lambda x: x * x * x)(2.0)
     assert isinstance(g, float) and onp.ndim(g) == 0
