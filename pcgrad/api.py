@@ -262,7 +262,7 @@ class _Linearized:
             record=options["record"] if want_info else None)
         _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
-        flat = relaxation.input_errors(err)
+        flat = relaxation.input_errors(err, copy=self.pooled)  # the pooled buffer is reused
         if want_info:
             for name, node in self._named().items():
                 i, trace_value = plan.index.get(node), self.graph.trace.values[node]
@@ -275,7 +275,7 @@ class _Linearized:
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
-        return self.gradients.build(flat, self.pooled), info, value, energy_value
+        return self.gradients.build(flat, False), info, value, energy_value
 
     def _settled(self, cotangent: Any, energy: str, free: Any, want_info: bool) -> Any:
         """The gradients a relaxation from ``cotangent`` settles to, recorded
