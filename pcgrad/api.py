@@ -12,6 +12,7 @@ transformation can differentiate them.
 """
 import math
 import functools
+import operator
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -83,14 +84,24 @@ def _differentiated(args: tuple[Any, ...],
     leaves, names, unflattens, kinds = [], [], [], []
     for n in positions:
         arg_leaves, unflatten = flatten(args[n])
-        where = f"argument {n}"
-        values = [_check_float(leaf, where) for leaf in arg_leaves]
+        if _ARRAY.issuperset(map(type, arg_leaves)) and \
+                _FLOAT64.issuperset(map(_dtype, arg_leaves)):
+            values, arg_kinds = arg_leaves, [_PLAIN] * len(arg_leaves)  # nothing to convert
+        else:
+            where = f"argument {n}"
+            values = [_check_float(leaf, where) for leaf in arg_leaves]
+            arg_kinds = [(v.dtype, not isinstance(leaf, np.ndarray) and (
+                type(leaf) is float or np.ndim(leaf) == 0)) for leaf, v in zip(arg_leaves, values)]
         leaves.append(values)
         names.append(leaf_paths(args[n], f"args[{n}]"))
         unflattens.append(unflatten)
-        kinds.append([(v.dtype, not isinstance(leaf, np.ndarray) and (
-            type(leaf) is float or np.ndim(leaf) == 0)) for leaf, v in zip(arg_leaves, values)])
+        kinds.append(arg_kinds)
     return leaves, names, Gradients(nums, many, positions, unflattens, kinds)
+
+
+_ARRAY, _FLOAT64 = frozenset({np.ndarray}), frozenset({np.dtype(np.float64)})
+_dtype = operator.attrgetter("dtype")
+_PLAIN = (np.dtype(np.float64), False)  # the kind of a float64 array leaf
 
 
 class Gradients:
@@ -101,7 +112,8 @@ class Gradients:
     ``positions`` in order) into each argument's pytree, each leaf in its
     argument's dtype and type, and returns one pytree, or a tuple over
     argnums when argnums is a tuple (a repeated argnum gets its gradient
-    again, as in JAX).
+    again, as in JAX). ``kinds`` holds, per argument, each leaf's (dtype,
+    whether it is a scalar).
     """
 
     def __init__(self, argnums: tuple[int, ...], many: bool, positions: tuple[int, ...],
@@ -113,6 +125,8 @@ class Gradients:
     def build(self, flat: list[Any], copy: bool) -> Any:
         """The gradients from ``flat``, copied if ``copy`` (they live in a
         borrowed buffer) and for a repeated argnum (each gets its own)."""
+        if not self.many:  # one argument
+            return self.unflattens[0](_leaves_like(flat, self.kinds[0], copy))
         chunks, start = {}, 0
         for n, unflatten, kinds in zip(self.positions, self.unflattens, self.kinds):
             chunks[n] = unflatten, kinds, flat[start:start + len(kinds)]
@@ -120,10 +134,9 @@ class Gradients:
         grads, done = [], set()
         for n in self.argnums:
             unflatten, kinds, chunk = chunks[n]
-            grads.append(unflatten([_like(g, dtype, scalar, copy or n in done)
-                                    for g, (dtype, scalar) in zip(chunk, kinds)]))
+            grads.append(unflatten(_leaves_like(chunk, kinds, copy or n in done)))
             done.add(n)
-        return tuple(grads) if self.many else grads[0]
+        return tuple(grads)
 
 
 class _Linearized:
@@ -249,7 +262,7 @@ class _Linearized:
             record=options["record"] if want_info else None)
         _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
-        flat = relaxation.input_errors(err)
+        flat = relaxation.input_errors(err, copy=self.pooled)  # the pooled buffer is reused
         if want_info:
             for name, node in self._named().items():
                 i, trace_value = plan.index.get(node), self.graph.trace.values[node]
@@ -262,7 +275,7 @@ class _Linearized:
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
-        return self.gradients.build(flat, self.pooled), info, value, energy_value
+        return self.gradients.build(flat, False), info, value, energy_value
 
     def _settled(self, cotangent: Any, energy: str, free: Any, want_info: bool) -> Any:
         """The gradients a relaxation from ``cotangent`` settles to, recorded
@@ -316,6 +329,14 @@ def _described(result: Any) -> str:
 def _broadcast(target: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.float64]:
     target = np.asarray(target, np.float64)
     return target if target.shape == shape else np.broadcast_to(target, shape)
+
+
+def _leaves_like(leaves: list[Any], kinds: list[tuple[np.dtype[Any], bool]],
+                 copy: bool) -> list[Any]:
+    """Gradient leaves, each like its argument's leaf (see ``_like``)."""
+    if kinds.count(_PLAIN) == len(kinds):  # float64 arrays: only the copy
+        return [g.copy() for g in leaves] if copy else list(leaves)
+    return [_like(g, dtype, scalar, copy) for g, (dtype, scalar) in zip(leaves, kinds)]
 
 
 def _like(g: NDArray[Any], dtype: Any, scalar: bool, copy: bool) -> Any:

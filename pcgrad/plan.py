@@ -387,12 +387,13 @@ class Plan:
         only when the buffer outlives every use of the trace)."""
         values = graph.trace.values
         if not (release and self.value_size >= RELEASE_SIZE):
-            parts = [values[node] for node in self.skeleton.stored_nodes]
+            # raveled first: numpy joins 1-d parts faster than it flattens (axis=None)
+            parts = list(map(_ravel, map(values.__getitem__, self.skeleton.stored_nodes)))
             if not parts:
                 return np.zeros(0)
-            if out is None:  # axis=None flattens every part
-                return np.concatenate(parts, axis=None, dtype=np.float64)
-            return np.concatenate(parts, axis=None, out=out, casting="same_kind")
+            if out is None:
+                return np.concatenate(parts, dtype=np.float64)
+            return np.concatenate(parts, out=out, casting="same_kind")
         out = np.empty(self.value_size) if out is None else out
         start = 0
         for node in self.skeleton.stored_nodes:
@@ -485,6 +486,9 @@ class Plan:
 
     def __len__(self):
         return len(self.table.op)
+
+
+_ravel = np.ndarray.ravel
 
 
 def _offsets(size, flags):

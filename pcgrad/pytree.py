@@ -3,6 +3,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 
 def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     """Leaves of ``tree`` in a fixed order, and a function rebuilding it from them."""
@@ -34,12 +36,17 @@ def _leaf(node: Any) -> bool:
     return node is not None and not isinstance(node, (tuple, list, dict))
 
 
+# Types that are leaves for certain: a tuple or list of only these is flat,
+# found without a Python call per item (subclasses of tuple, list or dict are not)
+_LEAF_TYPES = frozenset({np.ndarray, float, int, np.float64, np.float32})
+
+
 def _flat(tree: Any) -> bool:
     """Whether ``tree`` is a leaf, or a plain tuple or list (not a namedtuple)
     of leaves: the common argument, flattened without a walk."""
     kind = type(tree)
     if kind is tuple or kind is list:
-        return all([_leaf(child) for child in tree])
+        return _LEAF_TYPES.issuperset(map(type, tree)) or all([_leaf(child) for child in tree])
     return _leaf(tree)
 
 

@@ -889,9 +889,12 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
 RECORDER = kernels.Kernel("record", "hook", _keep)
 
 
+_QUIET = contextlib.nullcontext()  # (reusable: it holds no state)
+
+
 def _first_call(loop, name):
     """On ``loop``'s first call in a process, announce a long compile of it."""
-    return contextlib.nullcontext() if loop.overloads else kernels.announcing(name)
+    return _QUIET if loop.overloads else kernels.announcing(name)
 
 
 class Relaxation:
@@ -960,6 +963,11 @@ class Relaxation:
         # (start, stop, shape) of each input's error: the read-out of every call
         self._input_places = [(eoff[i], eoff[i] + size[i], plan.shapes[i])
                               for i in plan.inputs.tolist()]
+        # (start, stop) of the one stretch of the buffer the inputs' errors
+        # tile, if they do: copied out in one piece
+        places = sorted((start, stop) for start, stop, _ in self._input_places)
+        self._input_span = (places[0][0], places[-1][1]) if places and all(
+            a[1] == b[0] for a, b in zip(places, places[1:])) else None
 
     def _check_euler_step(self):
         """Euler's error dynamics are linear with rates 1 - eta Pi: they
@@ -999,9 +1007,18 @@ class Relaxation:
         o = self.table.eoff[i]
         return err[o:o + self.table.size[i]] if o >= 0 else None
 
-    def input_errors(self, err):
+    def input_errors(self, err, copy=False):
         """The settled errors at the plan's inputs in a buffer ``run`` returned,
-        each in its input's shape."""
+        each in its input's shape: views of ``err``, or with ``copy`` of a copy
+        of the part of it they occupy."""
+        if copy:
+            if self._input_span is None:
+                return [err[start:stop].reshape(shape).copy()
+                        for start, stop, shape in self._input_places]
+            lo, hi = self._input_span
+            err = err[lo:hi].copy()
+            return [err[start - lo:stop - lo].reshape(shape)
+                    for start, stop, shape in self._input_places]
         return [err[start:stop].reshape(shape) for start, stop, shape in self._input_places]
 
     def _record_buffers(self):

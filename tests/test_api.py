@@ -102,6 +102,35 @@ def test_float32_and_float64_leaves_keep_their_own_dtypes():
     assert (g[0].dtype, g[1].dtype) == (onp.float32, onp.float64)
 
 
+def test_byte_swapped_float64_argument_gets_a_gradient_in_its_own_byte_order():
+    swapped = X.astype(">f8")
+    g = pcgrad.grad(lambda x: np.sum(np.sin(x)))(swapped)
+    assert g.dtype == onp.dtype(">f8")
+    onp.testing.assert_allclose(g, onp.cos(X), rtol=1e-15)
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["one-stretch", "apart"])
+def test_input_errors_copied_out_equal_the_errors_and_leave_the_buffer(tiled):
+    # grad copies its inputs' errors out of the thread's reused buffer: in one
+    # piece where they tile one stretch of it, else one by one
+    from pcgrad.api import _Linearized
+    from pcgrad.relax import Relaxation
+    lin = _Linearized(lambda w, b, c: np.sum(np.tanh(w * b) * c), (X, X + 1.0, X - 2.0),
+                      (0, 1, 2), False)
+    plan, value = lin.plan("sweep")
+    relaxation = Relaxation(plan, "sweep")
+    assert relaxation._input_span is not None
+    if not tiled:
+        relaxation._input_span = None
+    err = relaxation.run(value, onp.ones(()))[0]
+    views, copies = relaxation.input_errors(err), relaxation.input_errors(err, copy=True)
+    assert len(copies) == 3
+    for view, copy in zip(views, copies):
+        assert copy.shape == view.shape == X.shape
+        onp.testing.assert_array_equal(copy, view)
+        assert not onp.shares_memory(copy, err)
+
+
 def test_python_float_argument_gets_a_float_gradient():
     g = pcgrad.grad(lambda x: x * x * x)(2.0)
     assert isinstance(g, float) and onp.ndim(g) == 0

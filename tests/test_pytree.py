@@ -54,6 +54,20 @@ def test_tuple_holding_a_tuple_is_walked():
     assert unflatten([1, 2, 3]) == (1, (2, 3))
 
 
+def test_flat_tuple_of_numpy_scalars_and_arrays_flattens_to_its_items():
+    leaves, unflatten = flatten((onp.float64(1.5), A, onp.float32(2.0)))
+    assert len(leaves) == 3 and leaves[1] is A
+    assert unflatten([1, 2, 3]) == (1, 2, 3)
+
+
+@pytest.mark.parametrize("inner", [{"w": B}, Pair(A, B), [B]], ids=["dict", "namedtuple", "list"])
+def test_a_container_among_arrays_is_walked(inner):
+    leaves, unflatten = flatten([A, inner])
+    assert len(leaves) == 1 + len(flatten(inner)[0])
+    rebuilt = unflatten(list(range(len(leaves))))
+    assert type(rebuilt) is list and type(rebuilt[1]) is type(inner)
+
+
 def test_empty_tuple_has_no_leaves():
     leaves, unflatten = flatten(())
     assert leaves == [] and unflatten([]) == ()
