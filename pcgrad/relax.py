@@ -237,20 +237,23 @@ def output_energy(kind, mu, target, precision, row, grad):
             grad[i] = p * d
             total += 0.5 * p * d * d
     else:
-        for start in range(0, mu.size, row):
+        for r in range(mu.size // max(row, 1)):
+            x, y, g = mu[r * row:(r + 1) * row], target[r * row:(r + 1) * row], \
+                grad[r * row:(r + 1) * row]
             top = -math.inf
-            for i in range(start, start + row):
-                top = max(top, mu[i])
+            for i in range(row):
+                if x[i] > top:  # (no max(): its overloads compile per error model)
+                    top = x[i]
             norm = 0.0
-            for i in range(start, start + row):
-                norm += math.exp(mu[i] - top)
+            for i in range(row):
+                norm += math.exp(x[i] - top)
             logz = top + math.log(norm)
             mass = 0.0
-            for i in range(start, start + row):
-                mass += target[i]
-                total += target[i] * (logz - mu[i])
-            for i in range(start, start + row):
-                grad[i] = math.exp(mu[i] - logz) * mass - target[i]
+            for i in range(row):
+                mass += y[i]
+                total += y[i] * (logz - x[i])
+            for i in range(row):
+                g[i] = math.exp(x[i] - logz) * mass - y[i]
     return total
 
 
@@ -653,8 +656,7 @@ def _descend(value, err, acc, vo, eo, k, eta):
         v[i] += eta * (e[i] - a[i])
 
 
-@helper
-def _strict_layout(t, unit, free, out, every):
+def strict_layout(t, unit, free, out, every):
     """What a strict iteration must recompute: (varies, needed, live, rest, closes).
 
     Clamped leaves never move, so a node all of whose ancestors are clamped
@@ -666,38 +668,34 @@ def _strict_layout(t, unit, free, out, every):
     into needed nodes (an iteration's sends), ``rest`` to the other edges
     (the closing pass's); ``closes``: nodes with an edge in ``rest``.
     ``every``: a hook reads every node's error at every iteration, so every
-    sum is needed (and ``rest`` is empty)."""
+    sum is needed (and ``rest`` is empty). Computed in Python, once per
+    Relaxation: the strict loop need not compile it."""
     n = len(t.op)
-    varies = np.zeros(n, np.bool_)
-    moves = np.zeros(n, np.bool_)  # whether the value can change
-    needed = np.zeros(n, np.bool_)
+    op, pptr, par, psend = t.op.tolist(), t.pptr.tolist(), t.par.tolist(), t.psend.tolist()
+    unit, free = unit.tolist(), free.tolist()
+    varies, moves, needed = [False] * n, [False] * n, [False] * n
     for j in range(n):
-        if t.op[j] == LEAF:
+        if op[j] == LEAF:
             moves[j] = free[j]
             needed[j] = free[j] or every
             continue
-        sends_on = False
-        for q in range(t.pptr[j], t.pptr[j + 1]):
-            varies[j] |= moves[t.par[q]]
-            sends_on |= t.psend[q] != 0 and needed[t.par[q]]
+        edges = range(pptr[j], pptr[j + 1])
+        varies[j] = any(moves[par[q]] for q in edges)
         moves[j] = varies[j] or (unit[j] and j != out)
-        needed[j] = every or unit[j] or sends_on
-    live, rest = t.psend.copy(), t.psend.copy()
+        needed[j] = every or unit[j] or any(psend[q] != 0 and needed[par[q]] for q in edges)
+    needed = np.array(needed, np.bool_)
+    into_needed = needed[t.par]
+    live = np.where(into_needed, t.psend, 0)
+    rest = np.where(into_needed, 0, t.psend)
     closes = np.zeros(n, np.bool_)
-    for j in range(n):
-        for q in range(t.pptr[j], t.pptr[j + 1]):
-            if needed[t.par[q]]:
-                rest[q] = 0
-            else:
-                live[q] = 0
-                closes[j] |= rest[q] != 0
-    return varies, needed, live, rest, closes
+    closes[np.repeat(np.arange(n), np.diff(t.pptr))[rest != 0]] = True
+    return np.array(varies, np.bool_), needed, live, rest, closes
 
 
 @helper
 def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
     """After the last iteration: the errors of the non-units it summed in
-    place (``acc``), then the sends it left out (see _strict_layout), in the
+    place (``acc``), then the sends it left out (see strict_layout), in the
     same order and from the same values and errors, so the clamped inputs
     read out what a full send at every iteration gives."""
     n = len(t.op)
@@ -724,36 +722,34 @@ def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
 
 @kernels.entry
 def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
-                  readout, precision, prior_mean, beta, eta, tol, max_iters, history, named,
-                  rules, forwards, inputs, hook, trail, kept, state, units, segments):
+                  relaxing, varies, needed, live, rest, closes, precision, beta, eta, tol,
+                  max_iters, history, named, rules, forwards, hook, trail, kept, state, units,
+                  segments):
     """Strict predictive coding: values (``value`` itself) relax, predictions
-    are recomputed (into ``prediction``, a copy of ``value``; ``acc``, zeros
-    of err's size, holds the sums sum_c J^T eps_c).
+    are recomputed (into ``prediction``, a copy of ``value`` with the latents'
+    prior means; ``err`` and ``acc``, zeros of the error buffer's size, hold
+    the errors and the sums sum_c J^T eps_c).
 
     State: the values of units (other than the output, whose value is its
     prediction) and of free leaves (latents, whose prediction is their prior
-    mean). Each step recomputes every prediction mu_j = f_j(v) with the
-    forward kernels, the errors eps_j = Pi_j (mu_j - v_j), the output error
-    beta dE/dmu_out, sends the errors through the Jacobians at the current
-    values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
+    mean): ``relaxing``, in topological order. Each step recomputes every
+    prediction mu_j = f_j(v) with the forward kernels, the errors
+    eps_j = Pi_j (mu_j - v_j), the output error beta dE/dmu_out, sends the
+    errors through the Jacobians at the current values, and moves
+    v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
     At a clamped input, sum_c J^T eps_c / beta estimates the gradient. Only
     that read-out uses the clamped inputs' sums, so the iterations leave out
     the sends to them (and the predictions of nodes computed from clamped
     leaves alone, which never change) and ``_close`` makes those sends once,
-    at the end (see ``_strict_layout``; a hook reads every error at every
-    iteration, so with one everything is sent each iteration).
+    at the end (see ``strict_layout``, which gives varies .. closes; a hook
+    reads every error at every iteration, so with one everything is sent
+    each iteration). The read-out is left undivided by beta.
     Converged when max |dF/dv| <= tol times the first output error's max-norm
     (history's threshold). Returns (iterations, node_updates, status,
-    history, E, nonfinite, threshold), E the output energy at the
-    feed-forward pass.
+    history, E, threshold), E the output energy at the feed-forward pass.
     """
     n = len(t.op)
     op, size, voff, eoff = t.op, t.size, t.voff, t.eoff
-    _fill(err, 0.0)
-    for j in range(n):
-        if free[j]:  # a latent: predicted by its prior mean
-            _copy_at(prediction, prior_mean, voff[j], size[j])
-    varies, needed, live, rest, closes = _strict_layout(t, unit, free, out, hook != 0)
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
     out_error = err[eoff[out]:eoff[out] + size[out]]
     out_prediction = prediction[voff[out]:voff[out] + size[out]]
@@ -767,8 +763,8 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 # a non-unit's value is its prediction: computed in place
                 mu = prediction if unit[j] or j == out else value
                 call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
-                if j == out:
-                    _copy_at(value, prediction, voff[j], size[j])
+        if op[out] != LEAF:
+            _copy_at(value, prediction, voff[out], size[out])
         output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
                                       out_error)
         for i in range(out_error.size):
@@ -778,10 +774,10 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
             threshold = tol * (scale if scale > 0 else 1.0)
             first_output = output / beta
         squared = 0.0
-        for j in range(n):
-            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                squared += _prediction_error(err, prediction, value, precision, eoff[j],
-                                             voff[j], size[j])
+        for q in range(relaxing.size):
+            j = relaxing[q]
+            squared += _prediction_error(err, prediction, value, precision, eoff[j], voff[j],
+                                         size[j])
         for j in range(n):  # the other sums are zeroed before closing
             if needed[j] and eoff[j] >= 0:
                 _zero(acc, eoff[j], size[j])
@@ -801,9 +797,9 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
             sent = err if unit[j] else acc
             call_rule(rules[j], t_live, j, value, own, sent[o:o + k], acc)
         worst = 0.0
-        for j in range(n):
-            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                worst = max(worst, _largest_gap(acc, err, eoff[j], size[j]))
+        for q in range(relaxing.size):
+            j = relaxing[q]
+            worst = max(worst, _largest_gap(acc, err, eoff[j], size[j]))
         total = squared + output
         history = _log(history, NAMED + named.size, it, squared, worst, total, eoff, size, err,
                        named)
@@ -825,16 +821,11 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
             break
         if it == max_iters:
             break
-        for j in range(n):
-            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
+        for q in range(relaxing.size):
+            j = relaxing[q]
+            _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
     _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes)
-    for j in range(n):
-        if readout[j]:
-            for i in range(eoff[j], eoff[j] + size[j]):
-                err[i] /= beta
-    return (iterations, iterations * n, status, history, first_output,
-            _nonfinite(t, err, inputs), threshold)
+    return iterations, iterations * n, status, history, first_output, threshold
 
 
 RECORDER = kernels.Kernel("record", "hook", _keep)
@@ -888,8 +879,6 @@ class Relaxation:
                 prior_precision, plan.shapes[i]).ravel()
         if self.schedule_id == EULER:
             self._check_euler_step()
-        self.readout = np.zeros(len(t.op), np.bool_)
-        self.readout[plan.inputs] = ~self.free[plan.inputs]
         self.named = list(named)
         self.named_index = np.array([plan.named[name] for name in named], np.int64)
         self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
@@ -907,6 +896,25 @@ class Relaxation:
         # (start, stop, shape) of each input's error: the read-out of every call
         self._input_places = [(eoff[i], eoff[i] + size[i], plan.shapes[i])
                               for i in plan.inputs.tolist()]
+        if self.schedule_id == STRICT:
+            self._strict_layout()
+
+    def _strict_layout(self):
+        """What every strict run reads besides the options: the relaxing
+        state (see settle_strict), what an iteration recomputes
+        (strict_layout), and the latents' and the read-outs' places."""
+        t, plan = self.plan.table, self.plan
+        self.relaxing = np.flatnonzero(
+            (np.arange(len(t.op)) != plan.output) & (t.eoff >= 0)
+            & (self.free | (self.unit & (t.op != LEAF)))).astype(np.int64)
+        self.layout = strict_layout(t, self.unit, self.free, plan.output, self.recording)
+        # value-buffer places of the latents, predicted by their prior mean
+        self.latents = [(int(t.voff[i]), int(t.voff[i] + t.size[i]))
+                        for i in np.flatnonzero(self.free)]
+        readout = np.zeros(len(t.op), np.bool_)
+        readout[plan.inputs] = ~self.free[plan.inputs]
+        self.readouts = [(int(t.eoff[i]), int(t.eoff[i] + t.size[i]))
+                         for i in np.flatnonzero(readout)]
 
     def _check_euler_step(self):
         """Euler's error dynamics are linear with rates 1 - eta Pi: they
@@ -988,14 +996,21 @@ class Relaxation:
         relaxed, threshold, output = value, self.tol, None
         if self.schedule_id == STRICT:
             relaxed = value if forward else value.copy()
+            prediction = relaxed.copy()
+            for start, stop in self.latents:
+                prediction[start:stop] = self.prior_mean[start:stop]
+            err.fill(0.0)
             with _first_call(settle_strict, "the strict loop"):
-                (iterations, updates, status, history, output, nonfinite,
-                 threshold) = settle_strict(
-                    t, relaxed, relaxed.copy(), err, np.zeros(self.error_size), target,
-                    self.energy_kind, self.row, plan.output, self.unit,
-                    self.free, self.readout, self.precision, self.prior_mean, self.beta,
-                    self.eta, self.tol, self.max_iters, np.empty(64 * width), self.named_index,
-                    rules, forwards, plan.inputs, *record)
+                iterations, updates, status, history, output, threshold = settle_strict(
+                    t, relaxed, prediction, err, np.zeros(self.error_size), target,
+                    self.energy_kind, self.row, plan.output, self.unit, self.free,
+                    self.relaxing, *self.layout, self.precision, self.beta, self.eta, self.tol,
+                    self.max_iters, np.empty(64 * width), self.named_index, rules, forwards,
+                    *record)
+            for start, stop in self.readouts:
+                err[start:stop] /= self.beta
+            nonfinite = not all(np.isfinite(err[start:stop]).all()
+                                for start, stop, _ in self._input_places)
         else:
             seed, output = self._seed(value, target)
             if self.schedule_id == SWEEP:
