@@ -26,7 +26,7 @@ from . import kernels
 from .kernels import OpTable, call_forward, call_hook, call_rule, helper
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import scratch
-from .primitives.core import LEAF, error_of, value_of
+from .primitives.core import LEAF, error_of, value_of, view
 
 SWEEP, JACOBI, EULER, STRICT = range(4)  # indices of options.SCHEDULES
 CONVERGED, MAX_ITERS, DIVERGED = range(3)
@@ -237,23 +237,22 @@ def output_energy(kind, mu, target, precision, row, grad):
             grad[i] = p * d
             total += 0.5 * p * d * d
     else:
-        for r in range(mu.size // max(row, 1)):
-            x, y, g = mu[r * row:(r + 1) * row], target[r * row:(r + 1) * row], \
-                grad[r * row:(r + 1) * row]
+        for r in range(mu.size // row if row > 0 else 0):
+            start, stop = r * row, (r + 1) * row
             top = -math.inf
-            for i in range(row):
-                if x[i] > top:  # (no max(): its overloads compile per error model)
-                    top = x[i]
+            for i in range(start, stop):
+                if mu[i] > top:  # (no max(): its overloads compile per error model)
+                    top = mu[i]
             norm = 0.0
-            for i in range(row):
-                norm += math.exp(x[i] - top)
+            for i in range(start, stop):
+                norm += math.exp(mu[i] - top)
             logz = top + math.log(norm)
             mass = 0.0
-            for i in range(row):
-                mass += y[i]
-                total += y[i] * (logz - x[i])
-            for i in range(row):
-                g[i] = math.exp(x[i] - logz) * mass - y[i]
+            for i in range(start, stop):
+                mass += target[i]
+                total += target[i] * (logz - mu[i])
+            for i in range(start, stop):
+                grad[i] = math.exp(mu[i] - logz) * mass - target[i]
     return total
 
 
@@ -699,7 +698,9 @@ def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
     same order and from the same values and errors, so the clamped inputs
     read out what a full send at every iteration gives."""
     n = len(t.op)
-    op, size, eoff = t.op, t.size, t.eoff
+    op = t.op
+    size = t.size
+    eoff = t.eoff
     for j in range(n):
         o = eoff[j]
         if o < 0:
@@ -717,7 +718,19 @@ def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
             _copy_at(err, acc, o, k)
         if op[j] != LEAF:
             own = prediction if unit[j] else value  # where the forward pass put j's prediction
-            call_rule(rules[j], t_rest, j, value, own, err[o:o + k], acc)
+            call_rule(rules[j], t_rest, j, value, own, view(err, o, k), acc)
+
+
+@helper
+def _output_error(kind, prediction, target, precision, row, err, beta, vo, eo, k):
+    """The output's error beta dE/dmu into err[eo:eo + k], from its prediction
+    mu at vo; returns beta E(mu)."""
+    e = view(err, eo, k)
+    total = output_energy(kind, view(prediction, vo, k), target,
+                          view(precision, eo, k) if precision.size else precision, row, e)
+    for i in range(k):
+        e[i] *= beta
+    return beta * total
 
 
 @kernels.entry
@@ -749,28 +762,26 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
     history, E, threshold), E the output energy at the feed-forward pass.
     """
     n = len(t.op)
-    op, size, voff, eoff = t.op, t.size, t.voff, t.eoff
+    op = t.op
+    size = t.size
+    voff = t.voff
+    eoff = t.eoff
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
-    out_error = err[eoff[out]:eoff[out] + size[out]]
-    out_prediction = prediction[voff[out]:voff[out] + size[out]]
-    out_precision = precision[eoff[out]:eoff[out] + size[out]] if precision.size else precision
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
-    status, iterations = MAX_ITERS, max_iters
+    status = iterations = 0
     for it in range(max_iters + 1):
         for j in range(n):
             if op[j] != LEAF and (it == 0 or varies[j]):
                 # a non-unit's value is its prediction: computed in place
                 mu = prediction if unit[j] or j == out else value
-                call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
+                call_forward(forwards[j], t, j, value, view(mu, voff[j], size[j]))
         if op[out] != LEAF:
             _copy_at(value, prediction, voff[out], size[out])
-        output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
-                                      out_error)
-        for i in range(out_error.size):
-            out_error[i] *= beta
+        output = _output_error(energy_kind, prediction, target, precision, row, err, beta,
+                               voff[out], eoff[out], size[out])
         if it == 0:
-            scale = _max_abs(out_error)
+            scale = _max_abs(view(err, eoff[out], size[out]))
             threshold = tol * (scale if scale > 0 else 1.0)
             first_output = output / beta
         squared = 0.0
@@ -795,7 +806,7 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 _copy_at(err, acc, o, k)
             own = prediction if unit[j] else value
             sent = err if unit[j] else acc
-            call_rule(rules[j], t_live, j, value, own, sent[o:o + k], acc)
+            call_rule(rules[j], t_live, j, value, own, view(sent, o, k), acc)
         worst = 0.0
         for q in range(relaxing.size):
             j = relaxing[q]
@@ -810,16 +821,13 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
         grew = total > previous + margin and worst > previous_worst
         rising = rising + 1 if grew else 0
         previous, previous_worst = total, worst
-        done = not finite or rising >= 5 or worst <= threshold or it == max_iters
+        diverged = not finite or rising >= 5
+        done = diverged or worst <= threshold or it == max_iters
         if hook != 0:
             call_hook(hook, trail, kept, state, it, done, t, err, value, units, segments)
-        if not finite or rising >= 5:
-            status, iterations = DIVERGED, it
-            break
-        if worst <= threshold:
-            status, iterations = CONVERGED, it
-            break
-        if it == max_iters:
+        if done:  # one exit: each exit of the loop repeats the release of every array in it
+            status = DIVERGED if diverged else (CONVERGED if worst <= threshold else MAX_ITERS)
+            iterations = it
             break
         for q in range(relaxing.size):
             j = relaxing[q]
