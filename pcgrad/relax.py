@@ -722,6 +722,14 @@ def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
 
 
 @helper
+def _divide_at(x, o, k, d):
+    """x[o:o + k] /= d."""
+    v = x[o:o + k]
+    for i in range(k):
+        v[i] /= d
+
+
+@helper
 def _output_error(kind, prediction, target, precision, row, err, beta, vo, eo, k):
     """The output's error beta dE/dmu into err[eo:eo + k], from its prediction
     mu at vo; returns beta E(mu)."""
@@ -736,8 +744,8 @@ def _output_error(kind, prediction, target, precision, row, err, beta, vo, eo, k
 @kernels.entry
 def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
                   relaxing, varies, needed, live, rest, closes, precision, beta, eta, tol,
-                  max_iters, history, named, rules, forwards, hook, trail, kept, state, units,
-                  segments):
+                  max_iters, history, named, rules, forwards, readouts, inputs, hook, trail, kept,
+                  state, units, segments):
     """Strict predictive coding: values (``value`` itself) relax, predictions
     are recomputed (into ``prediction``, a copy of ``value`` with the latents'
     prior means; ``err`` and ``acc``, zeros of the error buffer's size, hold
@@ -756,10 +764,11 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
     leaves alone, which never change) and ``_close`` makes those sends once,
     at the end (see ``strict_layout``, which gives varies .. closes; a hook
     reads every error at every iteration, so with one everything is sent
-    each iteration). The read-out is left undivided by beta.
-    Converged when max |dF/dv| <= tol times the first output error's max-norm
-    (history's threshold). Returns (iterations, node_updates, status,
-    history, E, threshold), E the output energy at the feed-forward pass.
+    each iteration). ``readouts``: the clamped inputs, whose sums are
+    divided by beta. Converged when max |dF/dv| <= tol times the first output
+    error's max-norm (history's threshold). Returns (iterations,
+    node_updates, status, history, E, nonfinite, threshold), E the output
+    energy at the feed-forward pass.
     """
     n = len(t.op)
     op = t.op
@@ -833,7 +842,10 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
             j = relaxing[q]
             _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
     _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes)
-    return iterations, iterations * n, status, history, first_output, threshold
+    for q in range(readouts.size):
+        _divide_at(err, eoff[readouts[q]], size[readouts[q]], beta)
+    return (iterations, iterations * n, status, history, first_output,
+            _nonfinite(t, err, inputs), threshold)
 
 
 RECORDER = kernels.Kernel("record", "hook", _keep)
@@ -910,7 +922,7 @@ class Relaxation:
     def _strict_layout(self):
         """What every strict run reads besides the options: the relaxing
         state (see settle_strict), what an iteration recomputes
-        (strict_layout), and the latents' and the read-outs' places."""
+        (strict_layout), the latents' places and the read-out nodes."""
         t, plan = self.plan.table, self.plan
         self.relaxing = np.flatnonzero(
             (np.arange(len(t.op)) != plan.output) & (t.eoff >= 0)
@@ -921,8 +933,7 @@ class Relaxation:
                         for i in np.flatnonzero(self.free)]
         readout = np.zeros(len(t.op), np.bool_)
         readout[plan.inputs] = ~self.free[plan.inputs]
-        self.readouts = [(int(t.eoff[i]), int(t.eoff[i] + t.size[i]))
-                         for i in np.flatnonzero(readout)]
+        self.readouts = np.flatnonzero(readout).astype(np.int64)
 
     def _check_euler_step(self):
         """Euler's error dynamics are linear with rates 1 - eta Pi: they
@@ -1009,16 +1020,13 @@ class Relaxation:
                 prediction[start:stop] = self.prior_mean[start:stop]
             err.fill(0.0)
             with _first_call(settle_strict, "the strict loop"):
-                iterations, updates, status, history, output, threshold = settle_strict(
+                (iterations, updates, status, history, output, nonfinite,
+                 threshold) = settle_strict(
                     t, relaxed, prediction, err, np.zeros(self.error_size), target,
                     self.energy_kind, self.row, plan.output, self.unit, self.free,
                     self.relaxing, *self.layout, self.precision, self.beta, self.eta, self.tol,
                     self.max_iters, np.empty(64 * width), self.named_index, rules, forwards,
-                    *record)
-            for start, stop in self.readouts:
-                err[start:stop] /= self.beta
-            nonfinite = not all(np.isfinite(err[start:stop]).all()
-                                for start, stop, _ in self._input_places)
+                    self.readouts, plan.inputs, *record)
         else:
             seed, output = self._seed(value, target)
             if self.schedule_id == SWEEP:

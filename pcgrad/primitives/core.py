@@ -152,9 +152,9 @@ def view(x, o, k):
 def operands(value, voff, size, par, q, n, absent):
     """The values of a node's operands par[q:q + n] (n <= 3), ``absent``
     for the others."""
-    a = value[voff[par[q]]:voff[par[q]] + size[par[q]]]
-    b = value[voff[par[q + 1]]:voff[par[q + 1]] + size[par[q + 1]]] if n > 1 else absent
-    c = value[voff[par[q + 2]]:voff[par[q + 2]] + size[par[q + 2]]] if n > 2 else absent
+    a = view(value, voff[par[q]], size[par[q]])
+    b = view(value, voff[par[q + 1]], size[par[q + 1]]) if n > 1 else absent
+    c = view(value, voff[par[q + 2]], size[par[q + 2]]) if n > 2 else absent
     return a, b, c
 
 
