@@ -219,7 +219,15 @@ def forward_span(t, value, forwards, lo, hi):
 
 @kernels.entry
 def output_energy(kind, mu, target, precision, row, grad):
+    """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes
+    ENERGIES (see ``energy_of``)."""
+    return energy_of(kind, mu, target, precision, row, grad)
+
+
+@helper
+def energy_of(kind, mu, target, precision, row, grad):
     """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes ENERGIES.
+    (The strict loop calls it without output_energy's Python entry point.)
 
     linear:        E = g . mu                      (target holds the cotangent g)
     squared:       E = 1/2 (mu - y)^T Pi (mu - y)
@@ -734,8 +742,8 @@ def _output_error(kind, prediction, target, precision, row, err, beta, vo, eo, k
     """The output's error beta dE/dmu into err[eo:eo + k], from its prediction
     mu at vo; returns beta E(mu)."""
     e = view(err, eo, k)
-    total = output_energy(kind, view(prediction, vo, k), target,
-                          view(precision, eo, k) if precision.size else precision, row, e)
+    total = energy_of(kind, view(prediction, vo, k), target,
+                      view(precision, eo, k) if precision.size else precision, row, e)
     for i in range(k):
         e[i] *= beta
     return beta * total
