@@ -786,15 +786,15 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
-    status = iterations = 0
+    status, iterations = MAX_ITERS, max_iters
     for it in range(max_iters + 1):
         for j in range(n):
             if op[j] != LEAF and (it == 0 or varies[j]):
                 # a non-unit's value is its prediction: computed in place
                 mu = prediction if unit[j] or j == out else value
                 call_forward(forwards[j], t, j, value, view(mu, voff[j], size[j]))
-        if op[out] != LEAF:
-            _copy_at(value, prediction, voff[out], size[out])
+                if j == out:
+                    _copy_at(value, prediction, voff[j], size[j])
         output = _output_error(energy_kind, prediction, target, precision, row, err, beta,
                                voff[out], eoff[out], size[out])
         if it == 0:
