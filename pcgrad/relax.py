@@ -221,13 +221,14 @@ def forward_span(t, value, forwards, lo, hi):
 def output_energy(kind, mu, target, precision, row, grad):
     """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes
     ENERGIES (see ``energy_of``)."""
-    return energy_of(kind, mu, target, precision, row, grad)
+    return energy_of(kind, mu, target, precision, row, grad, 1.0)
 
 
 @helper
-def energy_of(kind, mu, target, precision, row, grad):
-    """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes ENERGIES.
-    (The strict loop calls it without output_energy's Python entry point.)
+def energy_of(kind, mu, target, precision, row, grad, scale):
+    """``scale`` E(mu) of the output, writing ``scale`` dE/dmu into ``grad``;
+    ``kind`` indexes ENERGIES. (The strict loop calls it with beta, without
+    output_energy's Python entry point.)
 
     linear:        E = g . mu                      (target holds the cotangent g)
     squared:       E = 1/2 (mu - y)^T Pi (mu - y)
@@ -236,13 +237,13 @@ def energy_of(kind, mu, target, precision, row, grad):
     total = 0.0
     if kind == 0:
         for i in range(mu.size):
-            grad[i] = target[i]
+            grad[i] = target[i] * scale
             total += target[i] * mu[i]
     elif kind == 1:
         for i in range(mu.size):
             d = mu[i] - target[i]
             p = precision[i] if precision.size else 1.0
-            grad[i] = p * d
+            grad[i] = p * d * scale
             total += 0.5 * p * d * d
     else:
         for r in range(mu.size // row if row > 0 else 0):
@@ -260,8 +261,8 @@ def energy_of(kind, mu, target, precision, row, grad):
                 mass += target[i]
                 total += target[i] * (logz - mu[i])
             for i in range(start, stop):
-                grad[i] = math.exp(mu[i] - logz) * mass - target[i]
-    return total
+                grad[i] = (math.exp(mu[i] - logz) * mass - target[i]) * scale
+    return scale * total
 
 
 @helper
@@ -737,18 +738,6 @@ def _divide_at(x, o, k, d):
         v[i] /= d
 
 
-@helper
-def _output_error(kind, prediction, target, precision, row, err, beta, vo, eo, k):
-    """The output's error beta dE/dmu into err[eo:eo + k], from its prediction
-    mu at vo; returns beta E(mu)."""
-    e = view(err, eo, k)
-    total = energy_of(kind, view(prediction, vo, k), target,
-                      view(precision, eo, k) if precision.size else precision, row, e)
-    for i in range(k):
-        e[i] *= beta
-    return beta * total
-
-
 @kernels.entry
 def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
                   relaxing, varies, needed, live, rest, closes, precision, beta, eta, tol,
@@ -795,8 +784,9 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 call_forward(forwards[j], t, j, value, view(mu, voff[j], size[j]))
                 if j == out:
                     _copy_at(value, prediction, voff[j], size[j])
-        output = _output_error(energy_kind, prediction, target, precision, row, err, beta,
-                               voff[out], eoff[out], size[out])
+        output = energy_of(energy_kind, view(prediction, voff[out], size[out]), target,
+                           view(precision, eoff[out], size[out]) if precision.size else precision,
+                           row, view(err, eoff[out], size[out]), beta)
         if it == 0:
             scale = _max_abs(view(err, eoff[out], size[out]))
             threshold = tol * (scale if scale > 0 else 1.0)
