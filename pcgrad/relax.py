@@ -26,7 +26,7 @@ from . import kernels
 from .kernels import OpTable, call_forward, call_hook, call_rule, helper
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import scratch
-from .primitives.core import LEAF, error_of, value_of
+from .primitives.core import LEAF, error_of, value_of, view
 
 SWEEP, JACOBI, EULER, STRICT = range(4)  # indices of options.SCHEDULES
 CONVERGED, MAX_ITERS, DIVERGED = range(3)
@@ -219,7 +219,16 @@ def forward_span(t, value, forwards, lo, hi):
 
 @kernels.entry
 def output_energy(kind, mu, target, precision, row, grad):
-    """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes ENERGIES.
+    """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes
+    ENERGIES (see ``energy_of``)."""
+    return energy_of(kind, mu, target, precision, row, grad, 1.0)
+
+
+@helper
+def energy_of(kind, mu, target, precision, row, grad, scale):
+    """``scale`` E(mu) of the output, writing ``scale`` dE/dmu into ``grad``;
+    ``kind`` indexes ENERGIES. (The strict loop calls it with beta, without
+    output_energy's Python entry point.)
 
     linear:        E = g . mu                      (target holds the cotangent g)
     squared:       E = 1/2 (mu - y)^T Pi (mu - y)
@@ -228,30 +237,32 @@ def output_energy(kind, mu, target, precision, row, grad):
     total = 0.0
     if kind == 0:
         for i in range(mu.size):
-            grad[i] = target[i]
+            grad[i] = target[i] * scale
             total += target[i] * mu[i]
     elif kind == 1:
         for i in range(mu.size):
             d = mu[i] - target[i]
             p = precision[i] if precision.size else 1.0
-            grad[i] = p * d
+            grad[i] = p * d * scale
             total += 0.5 * p * d * d
     else:
-        for start in range(0, mu.size, row):
+        for r in range(mu.size // row if row > 0 else 0):
+            start, stop = r * row, (r + 1) * row
             top = -math.inf
-            for i in range(start, start + row):
-                top = max(top, mu[i])
+            for i in range(start, stop):
+                if mu[i] > top:  # (no max(): its overloads compile per error model)
+                    top = mu[i]
             norm = 0.0
-            for i in range(start, start + row):
+            for i in range(start, stop):
                 norm += math.exp(mu[i] - top)
             logz = top + math.log(norm)
             mass = 0.0
-            for i in range(start, start + row):
+            for i in range(start, stop):
                 mass += target[i]
                 total += target[i] * (logz - mu[i])
-            for i in range(start, start + row):
-                grad[i] = math.exp(mu[i] - logz) * mass - target[i]
-    return total
+            for i in range(start, stop):
+                grad[i] = (math.exp(mu[i] - logz) * mass - target[i]) * scale
+    return scale * total
 
 
 @helper
@@ -702,8 +713,7 @@ def _descend(value, err, acc, vo, eo, k, eta):
         v[i] += eta * (e[i] - a[i])
 
 
-@helper
-def _strict_layout(t, unit, free, out, every):
+def strict_layout(t, unit, free, out, every):
     """What a strict iteration must recompute: (varies, needed, live, rest, closes).
 
     Clamped leaves never move, so a node all of whose ancestors are clamped
@@ -715,42 +725,40 @@ def _strict_layout(t, unit, free, out, every):
     into needed nodes (an iteration's sends), ``rest`` to the other edges
     (the closing pass's); ``closes``: nodes with an edge in ``rest``.
     ``every``: a hook reads every node's error at every iteration, so every
-    sum is needed (and ``rest`` is empty)."""
+    sum is needed (and ``rest`` is empty). Computed in Python, once per
+    Relaxation: the strict loop need not compile it."""
     n = len(t.op)
-    varies = np.zeros(n, np.bool_)
-    moves = np.zeros(n, np.bool_)  # whether the value can change
-    needed = np.zeros(n, np.bool_)
+    op, pptr, par, psend = t.op.tolist(), t.pptr.tolist(), t.par.tolist(), t.psend.tolist()
+    unit, free = unit.tolist(), free.tolist()
+    varies, moves, needed = [False] * n, [False] * n, [False] * n
     for j in range(n):
-        if t.op[j] == LEAF:
+        if op[j] == LEAF:
             moves[j] = free[j]
             needed[j] = free[j] or every
             continue
-        sends_on = False
-        for q in range(t.pptr[j], t.pptr[j + 1]):
-            varies[j] |= moves[t.par[q]]
-            sends_on |= t.psend[q] != 0 and needed[t.par[q]]
+        edges = range(pptr[j], pptr[j + 1])
+        varies[j] = any(moves[par[q]] for q in edges)
         moves[j] = varies[j] or (unit[j] and j != out)
-        needed[j] = every or unit[j] or sends_on
-    live, rest = t.psend.copy(), t.psend.copy()
+        needed[j] = every or unit[j] or any(psend[q] != 0 and needed[par[q]] for q in edges)
+    needed = np.array(needed, np.bool_)
+    into_needed = needed[t.par]
+    live = np.where(into_needed, t.psend, 0)
+    rest = np.where(into_needed, 0, t.psend)
     closes = np.zeros(n, np.bool_)
-    for j in range(n):
-        for q in range(t.pptr[j], t.pptr[j + 1]):
-            if needed[t.par[q]]:
-                rest[q] = 0
-            else:
-                live[q] = 0
-                closes[j] |= rest[q] != 0
-    return varies, needed, live, rest, closes
+    closes[np.repeat(np.arange(n), np.diff(t.pptr))[rest != 0]] = True
+    return np.array(varies, np.bool_), needed, live, rest, closes
 
 
 @helper
 def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
     """After the last iteration: the errors of the non-units it summed in
-    place (``acc``), then the sends it left out (see _strict_layout), in the
+    place (``acc``), then the sends it left out (see strict_layout), in the
     same order and from the same values and errors, so the clamped inputs
     read out what a full send at every iteration gives."""
     n = len(t.op)
-    op, size, eoff = t.op, t.size, t.eoff
+    op = t.op
+    size = t.size
+    eoff = t.eoff
     for j in range(n):
         o = eoff[j]
         if o < 0:
@@ -768,45 +776,52 @@ def _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes):
             _copy_at(err, acc, o, k)
         if op[j] != LEAF:
             own = prediction if unit[j] else value  # where the forward pass put j's prediction
-            call_rule(rules[j], t_rest, j, value, own, err[o:o + k], acc)
+            call_rule(rules[j], t_rest, j, value, own, view(err, o, k), acc)
+
+
+@helper
+def _divide_at(x, o, k, d):
+    """x[o:o + k] /= d."""
+    v = x[o:o + k]
+    for i in range(k):
+        v[i] /= d
 
 
 @kernels.entry
 def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
-                  readout, precision, prior_mean, beta, eta, tol, max_iters, history, named,
-                  rules, forwards, inputs, hook, trail, kept, state, units, segments):
+                  relaxing, varies, needed, live, rest, closes, precision, beta, eta, tol,
+                  max_iters, history, named, rules, forwards, readouts, inputs, hook, trail, kept,
+                  state, units, segments):
     """Strict predictive coding: values (``value`` itself) relax, predictions
-    are recomputed (into ``prediction``, a copy of ``value``; ``acc``, zeros
-    of err's size, holds the sums sum_c J^T eps_c).
+    are recomputed (into ``prediction``, a copy of ``value`` with the latents'
+    prior means; ``err`` and ``acc``, zeros of the error buffer's size, hold
+    the errors and the sums sum_c J^T eps_c).
 
     State: the values of units (other than the output, whose value is its
     prediction) and of free leaves (latents, whose prediction is their prior
-    mean). Each step recomputes every prediction mu_j = f_j(v) with the
-    forward kernels, the errors eps_j = Pi_j (mu_j - v_j), the output error
-    beta dE/dmu_out, sends the errors through the Jacobians at the current
-    values, and moves  v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
+    mean): ``relaxing``, in topological order. Each step recomputes every
+    prediction mu_j = f_j(v) with the forward kernels, the errors
+    eps_j = Pi_j (mu_j - v_j), the output error beta dE/dmu_out, sends the
+    errors through the Jacobians at the current values, and moves
+    v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
     At a clamped input, sum_c J^T eps_c / beta estimates the gradient. Only
     that read-out uses the clamped inputs' sums, so the iterations leave out
     the sends to them (and the predictions of nodes computed from clamped
     leaves alone, which never change) and ``_close`` makes those sends once,
-    at the end (see ``_strict_layout``; a hook reads every error at every
-    iteration, so with one everything is sent each iteration).
-    Converged when max |dF/dv| <= tol times the first output error's max-norm
-    (history's threshold). Returns (iterations, node_updates, status,
-    history, E, nonfinite, threshold), E the output energy at the
-    feed-forward pass.
+    at the end (see ``strict_layout``, which gives varies .. closes; a hook
+    reads every error at every iteration, so with one everything is sent
+    each iteration). ``readouts``: the clamped inputs, whose sums are
+    divided by beta. Converged when max |dF/dv| <= tol times the first output
+    error's max-norm (history's threshold). Returns (iterations,
+    node_updates, status, history, E, nonfinite, threshold), E the output
+    energy at the feed-forward pass.
     """
     n = len(t.op)
-    op, size, voff, eoff = t.op, t.size, t.voff, t.eoff
-    _fill(err, 0.0)
-    for j in range(n):
-        if free[j]:  # a latent: predicted by its prior mean
-            _copy_at(prediction, prior_mean, voff[j], size[j])
-    varies, needed, live, rest, closes = _strict_layout(t, unit, free, out, hook != 0)
+    op = t.op
+    size = t.size
+    voff = t.voff
+    eoff = t.eoff
     t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
-    out_error = err[eoff[out]:eoff[out] + size[out]]
-    out_prediction = prediction[voff[out]:voff[out] + size[out]]
-    out_precision = precision[eoff[out]:eoff[out] + size[out]] if precision.size else precision
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
     status, iterations = MAX_ITERS, max_iters
@@ -815,22 +830,21 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
             if op[j] != LEAF and (it == 0 or varies[j]):
                 # a non-unit's value is its prediction: computed in place
                 mu = prediction if unit[j] or j == out else value
-                call_forward(forwards[j], t, j, value, mu[voff[j]:voff[j] + size[j]])
+                call_forward(forwards[j], t, j, value, view(mu, voff[j], size[j]))
                 if j == out:
                     _copy_at(value, prediction, voff[j], size[j])
-        output = beta * output_energy(energy_kind, out_prediction, target, out_precision, row,
-                                      out_error)
-        for i in range(out_error.size):
-            out_error[i] *= beta
+        output = energy_of(energy_kind, view(prediction, voff[out], size[out]), target,
+                           view(precision, eoff[out], size[out]) if precision.size else precision,
+                           row, view(err, eoff[out], size[out]), beta)
         if it == 0:
-            scale = _max_abs(out_error)
+            scale = _max_abs(view(err, eoff[out], size[out]))
             threshold = tol * (scale if scale > 0 else 1.0)
             first_output = output / beta
         squared = 0.0
-        for j in range(n):
-            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                squared += _prediction_error(err, prediction, value, precision, eoff[j],
-                                             voff[j], size[j])
+        for q in range(relaxing.size):
+            j = relaxing[q]
+            squared += _prediction_error(err, prediction, value, precision, eoff[j], voff[j],
+                                         size[j])
         for j in range(n):  # the other sums are zeroed before closing
             if needed[j] and eoff[j] >= 0:
                 _zero(acc, eoff[j], size[j])
@@ -848,11 +862,11 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 _copy_at(err, acc, o, k)
             own = prediction if unit[j] else value
             sent = err if unit[j] else acc
-            call_rule(rules[j], t_live, j, value, own, sent[o:o + k], acc)
+            call_rule(rules[j], t_live, j, value, own, view(sent, o, k), acc)
         worst = 0.0
-        for j in range(n):
-            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                worst = max(worst, _largest_gap(acc, err, eoff[j], size[j]))
+        for q in range(relaxing.size):
+            j = relaxing[q]
+            worst = max(worst, _largest_gap(acc, err, eoff[j], size[j]))
         total = squared + output
         history = _log(history, NAMED + named.size, it, squared, worst, total, eoff, size, err,
                        named)
@@ -863,25 +877,20 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
         grew = total > previous + margin and worst > previous_worst
         rising = rising + 1 if grew else 0
         previous, previous_worst = total, worst
-        done = not finite or rising >= 5 or worst <= threshold or it == max_iters
+        diverged = not finite or rising >= 5
+        done = diverged or worst <= threshold or it == max_iters
         if hook != 0:
             call_hook(hook, trail, kept, state, it, done, t, err, value, units, segments)
-        if not finite or rising >= 5:
-            status, iterations = DIVERGED, it
+        if done:  # one exit: each exit of the loop repeats the release of every array in it
+            status = DIVERGED if diverged else (CONVERGED if worst <= threshold else MAX_ITERS)
+            iterations = it
             break
-        if worst <= threshold:
-            status, iterations = CONVERGED, it
-            break
-        if it == max_iters:
-            break
-        for j in range(n):
-            if j != out and eoff[j] >= 0 and (free[j] or (unit[j] and op[j] != LEAF)):
-                _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
+        for q in range(relaxing.size):
+            j = relaxing[q]
+            _descend(value, err, acc, voff[j], eoff[j], size[j], eta)
     _close(t, value, prediction, err, acc, rules, unit, needed, rest, closes)
-    for j in range(n):
-        if readout[j]:
-            for i in range(eoff[j], eoff[j] + size[j]):
-                err[i] /= beta
+    for q in range(readouts.size):
+        _divide_at(err, eoff[readouts[q]], size[readouts[q]], beta)
     return (iterations, iterations * n, status, history, first_output,
             _nonfinite(t, err, inputs), threshold)
 
@@ -944,8 +953,6 @@ class Relaxation:
             into_inputs = (t.op[t.par] == LEAF) & (t.psend != 0)
             self.reads = t._replace(psend=into_inputs.astype(np.int64))
             self.fixed_table = t._replace(psend=np.where(into_inputs, 0, t.psend))
-        self.readout = np.zeros(len(t.op), np.bool_)
-        self.readout[plan.inputs] = ~self.free[plan.inputs]
         self.named = list(named)
         self.named_index = np.array([plan.named[name] for name in named], np.int64)
         self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
@@ -968,6 +975,24 @@ class Relaxation:
         places = sorted((start, stop) for start, stop, _ in self._input_places)
         self._input_span = (places[0][0], places[-1][1]) if places and all(
             a[1] == b[0] for a, b in zip(places, places[1:])) else None
+        if self.schedule_id == STRICT:
+            self._strict_layout()
+
+    def _strict_layout(self):
+        """What every strict run reads besides the options: the relaxing
+        state (see settle_strict), what an iteration recomputes
+        (strict_layout), the latents' places and the read-out nodes."""
+        t, plan = self.plan.table, self.plan
+        self.relaxing = np.flatnonzero(
+            (np.arange(len(t.op)) != plan.output) & (t.eoff >= 0)
+            & (self.free | (self.unit & (t.op != LEAF)))).astype(np.int64)
+        self.layout = strict_layout(t, self.unit, self.free, plan.output, self.recording)
+        # value-buffer places of the latents, predicted by their prior mean
+        self.latents = [(int(t.voff[i]), int(t.voff[i] + t.size[i]))
+                        for i in np.flatnonzero(self.free)]
+        readout = np.zeros(len(t.op), np.bool_)
+        readout[plan.inputs] = ~self.free[plan.inputs]
+        self.readouts = np.flatnonzero(readout).astype(np.int64)
 
     def _check_euler_step(self):
         """Euler's error dynamics are linear with rates 1 - eta Pi: they
@@ -1058,14 +1083,18 @@ class Relaxation:
         relaxed, threshold, output = value, self.tol, None
         if self.schedule_id == STRICT:
             relaxed = value if forward else value.copy()
+            prediction = relaxed.copy()
+            for start, stop in self.latents:
+                prediction[start:stop] = self.prior_mean[start:stop]
+            err.fill(0.0)
             with _first_call(settle_strict, "the strict loop"):
                 (iterations, updates, status, history, output, nonfinite,
                  threshold) = settle_strict(
-                    t, relaxed, relaxed.copy(), err, np.zeros(self.error_size), target,
-                    self.energy_kind, self.row, plan.output, self.unit,
-                    self.free, self.readout, self.precision, self.prior_mean, self.beta,
-                    self.eta, self.tol, self.max_iters, np.empty(64 * width), self.named_index,
-                    rules, forwards, plan.inputs, *record)
+                    t, relaxed, prediction, err, np.zeros(self.error_size), target,
+                    self.energy_kind, self.row, plan.output, self.unit, self.free,
+                    self.relaxing, *self.layout, self.precision, self.beta, self.eta, self.tol,
+                    self.max_iters, np.empty(64 * width), self.named_index, rules, forwards,
+                    self.readouts, plan.inputs, *record)
         else:
             seed, output = self._seed(value, target)
             if self.schedule_id == SWEEP:

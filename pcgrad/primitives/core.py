@@ -139,6 +139,25 @@ def error_of(t, buf, i):
     return buf[t.eoff[i]:t.eoff[i] + t.size[i]]
 
 
+# The forward kernels pass these the table's arrays they need rather than the
+# table: a call copies each of its ten arrays' fields, and the kernels'
+# compile time grows with their code.
+@helper
+def view(x, o, k):
+    """x[o:o + k]."""
+    return x[o:o + k]
+
+
+@helper
+def operands(value, voff, size, par, q, n, absent):
+    """The values of a node's operands par[q:q + n] (n <= 3), ``absent``
+    for the others."""
+    a = view(value, voff[par[q]], size[par[q]])
+    b = view(value, voff[par[q + 1]], size[par[q + 1]]) if n > 1 else absent
+    c = view(value, voff[par[q + 2]], size[par[q + 2]]) if n > 2 else absent
+    return a, b, c
+
+
 def broadcast_map(in_shape, out_shape):
     """Flat index into an operand of ``in_shape`` for each element of its broadcast."""
     size = math.prod(in_shape)

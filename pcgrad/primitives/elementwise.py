@@ -15,8 +15,8 @@ from numba.extending import register_jitable
 from ..kernels import helper, kernel
 from . import special as sp
 from . import vecmath as vm
-from .core import (NARY, UNARY, error_of, family, no_ints, parent, prim, register, sends, tnp,
-                   value_of)
+from .core import (NARY, UNARY, error_of, family, no_ints, operands, parent, prim, register,
+                   sends, tnp, value_of, view)
 
 # Scalar functions called (inlined) from the kernels. They are plain
 # functions registered with Numba, not dispatchers, so that the kernels made
@@ -266,7 +266,8 @@ def _unary_forward(code):
 
     @kernel
     def forward(t, j, value, out):
-        x = value_of(t, value, parent(t, j, 0))
+        p = t.par[t.pptr[j]]
+        x = view(value, t.voff[p], t.size[p])
         for i in range(out.size):
             out[i] = f(x[i])
     return forward
@@ -275,7 +276,8 @@ def _unary_forward(code):
 def _unary_forward_in_range(f, bound, fast):
     @kernel
     def forward(t, j, value, out):
-        x = value_of(t, value, parent(t, j, 0))
+        p = t.par[t.pptr[j]]
+        x = view(value, t.voff[p], t.size[p])
         if _any_beyond(x, bound):
             for i in range(out.size):
                 out[i] = f(x[i])
@@ -575,18 +577,17 @@ def _nary_forward(subcode):
     if subcode % 2 == 0:
         @kernel
         def forward(t, j, value, out):
-            n = t.pptr[j + 1] - t.pptr[j]
-            a = value_of(t, value, parent(t, j, 0))
-            b = value_of(t, value, parent(t, j, 1)) if n > 1 else out
-            c = value_of(t, value, parent(t, j, 2)) if n > 2 else out
+            q = t.pptr[j]
+            a, b, c = operands(value, t.voff, t.size, t.par, q, t.pptr[j + 1] - q, out)
             for i in range(out.size):
                 out[i] = f(a[i], b[i], c[i])
         return forward
 
     @kernel
     def forward(t, j, value, out):
-        ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
-        (a, _), (b, _), (c, _) = _operands(t, value, j, out)
+        q, i0 = t.pptr[j], t.iptr[j]
+        a, b, c = operands(value, t.voff, t.size, t.par, q, t.pptr[j + 1] - q, out)
+        ints = view(t.ints, i0, t.iptr[j + 1] - i0)
         nd = ints[0]
         row = ints[nd]
         s0, s1, s2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
@@ -680,9 +681,9 @@ def _coefficient(ints, k):
 
 @kernel
 def _linear_forward(t, j, value, out):
-    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
-    a = value_of(t, value, parent(t, j, 0))
-    b = value_of(t, value, parent(t, j, 1))
+    q, i0 = t.pptr[j], t.iptr[j]
+    a, b, _ = operands(value, t.voff, t.size, t.par, q, 2, out)
+    ints = view(t.ints, i0, t.iptr[j + 1] - i0)
     c0, c1 = _coefficient(ints, 0), _coefficient(ints, 1)
     for i in range(out.size):
         out[i] = c0 * a[i] + c1 * b[i]
@@ -701,9 +702,9 @@ def _linear_rule(t, j, value, prediction, e, acc):
 
 @kernel
 def _linear_forward_broadcast(t, j, value, out):
-    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
-    a = value_of(t, value, parent(t, j, 0))
-    b = value_of(t, value, parent(t, j, 1))
+    q, i0 = t.pptr[j], t.iptr[j]
+    a, b, _ = operands(value, t.voff, t.size, t.par, q, 2, out)
+    ints = view(t.ints, i0, t.iptr[j + 1] - i0)
     c0, c1 = _coefficient(ints, 0), _coefficient(ints, 1)
     nd = ints[0]
     row = ints[nd]

@@ -11,7 +11,8 @@ import numpy as np
 from numba import types
 
 from ..kernels import blas_dgemm, gemm, helper, kernel
-from .core import LINALG, MATMUL, error_of, family, parent, register, sends, tnp, value_of
+from .core import (LINALG, MATMUL, error_of, family, operands, parent, register, sends, tnp,
+                   value_of, view)
 
 
 def batched_matmul_dims(a_shape, b_shape):
@@ -37,13 +38,6 @@ def _lower_matmul(params, in_shapes, out_shape):
     return 0, np.array(batched_matmul_dims(*in_shapes) + (blas_dgemm(),), np.int64)
 
 
-@helper
-def _dims(t, j):
-    i = t.iptr[j]
-    return (t.ints[i], t.ints[i + 1], t.ints[i + 2], t.ints[i + 3], t.ints[i + 4],
-            t.ints[i + 5])
-
-
 @helper(error_model="numpy")
 def product(dgemm, ta, tb, m, n, k, a, b, c, beta):
     """c = op(a) @ op(b) + beta c (see kernels.gemm), for any sizes."""
@@ -56,14 +50,25 @@ def product(dgemm, ta, tb, m, n, k, a, b, c, beta):
     gemm(dgemm, ta, tb, m, n, k, a, b, c, beta)
 
 
+@helper(error_model="numpy")
+def _products(dgemm, ta, tb, m, n, k, a, na, b, nb, c, nc, batches, beta):
+    """For i < batches: block i % nc of c = op(block i % na of a) @ op(block
+    i % nb of b) + beta c, where beta is 1 once that block of c was written
+    (a broadcast operand's error sums over the batch); blocks are m x k,
+    k x n and m x n."""
+    for i in range(batches):
+        product(dgemm, ta, tb, m, n, k, a[(i % na) * m * k:], b[(i % nb) * k * n:],
+                c[(i % nc) * m * n:], beta if i < nc else 1.0)
+
+
 @kernel
 def matmul_forward(t, j, value, out):
-    Ba, Bb, M, K, N, dgemm = _dims(t, j)
-    a = value_of(t, value, parent(t, j, 0))
-    b = value_of(t, value, parent(t, j, 1))
-    for n in range(max(Ba, Bb)):
-        product(dgemm, False, False, M, N, K, a[(n % Ba) * M * K:], b[(n % Bb) * K * N:],
-                out[n * M * N:], 0.0)
+    q, i = t.pptr[j], t.iptr[j]
+    a, b, _ = operands(value, t.voff, t.size, t.par, q, 2, out)
+    ints = t.ints
+    Ba, Bb, M, K, N = ints[i], ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4]
+    B = max(Ba, Bb)
+    _products(ints[i + 5], False, False, M, N, K, a, Ba, b, Bb, out, B, B, 0.0)
 
 
 # eps_a += eps_y b^T,  eps_b += a^T eps_y  (summed over a broadcast batch).
@@ -72,21 +77,20 @@ def matmul_forward(t, j, value, out):
 # straight into it, sparing a temporary and a pass over memory.
 @kernel
 def matmul_vjp(t, j, value, prediction, e, acc):
-    Ba, Bb, M, K, N, dgemm = _dims(t, j)
-    if sends(t, j, 0):
-        b = value_of(t, value, parent(t, j, 1))
-        ga = error_of(t, acc, parent(t, j, 0))
-        sole = t.psend[t.pptr[j]] == 2
-        for n in range(max(Ba, Bb)):
-            product(dgemm, False, True, M, K, N, e[n * M * N:], b[(n % Bb) * K * N:],
-                    ga[(n % Ba) * M * K:], 0.0 if sole and n < Ba else 1.0)
-    if sends(t, j, 1):
-        a = value_of(t, value, parent(t, j, 0))
-        gb = error_of(t, acc, parent(t, j, 1))
-        sole = t.psend[t.pptr[j] + 1] == 2
-        for n in range(max(Ba, Bb)):
-            product(dgemm, True, False, K, N, M, a[(n % Ba) * M * K:], e[n * M * N:],
-                    gb[(n % Bb) * K * N:], 0.0 if sole and n < Bb else 1.0)
+    q, i = t.pptr[j], t.iptr[j]
+    ints = t.ints
+    Ba, Bb, M, K, N = ints[i], ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4]
+    B, dgemm = max(Ba, Bb), ints[i + 5]
+    if t.psend[q] != 0:
+        b = view(value, t.voff[t.par[q + 1]], t.size[t.par[q + 1]])
+        ga = view(acc, t.eoff[t.par[q]], t.size[t.par[q]])
+        _products(dgemm, False, True, M, K, N, e, B, b, Bb, ga, Ba, B,
+                  0.0 if t.psend[q] == 2 else 1.0)
+    if t.psend[q + 1] != 0:
+        a = view(value, t.voff[t.par[q]], t.size[t.par[q]])
+        gb = view(acc, t.eoff[t.par[q + 1]], t.size[t.par[q + 1]])
+        _products(dgemm, True, False, K, N, M, a, Ba, e, B, gb, Bb, B,
+                  0.0 if t.psend[q + 1] == 2 else 1.0)
 
 
 def _matmul_traced_vjp(k, g, y, a, b):

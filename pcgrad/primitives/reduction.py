@@ -11,7 +11,7 @@ import numpy as np
 
 from ..kernels import kernel
 from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, family, parent,
-                   register, sends, tnp, value_of)
+                   register, sends, tnp, value_of, view)
 
 
 def _reduction_lowering(code, whole=False):
@@ -45,9 +45,11 @@ def _index(t, j):
 # --- sum ---------------------------------------------------------------------
 @kernel
 def scatter_forward(t, j, value, out):
-    x = value_of(t, value, parent(t, j, 0))
-    index = t.ints[t.iptr[j]:t.iptr[j + 1]]
-    out[:] = 0.0
+    p, i0 = t.par[t.pptr[j]], t.iptr[j]
+    x = view(value, t.voff[p], t.size[p])
+    index = view(t.ints, i0, t.iptr[j + 1] - i0)
+    for i in range(out.size):
+        out[i] = 0.0
     if index.size != x.size:  # the empty row: a sum of every element
         total = 0.0
         for i in range(x.size):
