@@ -345,8 +345,8 @@ def _differ(a, b):
     cycle between the two neighbours of a target forever), and so does NaN
     on both sides. Bitwise, not short-circuit, operators: no branches, so the
     loops calling it vectorize."""
-    gap, size = abs(a - b), abs(b) if abs(b) > abs(a) else abs(a)
-    return not ((a == b) | ((gap <= ROUNDING * size) & (gap < math.inf))
+    gap = abs(a - b)
+    return not ((a == b) | ((gap <= ROUNDING * max(abs(a), abs(b))) & (gap < math.inf))
                 | ((a != a) & (b != b)))
 
 
@@ -396,15 +396,12 @@ def _residual(acc, err, o, k, first):
     if not first:
         # a pass that runs 3x faster, its maxima taken over every element; it
         # is the answer unless an element is inf or NaN, or no difference
-        # exceeds rounding (some may not count), when the exact pass decides;
-        # its maxima are written out as Numba's max() would compute them: its
-        # overload is one more function to compile on the first call
+        # exceeds rounding (some may not count), when the exact pass decides
         size, gap, nans = 0.0, 0.0, 0
         for i in range(k):
-            x, y, difference = abs(a[i]), abs(e[i]), abs(a[i] - e[i])
-            larger = y if y > x else x
-            size = larger if larger > size else size
-            gap = difference if difference > gap else gap
+            difference = abs(a[i] - e[i])
+            size = max(size, max(abs(a[i]), abs(e[i])))
+            gap = max(gap, difference)
             nans += difference != difference
         if size < math.inf and nans == 0 and (gap == 0.0 or gap > ROUNDING * size):
             return gap, size, False
@@ -414,10 +411,10 @@ def _residual(acc, err, o, k, first):
         moves = _differ(x, y)
         difference = abs(x - y)
         nan = difference != difference
-        gap = difference if moves & (not nan) & (difference > gap) else gap
+        gap = max(gap, difference if moves & (not nan) else 0.0)
         lopsided |= moves & nan
-        size = abs(x) if (abs(x) < math.inf) & (abs(x) > size) else size
-        size = abs(y) if (abs(y) < math.inf) & (abs(y) > size) else size
+        size = max(size, abs(x) if abs(x) < math.inf else 0.0)
+        size = max(size, abs(y) if abs(y) < math.inf else 0.0)
         if first and moves:
             break
     return gap, size, lopsided
