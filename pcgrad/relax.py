@@ -444,13 +444,13 @@ def _read_out(reads, value, err, acc, rules, opened):
         for q in range(pptr[j], pptr[j + 1]):
             p = par[q]
             if readouts[q] != 0:
-                if opened[p] != 2:  # its first sender here; the sum starts at 0 (some
-                    opened[p] = 2   # rules send to a sole parent whatever psend says)
+                if opened[p] != 2:  # its first sender here: the sum starts at 0
+                    opened[p] = 2
                     _zero(acc, eoff[p], size[p])
                 sends = True
         if sends:
             o = eoff[j]
-            call_rule(rules[j], reads, j, value, value, err[o:o + size[j]], acc)
+            call_rule(rules[j], reads, j, value, value, view(err, o, size[j]), acc)
     for j in range(len(op)):
         if opened[j] == 2:
             opened[j] = 1

@@ -311,6 +311,8 @@ def _unary_rule(code):
 
     @kernel
     def rule(t, j, value, prediction, e, acc):
+        if not sends(t, j, 0):
+            return
         p = parent(t, j, 0)
         x = value_of(t, value, p)
         y = value_of(t, prediction, j)
@@ -323,6 +325,8 @@ def _unary_rule(code):
 def _unary_rule_of_output(d):
     @kernel
     def rule(t, j, value, prediction, e, acc):
+        if not sends(t, j, 0):
+            return
         y = value_of(t, prediction, j)
         g = error_of(t, acc, parent(t, j, 0))
         for i in range(e.size):
@@ -333,6 +337,8 @@ def _unary_rule_of_output(d):
 def _unary_rule_in_range(d, bound, fast):
     @kernel
     def rule(t, j, value, prediction, e, acc):
+        if not sends(t, j, 0):
+            return
         p = parent(t, j, 0)
         x = value_of(t, value, p)
         y = value_of(t, prediction, j)
