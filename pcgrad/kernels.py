@@ -148,6 +148,24 @@ def call_hook(typingctx, address, trail, kept, state, it, last, t, err, value, u
     return types.none(types.int64, *HOOK.args), _call_codegen(HOOK)
 
 
+# relax.settle_sweep, which the jacobi/euler loop calls to read out its inputs:
+# (t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr,
+# opens, rules, inputs, hook, trail, kept, state, units, segments)
+SWEEP = types.Tuple((types.float64, types.boolean))(
+    _table, _buffer, _buffer, _buffer, types.int64, _buffer, *[_indices] * 6, types.int64,
+    _buffer, *[_indices] * 4)
+
+
+@intrinsic
+def call_sweep(typingctx, address, t, value, err, seed, out, precision, sweep_eoff, sweep_psend,
+               opens_ptr, opens, rules, inputs, hook, trail, kept, state, units, segments):
+    """settle_sweep(t, value, ..., segments) at ``address``: (squared errors, nonfinite)."""
+    args = (t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr, opens,
+            rules, inputs, hook, trail, kept, state, units, segments)
+    _check(SWEEP, args)
+    return SWEEP.return_type(types.int64, *SWEEP.args), _call_codegen(SWEEP)
+
+
 SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
 # Numba gives every function it compiles a CPython and a C entry point;
 # kernels, and the helpers they call, are only ever called from compiled code,

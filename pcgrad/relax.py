@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from . import kernels
-from .kernels import OpTable, call_forward, call_hook, call_rule, helper
+from .kernels import OpTable, call_forward, call_hook, call_rule, call_sweep, helper
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import scratch
 from .primitives.core import LEAF, error_of, value_of, view
@@ -176,22 +176,6 @@ def _squares(e, t, precision, j):
     else:
         for i in range(e.size):
             total += e[i] * e[i]
-    return 0.5 * total
-
-
-@helper(fastmath={"reassoc"})
-def _squares_change(err, acc, precision, o, k):
-    """1/2 (e + d)^T Pi^-1 (e + d) - 1/2 e^T Pi^-1 e for the error e and the
-    change d at elements o..o+k-1 of ``err`` and ``acc``."""
-    e, d = err[o:o + k], acc[o:o + k]
-    total = 0.0
-    if precision.size:
-        p = precision[o:o + k]
-        for i in range(k):
-            total += d[i] * (2.0 * e[i] + d[i]) / p[i]
-    else:
-        for i in range(k):
-            total += d[i] * (2.0 * e[i] + d[i])
     return 0.5 * total
 
 
@@ -373,7 +357,8 @@ def _step(err, work, precision, o, k, m, rate, exact):
 @helper(fastmath={"reassoc"})
 def _squares_stepped(err, work, precision, o, k, m):
     """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
-    squared error by the step d that ended at e (as in ``_step``)."""
+    squared error by the step d = work[m+o:m+o+k] that ended at e =
+    err[o:o+k] (as in ``_step``)."""
     e, d = err[o:o + k], work[m + o:m + o + k]
     p = precision[o:o + k] if precision.size else precision
     total = 0.0
@@ -430,31 +415,20 @@ def _open(eoff, size, err, acc, j, opened):
 
 
 @helper
-def _read_out(reads, value, err, acc, rules, opened):
+def _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr, reads, rules, inputs,
+              opened, trail, kept, state, units, segments):
     """The clamped inputs (jacobi's, euler's) read out what their children
-    send from the errors reached so far, in reverse topological order as the
-    sweep sends (``reads``: the op table sending only along the edges into
-    them; see settle_fixed)."""
-    op, size, eoff, pptr, par, readouts = reads.op, reads.size, reads.eoff, reads.pptr, \
-        reads.par, reads.psend
-    for j in range(len(op) - 1, -1, -1):
-        if not opened[j] or op[j] == LEAF:
-            continue
-        sends = False
-        for q in range(pptr[j], pptr[j + 1]):
-            p = par[q]
-            if readouts[q] != 0:
-                if opened[p] != 2:  # its first sender here: the sum starts at 0
-                    opened[p] = 2
-                    _zero(acc, eoff[p], size[p])
-                sends = True
-        if sends:
-            o = eoff[j]
-            call_rule(rules[j], reads, j, value, value, view(err, o, size[j]), acc)
-    for j in range(len(op)):
-        if opened[j] == 2:
-            opened[j] = 1
-            _copy_at(err, acc, eoff[j], size[j])
+    send from the errors reached so far: a sweep (settle_sweep at address
+    ``sweep``, compiled for the first gradient anyway) along ``readouts``,
+    t's psend on only the edges into them, after opening their errors
+    (``reads_ptr``, ``reads``: they open before the first step). A node the
+    relaxation has not reached carries no error: opened (zeroed) first.
+    Returns whether a read-out gradient holds inf or nan."""
+    for j in range(len(t.op)):
+        if t.eoff[j] >= 0:
+            _open(t.eoff, t.size, err, acc, j, opened)
+    return call_sweep(sweep, t, value, err, seed, out, err[:0], t.eoff, readouts, reads_ptr,
+                      reads, rules, inputs, np.int64(0), trail, kept, state, units, segments)[1]
 
 
 # Three entry points, one per kind of relaxation, so that a first gradient
@@ -463,8 +437,8 @@ def _read_out(reads, value, err, acc, rules, opened):
 # reports whether a read-out gradient holds inf or nan.
 @kernels.entry
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, marks, reads, rules, inputs, measure, hook, trail,
-                 kept, state, units, segments):
+                 history, named, work, marks, readouts, reads_ptr, reads, sweep, rules, inputs,
+                 measure, hook, trail, kept, state, units, segments):
     """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
     Returns (iterations, node_updates, status, history, nonfinite), history
@@ -496,14 +470,16 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     whatever that change; under euler it reads its sum at once. Only the
     read-out of the last step is returned (and, with a hook, of each step
     the record shows), so ``t`` (Relaxation's table) sends nothing to the
-    inputs and ``_read_out`` sends along ``reads`` (only the edges into
-    them) from the errors then: one send per node instead of one per
-    change, which is most of the work where a matmul sends to its weights
-    at every change of its error (an unrolled LSTM, an MLP under euler).
+    inputs and ``_read_out`` sweeps along ``readouts`` (psend on only the
+    edges into them) from the errors then: one send per node instead of one
+    per change, which is most of the work where a matmul sends to its
+    weights at every change of its error (an unrolled LSTM, an MLP under
+    euler). The sweep's compiled code (at address ``sweep``) does it, so
+    this loop compiles no read-out of its own.
     """
     n, m = len(t.op), err.size
     op, size, eoff = t.op, t.size, t.eoff
-    pptr, par, psend, readouts = t.pptr, t.par, t.psend, reads.psend
+    pptr, par, psend = t.pptr, t.par, t.psend
     # acc = work[:m], at the errors' offsets: for a unit, sum_c J^T eps_c;
     # for a non-unit, the change arriving at it this step (it passes that
     # change on and forgets it); work[m:] holds this step's change of each
@@ -527,6 +503,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         total_energy += 0.5 * seed[i] * seed[i] / (precision[o] if precision.size else 1.0)
     ncand = 0
     updated = 0
+    nonfinite = False
     marks[pending + out] = 1
     hi = out
     unsettled = out  # the unit the last residual test found unsettled (out: none)
@@ -535,7 +512,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     for it in range(max_iters + 1):
         if it > 0:
             if jacobi and (hook != 0 or it == max_iters):  # the inputs' step
-                _read_out(reads, value, err, acc, rules, marks)
+                nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr,
+                                      reads, rules, inputs, marks, trail, kept, state, units,
+                                      segments)
             # update every unit whose error differs from what its children send
             hi = -1
             ncand_next = 0
@@ -568,9 +547,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                 sent = m + o  # a unit sends its change of this step
                 if not unit[j]:  # a non-unit passes on the change that arrived
                     sent = o
-                    if measure:
-                        total_energy += _squares_change(err, acc, precision, o, k)
                     _add_at(err, acc, o, k)
+                    if measure:  # (the change d lies at acc[o:o + k])
+                        total_energy += _squares_stepped(err, acc, precision, o, k, 0)
                     updated += 1
                 call_rule(rules[j], t, j, value, value, work[sent:sent + k], acc)
                 if not unit[j]:
@@ -588,7 +567,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                         marks[pending + p] = 1
             j -= 1
         if hook != 0 and not jacobi:  # the record shows euler's inputs at once
-            _read_out(reads, value, err, acc, rules, marks)
+            nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr,
+                                  reads, rules, inputs, marks, trail, kept, state, units,
+                                  segments)
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
         # without measure the test stops at the first unsettled unit; the one
@@ -617,12 +598,11 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         if settled or it == max_iters:
             break
     if hook == 0 and not (jacobi and it == max_iters):  # (then read at its start)
-        _read_out(reads, value, err, acc, rules, marks)
-    for j in range(n):  # nodes the relaxation never reached carry no error
-        if eoff[j] >= 0:
-            _open(eoff, size, err, acc, j, marks)
-    return (it, updated, CONVERGED if settled else MAX_ITERS, history,
-            _nonfinite(t, err, inputs))
+        nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr,
+                              reads, rules, inputs, marks, trail, kept, state, units,
+                              segments)
+    # (every path read the inputs out last, after opening every node)
+    return it, updated, CONVERGED if settled else MAX_ITERS, history, nonfinite
 
 
 @njit(inline="always")
@@ -948,8 +928,13 @@ class Relaxation:
             self._check_euler_step()
         if self.schedule_id in (JACOBI, EULER):  # they read the inputs out (settle_fixed)
             into_inputs = (t.op[t.par] == LEAF) & (t.psend != 0)
-            self.reads = t._replace(psend=into_inputs.astype(np.int64))
             self.fixed_table = t._replace(psend=np.where(into_inputs, 0, t.psend))
+            # the read-out's sweep: psend on those edges only, the inputs
+            # they reach opened before its first step (see settle_sweep)
+            self.into_inputs = into_inputs.astype(np.int64)
+            self.reads = np.unique(t.par[into_inputs]).astype(np.int64)
+            self.reads_ptr = np.zeros(len(t.op) + 2, np.int64)
+            self.reads_ptr[-1] = self.reads.size
         self.named = list(named)
         self.named_index = np.array([plan.named[name] for name in named], np.int64)
         self.row = int(plan.output_shape[-1]) if plan.output_shape else 1
@@ -1117,8 +1102,9 @@ class Relaxation:
                             self.fixed_table, value, err, seed, plan.output, self.unit,
                             self.precision, self.schedule_id, self.eta, self.tol,
                             self.max_iters, np.empty(64 * width), self.named_index, work,
-                            np.zeros(4 * len(t.op), np.int64), self.reads, rules,
-                            plan.inputs, measure, *record)
+                            np.zeros(4 * len(t.op), np.int64), self.into_inputs,
+                            self.reads_ptr, self.reads, sweep_address(), rules, plan.inputs,
+                            measure, *record)
                         if measure or (status == CONVERGED and not nonfinite):
                             break
         if nonfinite and warn_nonfinite:
@@ -1256,6 +1242,19 @@ def kernel_addresses(plan, kind):
         needed = (t.op != LEAF) & ((t.eoff >= 0) if kind == "rule" else True)
         found = plan.relaxations[key] = kernels.addresses(kind, t.op, t.code, needed)
     return found
+
+
+_sweep_address = []
+
+
+def sweep_address():
+    """The address of settle_sweep's compiled code, through which the
+    jacobi/euler loop reads its inputs out (compiled, or loaded from Numba's
+    cache, unless a sweep gradient has run already)."""
+    if not _sweep_address:
+        with _first_call(settle_sweep, "the sweep loop"):
+            _sweep_address.append(kernels.address_of(settle_sweep, kernels.SWEEP))
+    return _sweep_address[0]
 
 
 def _relaxation(plan, schedule, options):

@@ -115,3 +115,17 @@ def test_import_pcgrad_leaves_scipy_special_unimported_until_a_special_function_
     """, tmp_path / "cache").stdout.split()
     assert out[:2] == ["False", "True"]
     assert float(out[2]) == pytest.approx(2 / numpy.pi ** 0.5 * numpy.exp(-0.25), rel=1e-12)
+
+
+def test_jacobi_and_euler_read_their_inputs_out_with_the_sweeps_compiled_code():
+    # the read-out calls settle_sweep by address: the signature it asks for must
+    # be the one a sweep gradient compiles, or the sweep would compile twice
+    import importlib
+    import pcgrad
+    import pcgrad.numpy as np
+    relax = importlib.import_module("pcgrad.relax")
+    x = numpy.array([0.5, -1.0])
+    for schedule in ("jacobi", "euler", "sweep"):
+        g = pcgrad.grad(lambda v: np.sum(np.tanh(v) * v), schedule=schedule)(x)
+        numpy.testing.assert_allclose(g, numpy.tanh(x) + x / numpy.cosh(x) ** 2, rtol=1e-8)
+    assert len(relax.settle_sweep.signatures) == 1
