@@ -10,6 +10,7 @@ function into that trace instead, and its errors are the relaxation's
 equilibrium written out as primitives (pcgrad.settle), so that the outer
 transformation can differentiate them.
 """
+import contextlib
 import math
 import functools
 import operator
@@ -274,14 +275,15 @@ class _Linearized:
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
-        span = relaxation.input_span
+        span, flat = relaxation.input_span, None
         if self.pooled and err.base is None and span is not None and span[0] == 0:
             # a buffer of this call's own (see plan.scratch) headed by the
             # inputs' errors: shrunk to them in place (realloc) instead of
-            # copied out; resize refuses while anything else refers to it
-            err.resize(span[1])
-            flat = relaxation.input_errors(err)
-        else:  # a pooled buffer is reused by the thread's next call
+            # copied out, unless something else (a debugger) refers to it
+            with contextlib.suppress(ValueError):
+                err.resize(span[1])
+                flat = relaxation.input_errors(err)
+        if flat is None:  # a pooled buffer is reused by the thread's next call
             flat = relaxation.input_errors(err, copy=self.pooled)
         return self.gradients.build(flat, False), info, value, energy_value
 

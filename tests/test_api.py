@@ -662,6 +662,24 @@ def test_named_errors_at_a_new_large_size_are_read_before_the_gradients(monkeypa
     onp.testing.assert_allclose(g, 2 * onp.sin(x) * onp.cos(x), rtol=1e-12, atol=1e-15)
 
 
+def test_a_gradient_is_right_when_something_else_holds_the_calls_own_error_buffer(
+        monkeypatch):
+    from pcgrad import api, plan
+    monkeypatch.setattr(plan._scratch, "buffers", {}, raising=False)
+    held = []
+
+    def holding(*args, **kwargs):  # keeps a reference to the error buffer
+        result = relax(*args, **kwargs)
+        held.append(result[0])
+        return result
+    relax = api.relax
+    monkeypatch.setattr(api, "relax", holding)
+    x = onp.linspace(-1.0, 1.0, 20_000)
+    g = pcgrad.grad(lambda x: np.sum(np.sin(x) ** 2))(x)
+    onp.testing.assert_allclose(g, 2 * onp.sin(x) * onp.cos(x), rtol=1e-12, atol=1e-15)
+    assert held[0].size > x.size and not onp.shares_memory(g, held[0])  # copied out
+
+
 def test_vjp_functions_keep_their_own_buffers_between_calls():
     out_a, vjp_a = pcgrad.vjp(lambda x: np.sin(x) * x, onp.ones(3))
     pcgrad.grad(lambda x: np.sum(np.sin(x) * x))(onp.full(3, 2.0))
