@@ -440,10 +440,10 @@ class Plan:
         In a reverse topological sweep a node's error is written first by its
         last child and read last by the node itself; between two such
         lifetimes its buffer can be reused. Inputs, the output and named
-        pc_nodes keep their own places (they are read out), the inputs' at the
-        head of the buffer. ``table`` is the
-        op table with those offsets (and psend 2 on an edge whose child is
-        its parent's only sender and writes rather than adds, see
+        pc_nodes keep their own places (they are read out), the inputs' at
+        the head of the buffer. ``table`` is the op table with those
+        offsets (and psend 2 on an edge whose child is its parent's only
+        sender and writes rather than adds, see
         Primitive.writes_sole_parent); the buffers to zero before node j is
         processed are ``opens[1][opens[0][j]:opens[0][j + 1]]`` (the output's
         are opened first, at j = n).
