@@ -10,6 +10,7 @@ function into that trace instead, and its errors are the relaxation's
 equilibrium written out as primitives (pcgrad.settle), so that the outer
 transformation can differentiate them.
 """
+import contextlib
 import math
 import functools
 import operator
@@ -262,7 +263,6 @@ class _Linearized:
             record=options["record"] if want_info else None)
         _check_settled(info, options["on_nonconvergence"], stacklevel=4)
         t = plan.table
-        flat = relaxation.input_errors(err, copy=self.pooled)  # the pooled buffer is reused
         if want_info:
             for name, node in self._named().items():
                 i, trace_value = plan.index.get(node), self.graph.trace.values[node]
@@ -275,6 +275,16 @@ class _Linearized:
                 info.values[name] = (value[t.voff[i]:t.voff[i] + t.size[i]].reshape(
                     trace_value.shape).copy() if t.voff[i] >= 0 else
                     np.array(trace_value, float))
+        span, flat = relaxation.input_span, None
+        if self.pooled and err.base is None and span is not None and span[0] == 0:
+            # a buffer of this call's own (see plan.scratch) headed by the
+            # inputs' errors: shrunk to them in place (realloc) instead of
+            # copied out, unless something else (a debugger) refers to it
+            with contextlib.suppress(ValueError):
+                err.resize(span[1])
+                flat = relaxation.input_errors(err)
+        if flat is None:  # a pooled buffer is reused by the thread's next call
+            flat = relaxation.input_errors(err, copy=self.pooled)
         return self.gradients.build(flat, False), info, value, energy_value
 
     def _settled(self, cotangent: Any, energy: str, free: Any, want_info: bool) -> Any:

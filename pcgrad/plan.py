@@ -38,21 +38,30 @@ def scratch(name, size):
 
     Large buffers allocated fresh on every call cost the operating system's
     page faults each time; one-shot relaxations borrow these instead (their
-    results are copied out before the thread's next call). A buffer grows
-    by doubling, and after every SCRATCH_WINDOW requests it shrinks to the
-    largest of them if it is more than four times that: one huge call does
-    not hold its memory for the rest of the thread's life.
+    results are copied out before the thread's next call). A buffer grows by
+    doubling, except that a request more than twice as large as any before
+    gets a new array of its own (``base`` None) that the caller may keep:
+    the first call at a new large size then touches no memory besides what
+    it uses (grad hands such an error buffer out as the gradient instead of
+    copying from it), and a single huge call leaves nothing behind; the
+    buffer grows when the size comes again. After every SCRATCH_WINDOW
+    requests a buffer shrinks to the largest of them if it is more than
+    four times that.
     """
     buffers = getattr(_scratch, "buffers", None)
     if buffers is None:
         buffers = _scratch.buffers = {}
-    held = buffers.get(name)  # [buffer, largest request in this window, requests in it]
+    # [buffer, largest request in this window, requests in it, largest request]
+    held = buffers.get(name)
     if held is None:
-        held = buffers[name] = [np.empty(size), 0, 0]
+        held = buffers[name] = [np.empty(0), 0, 0, 0]
     if size > held[1]:
         held[1] = size
     held[2] += 1
+    largest, held[3] = held[3], max(held[3], size)
     if held[0].size < size:
+        if size > 2 * largest:  # a new large size: the caller's own
+            return np.empty(size)
         held[0] = np.empty(max(size, 2 * held[0].size))
     elif held[2] >= SCRATCH_WINDOW:
         if held[0].size > 4 * held[1]:
@@ -299,7 +308,8 @@ class Skeleton:
             return self._sweep
         n, pptr, par = len(self.op), self.pptr, self.par
         unit = self.has_error
-        keep = unit & self.leaf
+        inputs = unit & self.leaf
+        keep = inputs.copy()
         keep[self.output] = True
         keep[list(self.named.values())] = True
         open_at = np.full(n, -1)
@@ -331,7 +341,9 @@ class Skeleton:
         ptr = np.zeros(n + 2, np.int64)
         ptr[1:] = np.cumsum([len(steps[j]) for j in range(n + 1)])
         opens = np.array([i for j in range(n + 1) for i in steps[j]], np.int64)
-        self._sweep = np.flatnonzero(keep).tolist(), events, psend, ptr, opens
+        # the inputs first: their errors (the gradient) then head the buffer
+        kept = np.flatnonzero(inputs).tolist() + np.flatnonzero(keep & ~inputs).tolist()
+        self._sweep = kept, events, psend, ptr, opens
         return self._sweep
 
 
@@ -428,9 +440,10 @@ class Plan:
         In a reverse topological sweep a node's error is written first by its
         last child and read last by the node itself; between two such
         lifetimes its buffer can be reused. Inputs, the output and named
-        pc_nodes keep their own places (they are read out). ``table`` is the
-        op table with those offsets (and psend 2 on an edge whose child is
-        its parent's only sender and writes rather than adds, see
+        pc_nodes keep their own places (they are read out), the inputs' at
+        the head of the buffer. ``table`` is the op table with those
+        offsets (and psend 2 on an edge whose child is its parent's only
+        sender and writes rather than adds, see
         Primitive.writes_sole_parent); the buffers to zero before node j is
         processed are ``opens[1][opens[0][j]:opens[0][j + 1]]`` (the output's
         are opened first, at j = n).

@@ -953,9 +953,9 @@ class Relaxation:
         self._input_places = [(eoff[i], eoff[i] + size[i], plan.shapes[i])
                               for i in plan.inputs.tolist()]
         # (start, stop) of the one stretch of the buffer the inputs' errors
-        # tile, if they do: copied out in one piece
+        # tile, if they do (else None): copied out in one piece
         places = sorted((start, stop) for start, stop, _ in self._input_places)
-        self._input_span = (places[0][0], places[-1][1]) if places and all(
+        self.input_span = (places[0][0], places[-1][1]) if places and all(
             a[1] == b[0] for a, b in zip(places, places[1:])) else None
         if self.schedule_id == STRICT:
             self._strict_layout()
@@ -1019,10 +1019,10 @@ class Relaxation:
         each in its input's shape: views of ``err``, or with ``copy`` of a copy
         of the part of it they occupy."""
         if copy:
-            if self._input_span is None:
+            if self.input_span is None:
                 return [err[start:stop].reshape(shape).copy()
                         for start, stop, shape in self._input_places]
-            lo, hi = self._input_span
+            lo, hi = self.input_span
             err = err[lo:hi].copy()
             return [err[start - lo:stop - lo].reshape(shape)
                     for start, stop, shape in self._input_places]

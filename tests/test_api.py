@@ -119,9 +119,9 @@ def test_input_errors_copied_out_equal_the_errors_and_leave_the_buffer(tiled):
                       (0, 1, 2), False)
     plan, value = lin.plan("sweep")
     relaxation = Relaxation(plan, "sweep")
-    assert relaxation._input_span is not None
+    assert relaxation.input_span is not None
     if not tiled:
-        relaxation._input_span = None
+        relaxation.input_span = None
     err = relaxation.run(value, onp.ones(()))[0]
     views, copies = relaxation.input_errors(err), relaxation.input_errors(err, copy=True)
     assert len(copies) == 3
@@ -621,6 +621,65 @@ def test_a_gradient_is_not_changed_by_later_calls():
     onp.testing.assert_array_equal(first, kept)
 
 
+def _loss_of_pair(np_like):
+    return lambda p: np_like.sum(np_like.tanh(p[0]) ** 2 * np_like.exp(-p[0] * p[1]))
+
+
+@pytest.mark.parametrize("schedule", ["sweep", "jacobi", "euler"])
+def test_gradients_at_a_new_large_size_are_right_and_not_changed_by_later_calls(
+        monkeypatch, schedule):
+    # the first call at a size new to the thread owns its buffers and hands its
+    # error buffer out as the gradients; the next call grows the thread's own
+    from pcgrad import plan
+    monkeypatch.setattr(plan._scratch, "buffers", {}, raising=False)
+    f = pcgrad.grad(_loss_of_pair(np), schedule=schedule)
+    oracle = autograd.grad(_loss_of_pair(anp))
+    pairs = [(onp.linspace(-2.0, 2.0, 30_001) + k, onp.linspace(0.5, 1.5, 30_001) * k)
+             for k in (1.0, 2.0, 3.0)]
+    grads = [f(pair) for pair in pairs]
+    assert plan._scratch.buffers["error"][0].size > 0  # the later calls used the thread's
+    tol = 1e-6 if schedule == "euler" else 1e-12  # euler settles to its tol
+    for pair, g in zip(pairs, grads):
+        for mine, theirs in zip(g, oracle(pair)):
+            onp.testing.assert_allclose(mine, theirs, rtol=tol, atol=tol / 100)
+
+
+def test_a_single_call_at_a_new_large_size_holds_no_buffer_of_the_thread(monkeypatch):
+    from pcgrad import plan
+    monkeypatch.setattr(plan._scratch, "buffers", {}, raising=False)
+    g = pcgrad.grad(_loss_of_pair(np))((onp.ones(50_000), onp.ones(50_000)))
+    assert [held[0].size for held in plan._scratch.buffers.values()] == [0, 0]
+    assert g[0].base is g[1].base and g[0].base.nbytes == 2 * g[0].nbytes  # the gradients only
+
+
+def test_named_errors_at_a_new_large_size_are_read_before_the_gradients(monkeypatch):
+    from pcgrad import plan
+    monkeypatch.setattr(plan._scratch, "buffers", {}, raising=False)
+    x = onp.linspace(-1.0, 1.0, 40_000)
+    g, info = pcgrad.grad(lambda x: np.sum(pcgrad.pc_node(np.sin(x), name="h") ** 2),
+                          return_info=True)(x)
+    onp.testing.assert_allclose(info.errors["h"], 2 * onp.sin(x), rtol=1e-14)
+    onp.testing.assert_allclose(g, 2 * onp.sin(x) * onp.cos(x), rtol=1e-12, atol=1e-15)
+
+
+def test_a_gradient_is_right_when_something_else_holds_the_calls_own_error_buffer(
+        monkeypatch):
+    from pcgrad import api, plan
+    monkeypatch.setattr(plan._scratch, "buffers", {}, raising=False)
+    held = []
+
+    def holding(*args, **kwargs):  # keeps a reference to the error buffer
+        result = relax(*args, **kwargs)
+        held.append(result[0])
+        return result
+    relax = api.relax
+    monkeypatch.setattr(api, "relax", holding)
+    x = onp.linspace(-1.0, 1.0, 20_000)
+    g = pcgrad.grad(lambda x: np.sum(np.sin(x) ** 2))(x)
+    onp.testing.assert_allclose(g, 2 * onp.sin(x) * onp.cos(x), rtol=1e-12, atol=1e-15)
+    assert held[0].size > x.size and not onp.shares_memory(g, held[0])  # copied out
+
+
 def test_vjp_functions_keep_their_own_buffers_between_calls():
     out_a, vjp_a = pcgrad.vjp(lambda x: np.sin(x) * x, onp.ones(3))
     pcgrad.grad(lambda x: np.sum(np.sin(x) * x))(onp.full(3, 2.0))
@@ -641,6 +700,7 @@ def test_grad_frees_intermediates_no_error_rule_reads(schedule):
     g = pcgrad.grad(_chain_of_adds, schedule=schedule)
     expected = onp.cos(x + sum(range(20)))
     numpy.testing.assert_allclose(g(x), expected, rtol=1e-8)
+    g(x)  # the second call at a new size grows the thread's buffers (plan.scratch)
     tracemalloc.start()
     try:
         g(x)

@@ -14,6 +14,7 @@ from pcgrad import plan
 # Run in a fresh interpreter so that other tests' allocations do not disturb it.
 SCRIPT = textwrap.dedent("""
     import os
+    import sys
     import numpy
     import pcgrad
     import pcgrad.numpy as np
@@ -28,26 +29,38 @@ SCRIPT = textwrap.dedent("""
     transforms = [pcgrad.grad(f), pcgrad.grad(f, schedule="jacobi"),
                   pcgrad.value_and_grad(f)]
     sizes = [1 + (37 * k) % 3000 for k in range(25)]  # 25 structures, all warm by call 100
+    huge = range(5_000, 5_000 + int(sys.argv[1]))  # the calls at the huge size
     for call in range(10_000):
         if call == 100:
             base = resident()
         # huge: 40 MB per array, above glibc's largest mmap threshold (32 MiB), so
         # that freed arrays go back to the system rather than to malloc's heap
-        n = 5_000_000 if call == 5_000 else sizes[call % len(sizes)]
+        n = 5_000_000 if call in huge else sizes[call % len(sizes)]
         transforms[call % len(transforms)](numpy.linspace(-1.0, 1.0, n))
-        if call == 5_000:
+        if call == huge[-1]:
             after_huge = resident()
     print(base, after_huge, resident())
 """)
 
 
-def test_resident_memory_returns_to_its_level_after_a_huge_call():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    base, after_huge, end = map(int, out.split())
-    assert after_huge > base + 100e6  # the huge call's buffers were resident
+def _resident_after(huge_calls):
+    """(resident bytes after 100 calls, after the huge calls, after 10,000 calls)."""
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(huge_calls)], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    return map(int, out.split())
+
+
+def test_resident_memory_returns_to_its_level_after_huge_calls():
+    base, after_huge, end = _resident_after(2)  # a size that comes again is pooled
+    assert after_huge > base + 100e6  # the huge calls' buffers were resident
     assert end <= 1.10 * base, f"resident {base / 1e6:.0f} MB after 100 calls, " \
                                f"{end / 1e6:.0f} MB after 10,000"
+
+
+def test_a_single_huge_call_leaves_no_buffers_resident():
+    base, after_huge, _ = _resident_after(1)
+    assert after_huge < base + 20e6, f"resident {base / 1e6:.0f} MB before the huge call, " \
+                                     f"{after_huge / 1e6:.0f} MB after it"
 
 
 def test_a_scratch_buffer_shrinks_after_a_window_of_much_smaller_requests():
