@@ -19,7 +19,11 @@ A compile that takes more than a second is announced once on stderr;
 ``pcgrad.precompile()`` compiles every kernel ahead of time.
 """
 import contextlib
+import ctypes
+import functools
 import hashlib
+import importlib.machinery
+import importlib.util
 import pathlib
 import sys
 import threading
@@ -91,14 +95,85 @@ def call_forward(typingctx, address, t, j, value, out):
 # run-time argument, so the kernels that call it stay cacheable), instead of
 # numpy.dot inside Numba, whose implementation takes many seconds to compile.
 _dgemm = []
+_CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+@functools.cache
+def _cython_blas():
+    """scipy.linalg.cython_blas, loaded from its extension file alone unless
+    scipy.linalg is imported already: importing it by name runs
+    scipy.linalg's __init__ first (the rest of scipy.linalg, array_api_compat,
+    numpy.f2py ...: a fifth of a second), for a module that needs none of it.
+    The module is not registered in sys.modules, so a later import of
+    scipy.linalg loads it as usual (and gets this same module: a Cython
+    module has one instance per interpreter)."""
+    found = sys.modules.get(_CYTHON_BLAS)
+    if found is not None:
+        return found
+    folder = pathlib.Path(importlib.util.find_spec("scipy").origin).parent / "linalg"
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / ("cython_blas" + suffix)
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(_CYTHON_BLAS, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if sys.modules.get(_CYTHON_BLAS) is module:  # a single-phase module adds itself
+                del sys.modules[_CYTHON_BLAS]
+            return module
+    raise ImportError(f"no {_CYTHON_BLAS} extension file in {folder}")
+
+
+def _capsule_pointer(capsule):
+    """The pointer a PyCapsule holds."""
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [
+        ctypes.py_object]
+    api.PyCapsule_GetPointer.restype, api.PyCapsule_GetPointer.argtypes = ctypes.c_void_p, [
+        ctypes.py_object, ctypes.c_char_p]
+    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
 
 
 def blas_dgemm():
     """The address of BLAS dgemm (from scipy.linalg.cython_blas)."""
     if not _dgemm:
-        from numba.extending import get_cython_function_address
-        _dgemm.append(get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+        try:
+            address = _capsule_pointer(_cython_blas().__pyx_capi__["dgemm"])
+        except Exception:  # an unusual scipy layout: import it by name
+            from numba.extending import get_cython_function_address
+            address = get_cython_function_address(_CYTHON_BLAS, "dgemm")
+        _dgemm.append(address)
     return _dgemm[0]
+
+
+_numba_ready = threading.Event()
+
+
+def numba_ready():
+    """Let Numba import its implementation modules, which it does at its first
+    compile or cache load in a process, with scipy.linalg.cython_blas loaded
+    alone (see _cython_blas): numba.np.arraymath imports it by name only to
+    check that BLAS is there, and that import would run all of scipy.linalg's
+    __init__. The module is in sys.modules for that time only, unless
+    scipy.linalg was imported meanwhile (then it stays, as its submodule)."""
+    if _numba_ready.is_set():
+        return
+    from numba.core.registry import cpu_target
+    module = None
+    if "scipy.linalg" not in sys.modules and _CYTHON_BLAS not in sys.modules:
+        try:
+            module = sys.modules[_CYTHON_BLAS] = _cython_blas()
+        except Exception:  # Numba then imports scipy.linalg itself
+            module = None
+    try:
+        cpu_target.target_context.refresh()
+    finally:
+        if module is not None and sys.modules.get(_CYTHON_BLAS) is module:
+            linalg = sys.modules.get("scipy.linalg")
+            if linalg is None:
+                del sys.modules[_CYTHON_BLAS]
+            else:
+                linalg.cython_blas = module
+    _numba_ready.set()
 
 
 @intrinsic
@@ -201,6 +276,7 @@ def address_of(dispatcher, signature):
     """The address of ``dispatcher`` compiled for ``signature`` (compiling it
     or loading it from Numba's cache if need be), to call with ``_call_codegen``.
     Numba raises a TypingError if the function returns another type."""
+    numba_ready()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Numba's performance hints
         result = dispatcher.get_compile_result(signature)
