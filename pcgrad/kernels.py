@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit, types, typeof
 from llvmlite import ir
 from numba.core import cgutils, event
+from numba.core.caching import FunctionCache
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
@@ -258,6 +259,24 @@ class _Helper(CPUDispatcher):
         return super().get_call_template(
             tuple(types.unliteral(a) for a in args),
             {k: types.unliteral(v) for k, v in kws.items()})
+
+    def enable_caching(self):
+        self._cache = _LazyCache(self.py_func)
+
+
+class _LazyCache:
+    """Numba's disk cache of one function, set up when first used: setting it
+    up finds and tests the cache folder (a file written and deleted), and a
+    process that loads a few kernels from the cache need not do it for the
+    hundred others and their helpers."""
+
+    def __init__(self, py_func):
+        self._py_func, self._cache = py_func, None
+
+    def __getattr__(self, name):
+        if self._cache is None:
+            self._cache = FunctionCache(self._py_func)
+        return getattr(self._cache, name)
 
 
 def helper(fn=None, **options):
