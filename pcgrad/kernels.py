@@ -35,7 +35,7 @@ from numba import njit, types, typeof
 from llvmlite import ir
 from numba.core import cgutils, event
 from numba.core.caching import FunctionCache
-from numba.core.registry import CPUDispatcher
+from numba.core.registry import CPUDispatcher, cpu_target
 from numba.extending import intrinsic
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
@@ -105,9 +105,8 @@ def _cython_blas():
     scipy.linalg is imported already: importing it by name runs
     scipy.linalg's __init__ first (the rest of scipy.linalg, array_api_compat,
     numpy.f2py ...: a fifth of a second), for a module that needs none of it.
-    The module is not registered in sys.modules, so a later import of
-    scipy.linalg loads it as usual (and gets this same module: a Cython
-    module has one instance per interpreter)."""
+    The module is left out of sys.modules, so that a later import of
+    scipy.linalg imports it as usual."""
     found = sys.modules.get(_CYTHON_BLAS)
     if found is not None:
         return found
@@ -127,11 +126,10 @@ def _cython_blas():
 def _capsule_pointer(capsule):
     """The pointer a PyCapsule holds."""
     api = ctypes.pythonapi
-    api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [
-        ctypes.py_object]
-    api.PyCapsule_GetPointer.restype, api.PyCapsule_GetPointer.argtypes = ctypes.c_void_p, [
-        ctypes.py_object, ctypes.c_char_p]
-    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+    name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", api))
+    pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", api))
+    return pointer(capsule, name(capsule))
 
 
 def blas_dgemm():
@@ -158,22 +156,19 @@ def numba_ready():
     scipy.linalg was imported meanwhile (then it stays, as its submodule)."""
     if _numba_ready.is_set():
         return
-    from numba.core.registry import cpu_target
-    module = None
+    alone = None
     if "scipy.linalg" not in sys.modules and _CYTHON_BLAS not in sys.modules:
-        try:
-            module = sys.modules[_CYTHON_BLAS] = _cython_blas()
-        except Exception:  # Numba then imports scipy.linalg itself
-            module = None
+        with contextlib.suppress(Exception):  # then Numba imports scipy.linalg itself
+            alone = sys.modules[_CYTHON_BLAS] = _cython_blas()
     try:
         cpu_target.target_context.refresh()
     finally:
-        if module is not None and sys.modules.get(_CYTHON_BLAS) is module:
+        if alone is not None and sys.modules.get(_CYTHON_BLAS) is alone:
             linalg = sys.modules.get("scipy.linalg")
             if linalg is None:
                 del sys.modules[_CYTHON_BLAS]
             else:
-                linalg.cython_blas = module
+                linalg.cython_blas = alone
     _numba_ready.set()
 
 

@@ -183,3 +183,14 @@ def test_the_modules_imported_on_first_use_are_attributes_of_pcgrad(first_use):
     assert {kinds[name] for name in ("custom", "distributed", "extend", "fusion", "lax", "nn",
                                      "optim", "pc", "scipy", "testing", "viz")} == {"module"}
     assert set(kinds) >= set(first_use["all"])
+
+
+def test_blas_dgemm_falls_back_to_importing_scipy_linalg_where_the_file_is_not_found(monkeypatch):
+    from numba.extending import get_cython_function_address
+    from pcgrad import kernels
+
+    def not_found():
+        raise ImportError("no scipy.linalg.cython_blas extension file")
+    monkeypatch.setattr(kernels, "_cython_blas", not_found)
+    monkeypatch.setattr(kernels, "_dgemm", [])
+    assert kernels.blas_dgemm() == get_cython_function_address("scipy.linalg.cython_blas", "dgemm")
