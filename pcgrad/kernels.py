@@ -19,7 +19,11 @@ A compile that takes more than a second is announced once on stderr;
 ``pcgrad.precompile()`` compiles every kernel ahead of time.
 """
 import contextlib
+import ctypes
+import functools
 import hashlib
+import importlib.machinery
+import importlib.util
 import pathlib
 import sys
 import threading
@@ -30,7 +34,8 @@ import numpy as np
 from numba import njit, types, typeof
 from llvmlite import ir
 from numba.core import cgutils, event
-from numba.core.registry import CPUDispatcher
+from numba.core.caching import FunctionCache
+from numba.core.registry import CPUDispatcher, cpu_target
 from numba.extending import intrinsic
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
@@ -91,14 +96,80 @@ def call_forward(typingctx, address, t, j, value, out):
 # run-time argument, so the kernels that call it stay cacheable), instead of
 # numpy.dot inside Numba, whose implementation takes many seconds to compile.
 _dgemm = []
+_CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+@functools.cache
+def _cython_blas():
+    """scipy.linalg.cython_blas, loaded from its extension file alone unless
+    scipy.linalg is imported already: importing it by name runs
+    scipy.linalg's __init__ first (the rest of scipy.linalg, array_api_compat,
+    numpy.f2py ...: a fifth of a second), for a module that needs none of it.
+    The module is left out of sys.modules, so that a later import of
+    scipy.linalg imports it as usual."""
+    found = sys.modules.get(_CYTHON_BLAS)
+    if found is not None:
+        return found
+    folder = pathlib.Path(importlib.util.find_spec("scipy").origin).parent / "linalg"
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / ("cython_blas" + suffix)
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(_CYTHON_BLAS, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if sys.modules.get(_CYTHON_BLAS) is module:  # a single-phase module adds itself
+                del sys.modules[_CYTHON_BLAS]
+            return module
+    raise ImportError(f"no {_CYTHON_BLAS} extension file in {folder}")
+
+
+def _capsule_pointer(capsule):
+    """The pointer a PyCapsule holds."""
+    api = ctypes.pythonapi
+    name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", api))
+    pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", api))
+    return pointer(capsule, name(capsule))
 
 
 def blas_dgemm():
     """The address of BLAS dgemm (from scipy.linalg.cython_blas)."""
     if not _dgemm:
-        from numba.extending import get_cython_function_address
-        _dgemm.append(get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+        try:
+            address = _capsule_pointer(_cython_blas().__pyx_capi__["dgemm"])
+        except Exception:  # an unusual scipy layout: import it by name
+            from numba.extending import get_cython_function_address
+            address = get_cython_function_address(_CYTHON_BLAS, "dgemm")
+        _dgemm.append(address)
     return _dgemm[0]
+
+
+_numba_ready = threading.Event()
+
+
+def numba_ready():
+    """Let Numba import its implementation modules, which it does at its first
+    compile or cache load in a process, with scipy.linalg.cython_blas loaded
+    alone (see _cython_blas): numba.np.arraymath imports it by name only to
+    check that BLAS is there, and that import would run all of scipy.linalg's
+    __init__. The module is in sys.modules for that time only, unless
+    scipy.linalg was imported meanwhile (then it stays, as its submodule)."""
+    if _numba_ready.is_set():
+        return
+    alone = None
+    if "scipy.linalg" not in sys.modules and _CYTHON_BLAS not in sys.modules:
+        with contextlib.suppress(Exception):  # then Numba imports scipy.linalg itself
+            alone = sys.modules[_CYTHON_BLAS] = _cython_blas()
+    try:
+        cpu_target.target_context.refresh()
+    finally:
+        if alone is not None and sys.modules.get(_CYTHON_BLAS) is alone:
+            linalg = sys.modules.get("scipy.linalg")
+            if linalg is None:
+                del sys.modules[_CYTHON_BLAS]
+            else:
+                linalg.cython_blas = alone
+    _numba_ready.set()
 
 
 @intrinsic
@@ -202,6 +273,24 @@ class _Helper(CPUDispatcher):
             tuple(types.unliteral(a) for a in args),
             {k: types.unliteral(v) for k, v in kws.items()})
 
+    def enable_caching(self):
+        self._cache = _LazyCache(self.py_func)
+
+
+class _LazyCache:
+    """Numba's disk cache of one function, set up when first used: setting it
+    up finds and tests the cache folder (a file written and deleted), and a
+    process that loads a few kernels from the cache need not do it for the
+    hundred others and their helpers."""
+
+    def __init__(self, py_func):
+        self._py_func, self._cache = py_func, None
+
+    def __getattr__(self, name):
+        if self._cache is None:
+            self._cache = FunctionCache(self._py_func)
+        return getattr(self._cache, name)
+
 
 def helper(fn=None, **options):
     """``@helper``: a function that only compiled code calls (see INNER),
@@ -219,6 +308,7 @@ def address_of(dispatcher, signature):
     """The address of ``dispatcher`` compiled for ``signature`` (compiling it
     or loading it from Numba's cache if need be), to call with ``_call_codegen``.
     Numba raises a TypingError if the function returns another type."""
+    numba_ready()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Numba's performance hints
         result = dispatcher.get_compile_result(signature)

@@ -11,7 +11,6 @@ import numpy as np
 
 from . import kernels
 from .api import grad
-from .jit import jit
 from . import numpy as pnp
 
 
@@ -25,6 +24,8 @@ def precompile(progress=True):
     >>> pcgrad.precompile(progress=False) > 100
     True
     """
+    from .jit import jit  # imported here: `import pcgrad` does not import jit
+    from .primitives import custom  # noqa: F401  (registers the custom_vjp kernels)
     x = np.array([0.5, 1.5])
     f = lambda v: pnp.sum(pnp.tanh(v) * v)  # noqa: E731  (one kernel of each kind)
     work = [(f"{k.name} {k.kind}", k.address) for k in kernels.every_kernel()]

@@ -7,6 +7,7 @@ import numpy
 import pytest
 
 import pcgrad
+import pcgrad.jit  # noqa: F401  (imported on first use; sys.modules["pcgrad.jit"] below)
 import pcgrad.numpy as np
 
 rng = numpy.random.default_rng(3)

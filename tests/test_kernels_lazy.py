@@ -129,3 +129,82 @@ def test_jacobi_and_euler_read_their_inputs_out_with_the_sweeps_compiled_code():
         g = pcgrad.grad(lambda v: np.sum(np.tanh(v) * v), schedule=schedule)(x)
         numpy.testing.assert_allclose(g, numpy.tanh(x) + x / numpy.cosh(x) ** 2, rtol=1e-8)
     assert len(relax.settle_sweep.signatures) == 1
+
+
+FIRST_USE = """
+    import json, sys, numpy
+    import pcgrad, pcgrad.numpy as np
+    from pcgrad import kernels
+    w = numpy.array([[0.5, -1.0], [0.25, 2.0]])
+    g = pcgrad.grad(lambda w: np.sum(np.tanh(w @ w)))(w)
+    out = {"g": g.tolist(), "compiled": kernels.compiled(),
+           "scipy.linalg": "scipy.linalg" in sys.modules,
+           "imported": sorted(m for m in sys.modules if m.startswith("pcgrad."))}
+    from pcgrad.jit import FUSE_AFTER
+    import pcgrad.compare
+    out["attributes"] = {name: type(getattr(pcgrad, name)).__name__ for name in dir(pcgrad)
+                         if not name.startswith("_")}
+    out["all"] = pcgrad.__all__
+    import scipy.linalg
+    from numba.extending import get_cython_function_address
+    out["dgemm"] = [kernels.blas_dgemm(),
+                    get_cython_function_address("scipy.linalg.cython_blas", "dgemm")]
+    out["cython_blas"] = scipy.linalg.cython_blas.__name__
+    out["solve"] = scipy.linalg.solve(numpy.diag([2.0, 4.0]), numpy.ones(2)).tolist()
+    print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def first_use(tmp_path_factory):
+    """FIRST_USE's output: a fresh process's first gradient of a matrix product,
+    what it imported, then pcgrad's attributes and scipy.linalg imported after."""
+    return json.loads(run(FIRST_USE, tmp_path_factory.mktemp("first_use") / "cache").stdout)
+
+
+def test_a_first_gradient_through_a_matrix_product_leaves_scipy_linalg_unimported(first_use):
+    assert ["rule", "matmul"] in first_use["compiled"]  # it called BLAS dgemm
+    assert first_use["scipy.linalg"] is False
+    w = numpy.array([[0.5, -1.0], [0.25, 2.0]])
+    dy = 1 - numpy.tanh(w @ w) ** 2  # d/dw sum(tanh(w w)) = dy w.T + w.T dy
+    assert first_use["g"] == pytest.approx(dy @ w.T + w.T @ dy, rel=1e-12)
+
+
+def test_blas_dgemm_is_the_address_numba_finds_for_scipys_dgemm(first_use):
+    address, numbas = first_use["dgemm"]
+    assert address == numbas != 0
+
+
+def test_scipy_linalg_imported_after_a_first_gradient_works_as_usual(first_use):
+    assert first_use["cython_blas"] == "scipy.linalg.cython_blas"
+    assert first_use["solve"] == [0.5, 0.25]
+
+
+def test_a_first_gradient_imports_none_of_the_modules_it_does_not_need(first_use):
+    unneeded = {"pcgrad." + m for m in ("compare", "custom", "distributed", "extend", "fusion",
+                                        "jit", "lax", "nn", "optim", "pc", "scipy", "testing",
+                                        "viz", "primitives.custom")}
+    assert unneeded.isdisjoint(first_use["imported"])
+
+
+def test_the_modules_imported_on_first_use_are_attributes_of_pcgrad(first_use):
+    # imported as modules first (from pcgrad.jit import ...), pcgrad.jit and
+    # pcgrad.compare stay the functions
+    kinds = first_use["attributes"]
+    assert {kinds[name] for name in ("jit", "compare", "precompile", "pc_node", "infer")} == {
+        "function"}
+    assert kinds["custom_vjp"] == kinds["PrecisionLearner"] == "type"
+    assert {kinds[name] for name in ("custom", "distributed", "extend", "fusion", "lax", "nn",
+                                     "optim", "pc", "scipy", "testing", "viz")} == {"module"}
+    assert set(kinds) >= set(first_use["all"])
+
+
+def test_blas_dgemm_falls_back_to_importing_scipy_linalg_where_the_file_is_not_found(monkeypatch):
+    from numba.extending import get_cython_function_address
+    from pcgrad import kernels
+
+    def not_found():
+        raise ImportError("no scipy.linalg.cython_blas extension file")
+    monkeypatch.setattr(kernels, "_cython_blas", not_found)
+    monkeypatch.setattr(kernels, "_dgemm", [])
+    assert kernels.blas_dgemm() == get_cython_function_address("scipy.linalg.cython_blas", "dgemm")
