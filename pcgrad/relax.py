@@ -1244,7 +1244,7 @@ def kernel_addresses(plan, kind):
     return found
 
 
-_sweep_address = []
+_sweep_address: list[int] = []
 
 
 def sweep_address():
