@@ -52,6 +52,9 @@ FORWARD = types.none(_table, types.int64, _buffer, _buffer)
 # (trail, kept, state, iteration, last, t, err, value, units, segments)
 HOOK = types.none(_buffer, _indices, _indices, types.int64, types.boolean, _table, _buffer,
                   _buffer, _indices, _indices)
+# an output energy (relax.ENERGY_KERNELS): scale E(mu), writing scale dE/dmu into grad
+# (mu, target, precision, row, grad, scale)
+ENERGY = types.float64(_buffer, _buffer, _buffer, types.int64, _buffer, types.float64)
 
 
 def _call_codegen(signature):
@@ -148,7 +151,14 @@ def call_hook(typingctx, address, trail, kept, state, it, last, t, err, value, u
     return types.none(types.int64, *HOOK.args), _call_codegen(HOOK)
 
 
-SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
+@intrinsic
+def call_energy(typingctx, address, mu, target, precision, row, grad, scale):
+    """energy(mu, target, precision, row, grad, scale) at ``address``."""
+    _check(ENERGY, (mu, target, precision, row, grad, scale))
+    return types.float64(types.int64, *ENERGY.args), _call_codegen(ENERGY)
+
+
+SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK, "energy": ENERGY}
 # Numba gives every function it compiles a CPython and a C entry point;
 # kernels, and the helpers they call, are only ever called from compiled code,
 # so they go without: for a function taking the op table those wrappers are
