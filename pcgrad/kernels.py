@@ -31,7 +31,7 @@ from numba import njit, types, typeof
 from llvmlite import ir
 from numba.core import cgutils, event
 from numba.core.registry import CPUDispatcher
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
 #   op, code     family and sub-code of node j
@@ -168,17 +168,6 @@ SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK, "energy": ENERGY}
 INNER = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # The entry points Python calls keep their CPython wrapper only.
 ENTRY = dict(cache=True, no_cfunc_wrapper=True)
-
-
-# ``@inlined``: a plain function the kernels inline (in Numba IR, where a
-# call is replaced by its body), for scalar math their loops vectorise.
-# Plain, not a dispatcher, so that a kernel made from it can be cached (its
-# cache key pickles the function by name). To type a call Numba compiles it
-# on its own as well, a copy nothing calls: that copy skips LLVM's
-# optimisation (optnone) and the wrappers, a few tenths of a second of a
-# first gradient.
-inlined = register_jitable(inline="always", _dbg_optnone=True, no_cpython_wrapper=True,
-                           no_cfunc_wrapper=True)
 
 
 def kernel(fn=None, **options):

@@ -22,19 +22,17 @@ kernels instead check first whether any element lies beyond the bound and
 only then choose per element, calling the C library there (``IN_RANGE`` in
 elementwise.py). Within the bound both measure within 1 ulp.
 
-They are module-level ``@inlined`` functions (see kernels.py): kernels
-inline them and stay cacheable.
+They are module-level ``register_jitable(inline="always")`` functions (see
+``scalar`` in elementwise.py): kernels inline them and stay cacheable.
 """
 import math
 
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
-from ..kernels import inlined
-
-vector = inlined
+vector = register_jitable(inline="always")
 
 
 @intrinsic
