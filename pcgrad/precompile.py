@@ -12,6 +12,7 @@ import numpy as np
 from . import kernels
 from .api import grad
 from .jit import jit
+from .relax import ENERGY_KERNELS
 from . import numpy as pnp
 
 
@@ -27,7 +28,8 @@ def precompile(progress=True):
     """
     x = np.array([0.5, 1.5])
     f = lambda v: pnp.sum(pnp.tanh(v) * v)  # noqa: E731  (one kernel of each kind)
-    work = [(f"{k.name} {k.kind}", k.address) for k in kernels.every_kernel()]
+    work = [(f"{k.name} {k.kind}", k.address)
+            for k in kernels.every_kernel() + list(ENERGY_KERNELS)]
     work += [(f"{schedule} loop", lambda s=schedule: grad(f, schedule=s)(x))
              for schedule in ("sweep", "jacobi", "euler", "strict")]
     work += [(f"{schedule} replay", lambda s=schedule: jit(grad(f, schedule=s))(x))

@@ -266,7 +266,7 @@ def _cross_entropy_energy(mu, target, precision, row, grad, scale):
     return scale * total
 
 
-ENERGY_KERNELS = tuple(kernels.Kernel(f"{name} energy", "energy", fn) for name, fn in zip(
+ENERGY_KERNELS = tuple(kernels.Kernel(name, "energy", fn) for name, fn in zip(
     ENERGIES, (_linear_energy, _squared_energy, _cross_entropy_energy)))
 
 
