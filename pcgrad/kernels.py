@@ -31,7 +31,7 @@ from numba import njit, types, typeof
 from llvmlite import ir
 from numba.core import cgutils, event
 from numba.core.registry import CPUDispatcher
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
 #   op, code     family and sub-code of node j
@@ -168,6 +168,16 @@ SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK, "energy": ENERGY}
 INNER = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # The entry points Python calls keep their CPython wrapper only.
 ENTRY = dict(cache=True, no_cfunc_wrapper=True)
+
+
+def scalar(fn):
+    """``@scalar``: scalar math for the kernels' loops. Numba compiles it on
+    its own, per argument types, and links it into the kernels calling it,
+    where LLVM inlines it, so that their loops vectorise. It stays a plain
+    function, not a dispatcher, so that a kernel made from it can be cached
+    (its cache key pickles it by name). Only compiled code calls it, so it
+    goes without wrappers (see INNER)."""
+    return register_jitable(**INNER)(fn)
 
 
 def kernel(fn=None, **options):

@@ -20,9 +20,9 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
+from ..kernels import scalar
 from . import vecmath as vm
 
-scalar = register_jitable(inline="always")
 helper = register_jitable  # called, not inlined
 
 INF, NAN, PI = math.inf, math.nan, math.pi
