@@ -274,7 +274,15 @@ def output_energy(kind, mu, target, precision, row, grad):
     """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes
     ENERGIES (see ENERGY_KERNELS), ``precision`` is empty or mu's, and a
     cross-entropy's softmax runs over rows of ``row`` elements."""
-    return _run_energy(ENERGY_KERNELS[kind].address(), mu, target, precision, row, grad)
+    return _run_energy(ENERGY_KERNELS[kind].address(), _buffer(mu), _buffer(target), precision,
+                       row, grad)
+
+
+def _buffer(x):
+    """``x`` as the kernels take an array: flat, C-contiguous float64, and
+    writable (Numba types a read-only array apart, and kernels take one type)."""
+    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    return x if x.flags.writeable else x.copy()
 
 
 @kernels.entry
@@ -1091,7 +1099,7 @@ class Relaxation:
         """
         t, plan = self.plan.table, self.plan
         err = np.empty(self.error_size) if err is None else err
-        target = np.ascontiguousarray(target, dtype=np.float64).ravel()
+        target = _buffer(target)
         width = NAMED + self.named_index.size
         rules = kernel_addresses(plan, "rule")
         if forward or self.schedule_id == STRICT:
