@@ -1119,8 +1119,8 @@ class Relaxation:
                 energy = ENERGY_KERNELS[self.energy_kind].address()
                 (iterations, updates, status, history, output, nonfinite,
                  threshold) = settle_strict(
-                    self.strict_table, relaxed, prediction, err, np.zeros(self.error_size), target, energy,
-                    self.row, plan.output, self.unit, self.free,
+                    self.strict_table, relaxed, prediction, err, np.zeros(self.error_size),
+                    target, energy, self.row, plan.output, self.unit, self.free,
                     self.relaxing, *self.layout, self.precision, self.beta, self.eta, self.tol,
                     self.max_iters, np.empty(64 * width), self.named_index, rules, forwards,
                     self.readouts, plan.inputs, *record)
