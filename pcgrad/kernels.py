@@ -36,7 +36,7 @@ from llvmlite import ir
 from numba.core import cgutils, event
 from numba.core.caching import FunctionCache
 from numba.core.registry import CPUDispatcher, cpu_target
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 # The op table: flat int64 arrays over the plan's nodes (in topological order).
 #   op, code     family and sub-code of node j
@@ -57,6 +57,9 @@ FORWARD = types.none(_table, types.int64, _buffer, _buffer)
 # (trail, kept, state, iteration, last, t, err, value, units, segments)
 HOOK = types.none(_buffer, _indices, _indices, types.int64, types.boolean, _table, _buffer,
                   _buffer, _indices, _indices)
+# an output energy (relax.ENERGY_KERNELS): scale E(mu), writing scale dE/dmu into grad
+# (mu, target, precision, row, grad, scale)
+ENERGY = types.float64(_buffer, _buffer, _buffer, types.int64, _buffer, types.float64)
 
 
 def _call_codegen(signature):
@@ -237,7 +240,14 @@ def call_sweep(typingctx, address, t, value, err, seed, out, precision, sweep_eo
     return SWEEP.return_type(types.int64, *SWEEP.args), _call_codegen(SWEEP)
 
 
-SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
+@intrinsic
+def call_energy(typingctx, address, mu, target, precision, row, grad, scale):
+    """energy(mu, target, precision, row, grad, scale) at ``address``."""
+    _check(ENERGY, (mu, target, precision, row, grad, scale))
+    return types.float64(types.int64, *ENERGY.args), _call_codegen(ENERGY)
+
+
+SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK, "energy": ENERGY}
 # Numba gives every function it compiles a CPython and a C entry point;
 # kernels, and the helpers they call, are only ever called from compiled code,
 # so they go without: for a function taking the op table those wrappers are
@@ -247,6 +257,16 @@ SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK}
 INNER = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # The entry points Python calls keep their CPython wrapper only.
 ENTRY = dict(cache=True, no_cfunc_wrapper=True)
+
+
+def scalar(fn):
+    """``@scalar``: scalar math for the kernels' loops. Numba compiles it on
+    its own, per argument types, and links it into the kernels calling it,
+    where LLVM inlines it, so that their loops vectorise. It stays a plain
+    function, not a dispatcher, so that a kernel made from it can be cached
+    (its cache key pickles it by name). Only compiled code calls it, so it
+    goes without wrappers (see INNER)."""
+    return register_jitable(**INNER)(fn)
 
 
 def kernel(fn=None, **options):

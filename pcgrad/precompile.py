@@ -11,6 +11,7 @@ import numpy as np
 
 from . import kernels
 from .api import grad
+from .relax import ENERGY_KERNELS
 from . import numpy as pnp
 
 
@@ -28,7 +29,8 @@ def precompile(progress=True):
     from .primitives import custom  # noqa: F401  (registers the custom_vjp kernels)
     x = np.array([0.5, 1.5])
     f = lambda v: pnp.sum(pnp.tanh(v) * v)  # noqa: E731  (one kernel of each kind)
-    work = [(f"{k.name} {k.kind}", k.address) for k in kernels.every_kernel()]
+    work = [(f"{k.name} {k.kind}", k.address)
+            for k in kernels.every_kernel() + list(ENERGY_KERNELS)]
     work += [(f"{schedule} loop", lambda s=schedule: grad(f, schedule=s)(x))
              for schedule in ("sweep", "jacobi", "euler", "strict")]
     work += [(f"{schedule} replay", lambda s=schedule: jit(grad(f, schedule=s))(x))

@@ -23,7 +23,8 @@ import numpy as np
 from numba import njit
 
 from . import kernels
-from .kernels import OpTable, call_forward, call_hook, call_rule, call_sweep, helper
+from .kernels import (OpTable, call_energy, call_forward, call_hook, call_rule, call_sweep,
+                      helper)
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import scratch
 from .primitives.core import LEAF, error_of, value_of, view
@@ -201,52 +202,78 @@ def forward_span(t, value, forwards, lo, hi):
             call_forward(forwards[j], t, j, value, value_of(t, value, j))
 
 
-@kernels.entry
+# The output energies, one kernel each (index: options.ENERGIES), called by
+# address: a loop calling them compiles only the one it uses, and none of
+# their code becomes part of the loop's own.
+@kernels.kernel
+def _linear_energy(mu, target, precision, row, grad, scale):
+    """E = g . mu, g the cotangent (in ``target``)."""
+    total = 0.0
+    for i in range(mu.size):
+        grad[i] = target[i] * scale
+        total += target[i] * mu[i]
+    return scale * total
+
+
+@kernels.kernel
+def _squared_energy(mu, target, precision, row, grad, scale):
+    """E = 1/2 (mu - y)^T Pi (mu - y), y the target."""
+    total = 0.0
+    for i in range(mu.size):
+        d = mu[i] - target[i]
+        p = precision[i] if precision.size else 1.0
+        grad[i] = p * d * scale
+        total += 0.5 * p * d * d
+    return scale * total
+
+
+@kernels.kernel
+def _cross_entropy_energy(mu, target, precision, row, grad, scale):
+    """E = -sum_rows y . log softmax(mu), the softmax over rows of ``row``
+    elements, y the target."""
+    total = 0.0
+    for r in range(mu.size // row if row > 0 else 0):
+        start, stop = r * row, (r + 1) * row
+        top = -math.inf
+        for i in range(start, stop):
+            if mu[i] > top:  # (no max(): its overloads compile per error model)
+                top = mu[i]
+        norm = 0.0
+        for i in range(start, stop):
+            norm += math.exp(mu[i] - top)
+        logz = top + math.log(norm)
+        mass = 0.0
+        for i in range(start, stop):
+            mass += target[i]
+            total += target[i] * (logz - mu[i])
+        for i in range(start, stop):
+            grad[i] = (math.exp(mu[i] - logz) * mass - target[i]) * scale
+    return scale * total
+
+
+ENERGY_KERNELS = tuple(kernels.Kernel(name, "energy", fn) for name, fn in zip(
+    ENERGIES, (_linear_energy, _squared_energy, _cross_entropy_energy)))
+
+
 def output_energy(kind, mu, target, precision, row, grad):
     """E(mu) of the output, writing dE/dmu into ``grad``; ``kind`` indexes
-    ENERGIES (see ``energy_of``)."""
-    return energy_of(kind, mu, target, precision, row, grad, 1.0)
+    ENERGIES (see ENERGY_KERNELS), ``precision`` is empty or mu's, and a
+    cross-entropy's softmax runs over rows of ``row`` elements."""
+    return _run_energy(ENERGY_KERNELS[kind].address(), _buffer(mu), _buffer(target), precision,
+                       row, grad)
 
 
-@helper
-def energy_of(kind, mu, target, precision, row, grad, scale):
-    """``scale`` E(mu) of the output, writing ``scale`` dE/dmu into ``grad``;
-    ``kind`` indexes ENERGIES. (The strict loop calls it with beta, without
-    output_energy's Python entry point.)
+def _buffer(x):
+    """``x`` as the kernels take an array: flat, C-contiguous float64, and
+    writable (Numba types a read-only array apart, and kernels take one type)."""
+    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    return x if x.flags.writeable else x.copy()
 
-    linear:        E = g . mu                      (target holds the cotangent g)
-    squared:       E = 1/2 (mu - y)^T Pi (mu - y)
-    cross_entropy: E = -sum_rows y . log softmax(mu)  (softmax over rows of ``row``)
-    """
-    total = 0.0
-    if kind == 0:
-        for i in range(mu.size):
-            grad[i] = target[i] * scale
-            total += target[i] * mu[i]
-    elif kind == 1:
-        for i in range(mu.size):
-            d = mu[i] - target[i]
-            p = precision[i] if precision.size else 1.0
-            grad[i] = p * d * scale
-            total += 0.5 * p * d * d
-    else:
-        for r in range(mu.size // row if row > 0 else 0):
-            start, stop = r * row, (r + 1) * row
-            top = -math.inf
-            for i in range(start, stop):
-                if mu[i] > top:  # (no max(): its overloads compile per error model)
-                    top = mu[i]
-            norm = 0.0
-            for i in range(start, stop):
-                norm += math.exp(mu[i] - top)
-            logz = top + math.log(norm)
-            mass = 0.0
-            for i in range(start, stop):
-                mass += target[i]
-                total += target[i] * (logz - mu[i])
-            for i in range(start, stop):
-                grad[i] = (math.exp(mu[i] - logz) * mass - target[i]) * scale
-    return scale * total
+
+@kernels.entry
+def _run_energy(address, mu, target, precision, row, grad):
+    """The energy kernel at ``address`` run from Python."""
+    return call_energy(address, mu, target, precision, row, grad, 1.0)
 
 
 @helper
@@ -765,8 +792,8 @@ def _divide_at(x, o, k, d):
 
 
 @kernels.entry
-def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out, unit, free,
-                  relaxing, varies, needed, live, rest, closes, precision, beta, eta, tol,
+def settle_strict(t, value, prediction, err, acc, target, energy, row, out, unit, free,
+                  relaxing, varies, needed, rest, closes, precision, beta, eta, tol,
                   max_iters, history, named, rules, forwards, readouts, inputs, hook, trail, kept,
                   state, units, segments):
     """Strict predictive coding: values (``value`` itself) relax, predictions
@@ -778,16 +805,18 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
     prediction) and of free leaves (latents, whose prediction is their prior
     mean): ``relaxing``, in topological order. Each step recomputes every
     prediction mu_j = f_j(v) with the forward kernels, the errors
-    eps_j = Pi_j (mu_j - v_j), the output error beta dE/dmu_out, sends the
+    eps_j = Pi_j (mu_j - v_j), the output error beta dE/dmu_out (``energy``:
+    the address of the output energy's kernel, ENERGY_KERNELS), sends the
     errors through the Jacobians at the current values, and moves
     v_i <- v_i - eta dF/dv_i,  dF/dv_i = -eps_i + sum_c J_ci^T eps_c.
     At a clamped input, sum_c J^T eps_c / beta estimates the gradient. Only
     that read-out uses the clamped inputs' sums, so the iterations leave out
     the sends to them (and the predictions of nodes computed from clamped
     leaves alone, which never change) and ``_close`` makes those sends once,
-    at the end (see ``strict_layout``, which gives varies .. closes; a hook
-    reads every error at every iteration, so with one everything is sent
-    each iteration). ``readouts``: the clamped inputs, whose sums are
+    at the end (see ``strict_layout``, which gives varies .. closes, and the
+    psend of ``t``, masked to the iterations' sends; a hook reads every
+    error at every iteration, so with one everything is sent each
+    iteration). ``readouts``: the clamped inputs, whose sums are
     divided by beta. Converged when max |dF/dv| <= tol times the first output
     error's max-norm (history's threshold). Returns (iterations,
     node_updates, status, history, E, nonfinite, threshold), E the output
@@ -798,7 +827,6 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
     size = t.size
     voff = t.voff
     eoff = t.eoff
-    t_live = OpTable(t.op, t.code, t.size, t.voff, t.eoff, t.pptr, t.par, live, t.iptr, t.ints)
     threshold = first_output = 0.0
     rising, previous, previous_worst = 0, np.inf, np.inf
     status, iterations = MAX_ITERS, max_iters
@@ -810,9 +838,9 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 call_forward(forwards[j], t, j, value, view(mu, voff[j], size[j]))
                 if j == out:
                     _copy_at(value, prediction, voff[j], size[j])
-        output = energy_of(energy_kind, view(prediction, voff[out], size[out]), target,
-                           view(precision, eoff[out], size[out]) if precision.size else precision,
-                           row, view(err, eoff[out], size[out]), beta)
+        output = call_energy(energy, view(prediction, voff[out], size[out]), target,
+                             view(precision, eoff[out], size[out]) if precision.size else
+                             precision, row, view(err, eoff[out], size[out]), beta)
         if it == 0:
             scale = _max_abs(view(err, eoff[out], size[out]))
             threshold = tol * (scale if scale > 0 else 1.0)
@@ -839,7 +867,7 @@ def settle_strict(t, value, prediction, err, acc, target, energy_kind, row, out,
                 _copy_at(err, acc, o, k)
             own = prediction if unit[j] else value
             sent = err if unit[j] else acc
-            call_rule(rules[j], t_live, j, value, own, view(sent, o, k), acc)
+            call_rule(rules[j], t, j, value, own, view(sent, o, k), acc)
         worst = 0.0
         for q in range(relaxing.size):
             j = relaxing[q]
@@ -968,7 +996,11 @@ class Relaxation:
         self.relaxing = np.flatnonzero(
             (np.arange(len(t.op)) != plan.output) & (t.eoff >= 0)
             & (self.free | (self.unit & (t.op != LEAF)))).astype(np.int64)
-        self.layout = strict_layout(t, self.unit, self.free, plan.output, self.recording)
+        varies, needed, live, rest, closes = strict_layout(t, self.unit, self.free, plan.output,
+                                                           self.recording)
+        # the table the iterations send along (their rules read psend)
+        self.strict_table = t._replace(psend=live)
+        self.layout = varies, needed, rest, closes
         # value-buffer places of the latents, predicted by their prior mean
         self.latents = [(int(t.voff[i]), int(t.voff[i] + t.size[i]))
                         for i in np.flatnonzero(self.free)]
@@ -1053,7 +1085,7 @@ class Relaxation:
         """
         t, plan = self.plan.table, self.plan
         err = np.empty(self.error_size) if err is None else err
-        target = np.ascontiguousarray(target, dtype=np.float64).ravel()
+        target = _buffer(target)
         width = NAMED + self.named_index.size
         rules = kernel_addresses(plan, "rule")
         if forward or self.schedule_id == STRICT:
@@ -1070,10 +1102,11 @@ class Relaxation:
                 prediction[start:stop] = self.prior_mean[start:stop]
             err.fill(0.0)
             with _first_call(settle_strict, "the strict loop"):
+                energy = ENERGY_KERNELS[self.energy_kind].address()
                 (iterations, updates, status, history, output, nonfinite,
                  threshold) = settle_strict(
-                    t, relaxed, prediction, err, np.zeros(self.error_size), target,
-                    self.energy_kind, self.row, plan.output, self.unit, self.free,
+                    self.strict_table, relaxed, prediction, err, np.zeros(self.error_size),
+                    target, energy, self.row, plan.output, self.unit, self.free,
                     self.relaxing, *self.layout, self.precision, self.beta, self.eta, self.tol,
                     self.max_iters, np.empty(64 * width), self.named_index, rules, forwards,
                     self.readouts, plan.inputs, *record)

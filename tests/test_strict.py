@@ -184,3 +184,14 @@ def test_a_slow_but_steady_strict_relaxation_is_not_reported_as_diverged():
     g, info = pcgrad.grad(f, target=1.0, schedule="strict", beta=0.1, eta=0.001,
                           units="marked", return_info=True)(2.0)
     assert info.converged
+
+
+def test_strict_takes_a_read_only_target_as_a_writable_one():
+    read_only = MLP_Y.copy()
+    read_only.flags.writeable = False
+
+    def strict_grad(target):
+        return pcgrad.grad(mlp, argnums=(0, 1), schedule="strict", target=target,
+                           energy="squared", beta=1e-2, units="marked")(*MLP_PARAMS)
+    for got, expected in zip(strict_grad(read_only), strict_grad(MLP_Y.copy())):
+        assert (got == expected).all()

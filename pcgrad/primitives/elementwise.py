@@ -10,18 +10,12 @@ import dis
 import math
 
 import numpy as np
-from numba.extending import register_jitable
-
-from ..kernels import helper, kernel
+from ..kernels import helper, kernel, scalar
 from . import special as sp
 from . import vecmath as vm
 from .core import (NARY, UNARY, error_of, family, no_ints, operands, parent, prim, register,
                    sends, tnp, value_of, view)
 
-# Scalar functions called (inlined) from the kernels. They are plain
-# functions registered with Numba, not dispatchers, so that the kernels made
-# from them can be cached on disk (a kernel's cache key pickles them by name).
-scalar = register_jitable(inline="always")
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 
@@ -36,6 +30,7 @@ def _scipy(name, *first):
     return forward
 
 
+# Scalar functions the kernels call (and LLVM inlines): see kernels.scalar.
 @scalar
 def _sign(x):
     if x > 0:

@@ -18,12 +18,11 @@ to keep the kernels' compile time down.
 import math
 
 import numpy as np
-from numba.extending import register_jitable
 
+from ..kernels import scalar
 from . import vecmath as vm
 
-scalar = register_jitable(inline="always")
-helper = register_jitable  # called, not inlined
+helper = scalar  # (the largest: LLVM calls rather than inlines them)
 
 INF, NAN, PI = math.inf, math.nan, math.pi
 TWO_OVER_SQRT_PI = 1.1283791670955126

@@ -22,17 +22,19 @@ kernels instead check first whether any element lies beyond the bound and
 only then choose per element, calling the C library there (``IN_RANGE`` in
 elementwise.py). Within the bound both measure within 1 ulp.
 
-They are module-level ``register_jitable(inline="always")`` functions (see
-``scalar`` in elementwise.py): kernels inline them and stay cacheable.
+They are module-level ``@scalar`` functions (kernels.py): the kernels'
+code inlines them, and the kernels stay cacheable.
 """
 import math
 
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 
-vector = register_jitable(inline="always")
+from ..kernels import scalar
+
+vector = scalar
 
 
 @intrinsic
