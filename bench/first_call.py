@@ -93,19 +93,19 @@ print(json.dumps({"import pcgrad": imported - start, "precompile()": time.perf_c
 """
 
 
-def environment(cache, pycache):
-    """A fresh process's environment: Numba's cache in ``cache``, and Python's
-    bytecode in ``pycache`` (written even where PYTHONDONTWRITEBYTECODE is
-    set: an installed package has its .pyc files)."""
+def environment(cache):
+    """A fresh process's environment: Numba's cache in ``cache``; Python's
+    bytecode written and read next to the sources even where
+    PYTHONDONTWRITEBYTECODE is set (an installed package has its .pyc files,
+    as numpy's and numba's have)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT),
-               PYTHONPYCACHEPREFIX=str(pycache))
+               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-def run(code, cache, core, pycache):
-    env = environment(cache, pycache)
+def run(code, cache, core):
+    env = environment(cache)
     command = [sys.executable, "-c", "import json\n" + textwrap.dedent(code)]
     if hasattr(os, "sched_setaffinity"):
         command = ["taskset", "-c", str(core)] + command
@@ -119,14 +119,14 @@ def run(code, cache, core, pycache):
 def main():
     core = sorted(os.sched_getaffinity(0))[-1]
     with tempfile.TemporaryDirectory() as folder:
-        cache, pycache = pathlib.Path(folder) / "fresh", pathlib.Path(folder) / "pyc"
+        cache = pathlib.Path(folder) / "fresh"
         # byte-compile the package first, as pip does when it installs one
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pcgrad")],
-                       env=environment(cache, pycache), check=True)
-        fresh = run(FRESH, cache, core, pycache)
-        warm = min((run(WARM, cache, core, pycache) for _ in range(WARM_RUNS)),
+                       env=environment(cache), check=True)
+        fresh = run(FRESH, cache, core)
+        warm = min((run(WARM, cache, core) for _ in range(WARM_RUNS)),
                    key=lambda times: times["import pcgrad"] + times["first grad (sweep)"])
-        precompiled = run(PRECOMPILE, pathlib.Path(folder) / "precompile", core, pycache)
+        precompiled = run(PRECOMPILE, pathlib.Path(folder) / "precompile", core)
     results = {"fresh": fresh, "warm": warm, "precompile": precompiled}
     lines = ["# First-call cost", "",
              "Fresh processes pinned to one core, BLAS threads 1 "
