@@ -442,19 +442,21 @@ def _open(eoff, size, err, acc, j, opened):
 
 
 @helper
-def _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr, reads, rules, inputs,
-              opened, trail, kept, state, units, segments):
+def _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_eoff, reads_ptr, reads,
+              rules, inputs, opened, trail, kept, state, units, segments):
     """The clamped inputs (jacobi's, euler's) read out what their children
     send from the errors reached so far: a sweep (settle_sweep at address
     ``sweep``, compiled for the first gradient anyway) along ``readouts``,
-    t's psend on only the edges into them, after opening their errors
-    (``reads_ptr``, ``reads``: they open before the first step). A node the
+    t's psend on only the edges into them, over ``reads_eoff``, t's error
+    offsets kept only for the nodes with such an edge, the inputs and the
+    output (the sweep skips the others), after opening the inputs' errors
+    (``reads_ptr``, ``reads``: they open before its first step). A node the
     relaxation has not reached carries no error: opened (zeroed) first.
     Returns whether a read-out gradient holds inf or nan."""
     for j in range(len(t.op)):
         if t.eoff[j] >= 0:
             _open(t.eoff, t.size, err, acc, j, opened)
-    return call_sweep(sweep, t, value, err, seed, out, err[:0], t.eoff, readouts, reads_ptr,
+    return call_sweep(sweep, t, value, err, seed, out, err[:0], reads_eoff, readouts, reads_ptr,
                       reads, rules, inputs, np.int64(0), trail, kept, state, units, segments)[1]
 
 
@@ -464,8 +466,8 @@ def _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr, reads, 
 # reports whether a read-out gradient holds inf or nan.
 @kernels.entry
 def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, max_iters,
-                 history, named, work, marks, readouts, reads_ptr, reads, sweep, rules, inputs,
-                 measure, hook, trail, kept, state, units, segments):
+                 history, named, work, marks, readouts, reads_eoff, reads_ptr, reads, sweep, rules,
+                 inputs, measure, hook, trail, kept, state, units, segments):
     """Relax errors under the FPA into ``err`` (jacobi or euler, ``schedule``).
 
     Returns (iterations, node_updates, status, history, nonfinite), history
@@ -539,9 +541,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
     for it in range(max_iters + 1):
         if it > 0:
             if jacobi and (hook != 0 or it == max_iters):  # the inputs' step
-                nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr,
-                                      reads, rules, inputs, marks, trail, kept, state, units,
-                                      segments)
+                nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_eoff,
+                                      reads_ptr, reads, rules, inputs, marks, trail, kept, state,
+                                      units, segments)
             # update every unit whose error differs from what its children send
             hi = -1
             ncand_next = 0
@@ -594,9 +596,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                         marks[pending + p] = 1
             j -= 1
         if hook != 0 and not jacobi:  # the record shows euler's inputs at once
-            nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr,
-                                  reads, rules, inputs, marks, trail, kept, state, units,
-                                  segments)
+            nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_eoff,
+                                  reads_ptr, reads, rules, inputs, marks, trail, kept, state,
+                                  units, segments)
         # the changes reach the units; measure the residual
         worst, settled = 0.0, True
         # without measure the test stops at the first unsettled unit; the one
@@ -625,9 +627,9 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
         if settled or it == max_iters:
             break
     if hook == 0 and not (jacobi and it == max_iters):  # (then read at its start)
-        nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_ptr,
-                              reads, rules, inputs, marks, trail, kept, state, units,
-                              segments)
+        nonfinite = _read_out(sweep, t, value, err, acc, seed, out, readouts, reads_eoff,
+                              reads_ptr, reads, rules, inputs, marks, trail, kept, state,
+                              units, segments)
     # (every path read the inputs out last, after opening every node)
     return it, updated, CONVERGED if settled else MAX_ITERS, history, nonfinite
 
@@ -957,10 +959,15 @@ class Relaxation:
         if self.schedule_id in (JACOBI, EULER):  # they read the inputs out (settle_fixed)
             into_inputs = (t.op[t.par] == LEAF) & (t.psend != 0)
             self.fixed_table = t._replace(psend=np.where(into_inputs, 0, t.psend))
-            # the read-out's sweep: psend on those edges only, the inputs
-            # they reach opened before its first step (see settle_sweep)
+            # the read-out's sweep (_read_out): psend on those edges only,
+            # error offsets only where it sends or reads out (elsewhere -1:
+            # skipped), the inputs they reach opened before its first step
             self.into_inputs = into_inputs.astype(np.int64)
             self.reads = np.unique(t.par[into_inputs]).astype(np.int64)
+            sends = np.zeros(len(t.op), bool)
+            sends[np.repeat(np.arange(len(t.op)), np.diff(t.pptr))[into_inputs]] = True
+            sends[self.reads] = sends[plan.inputs] = sends[plan.output] = True
+            self.reads_eoff = np.where(sends, t.eoff, -1)
             self.reads_ptr = np.zeros(len(t.op) + 2, np.int64)
             self.reads_ptr[-1] = self.reads.size
         self.named = list(named)
@@ -1136,8 +1143,8 @@ class Relaxation:
                             self.precision, self.schedule_id, self.eta, self.tol,
                             self.max_iters, np.empty(64 * width), self.named_index, work,
                             np.zeros(4 * len(t.op), np.int64), self.into_inputs,
-                            self.reads_ptr, self.reads, sweep_address(), rules, plan.inputs,
-                            measure, *record)
+                            self.reads_eoff, self.reads_ptr, self.reads, sweep_address(), rules,
+                            plan.inputs, measure, *record)
                         if measure or (status == CONVERGED and not nonfinite):
                             break
         if nonfinite and warn_nonfinite:
