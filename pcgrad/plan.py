@@ -330,7 +330,7 @@ class Skeleton:
                 events.append((j, False))
         # a parent whose only sender writes (not adds) its error is not zeroed
         senders = np.bincount(par[self.psend != 0], minlength=n)
-        child = np.repeat(np.arange(n), np.diff(pptr))
+        child = edge_children(pptr)
         psend = self.psend.copy()
         psend[(self.psend != 0) & (senders[par] == 1) & self.writes_sole_parent[child]] = 2
         written = np.zeros(n, bool)
@@ -502,6 +502,12 @@ class Plan:
 
 
 _ravel = np.ndarray.ravel
+
+
+def edge_children(pptr):
+    """The child of each edge of an op table with parent pointers ``pptr``
+    (edge q runs from par[q] into the node j with pptr[j] <= q < pptr[j + 1])."""
+    return np.repeat(np.arange(len(pptr) - 1), np.diff(pptr))
 
 
 def _offsets(size, flags):

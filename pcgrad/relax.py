@@ -26,7 +26,7 @@ from . import kernels
 from .kernels import (OpTable, call_energy, call_forward, call_hook, call_rule, call_sweep,
                       helper)
 from .options import DEFAULTS, ENERGIES, SCHEDULES
-from .plan import scratch
+from .plan import edge_children, scratch
 from .primitives.core import LEAF, error_of, value_of, view
 
 SWEEP, JACOBI, EULER, STRICT = range(4)  # indices of options.SCHEDULES
@@ -751,7 +751,7 @@ def strict_layout(t, unit, free, out, every):
     live = np.where(into_needed, t.psend, 0)
     rest = np.where(into_needed, 0, t.psend)
     closes = np.zeros(n, np.bool_)
-    closes[np.repeat(np.arange(n), np.diff(t.pptr))[rest != 0]] = True
+    closes[edge_children(t.pptr)[rest != 0]] = True
     return np.array(varies, np.bool_), needed, live, rest, closes
 
 
@@ -965,7 +965,7 @@ class Relaxation:
             self.into_inputs = into_inputs.astype(np.int64)
             self.reads = np.unique(t.par[into_inputs]).astype(np.int64)
             sends = np.zeros(len(t.op), bool)
-            sends[np.repeat(np.arange(len(t.op)), np.diff(t.pptr))[into_inputs]] = True
+            sends[edge_children(t.pptr)[into_inputs]] = True
             sends[self.reads] = sends[plan.inputs] = sends[plan.output] = True
             self.reads_eoff = np.where(sends, t.eoff, -1)
             self.reads_ptr = np.zeros(len(t.op) + 2, np.int64)
@@ -1011,9 +1011,7 @@ class Relaxation:
         # value-buffer places of the latents, predicted by their prior mean
         self.latents = [(int(t.voff[i]), int(t.voff[i] + t.size[i]))
                         for i in np.flatnonzero(self.free)]
-        readout = np.zeros(len(t.op), np.bool_)
-        readout[plan.inputs] = ~self.free[plan.inputs]
-        self.readouts = np.flatnonzero(readout).astype(np.int64)
+        self.readouts = np.unique(plan.inputs[~self.free[plan.inputs]]).astype(np.int64)
 
     def _check_euler_step(self):
         """Euler's error dynamics are linear with rates 1 - eta Pi: they
