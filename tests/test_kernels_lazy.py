@@ -26,119 +26,6 @@ def run(code, cache, cwd=ROOT, check=True):
     return result
 
 
-GRADIENT = """
-    import json, sys, numpy
-    import pcgrad, pcgrad.numpy as np
-    from pcgrad import kernels
-    g = pcgrad.grad(lambda x: np.sum(np.tanh(x) * x))(numpy.array([0.5, -1.0]))
-    print(json.dumps({"g": g.tolist(), "compiled": kernels.compiled()}))
-"""
-
-
-@pytest.fixture(scope="module")
-def two_processes(tmp_path_factory):
-    """GRADIENT run in a fresh process with an empty cache, then in a second
-    process with the same cache: each run's output and the cache files (name:
-    modification time) after it."""
-    cache = tmp_path_factory.mktemp("two_processes") / "cache"
-    runs = []
-    for _ in range(2):
-        result = run(GRADIENT, cache)
-        runs.append({"out": json.loads(result.stdout), "stderr": result.stderr, "cache": cache,
-                     "files": {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}})
-    return runs
-
-
-def test_a_fresh_process_compiles_only_the_kernels_its_graph_uses(two_processes):
-    # tanh, multiply and sum: their error rules; no forward kernel (no strict, no jit)
-    assert two_processes[0]["out"]["compiled"] == [
-        ["rule", "multiply"], ["rule", "sum"], ["rule", "tanh"]]
-
-
-def test_a_second_process_reuses_the_compiled_kernels_from_the_disk_cache(two_processes):
-    first, second = two_processes
-    assert first["files"]
-    assert second["files"] == first["files"]  # nothing compiled anew, nothing rewritten
-    assert second["out"]["g"] == first["out"]["g"]
-
-
-def test_a_long_compile_is_announced_once_on_stderr(two_processes):
-    first, second = two_processes
-    assert first["stderr"].count("pcgrad: compiling Numba kernels") == 1
-    assert "later calls and processes reuse them" in first["stderr"]
-    assert "pcgrad: compiling" not in second["stderr"]
-
-
-def test_editing_a_kernel_source_never_leaves_stale_compiled_code_in_use(tmp_path):
-    # a copy of the package, compiled once, then its tanh derivative edited in a
-    # helper file: the next process must compute with the edited rule
-    copy = tmp_path / "src"
-    shutil.copytree(ROOT / "pcgrad", copy / "pcgrad",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    cache = tmp_path / "cache"
-    before = json.loads(run(GRADIENT, cache, cwd=copy).stdout)["g"]
-    source = copy / "pcgrad" / "primitives" / "elementwise.py"
-    text = source.read_text()
-    assert "def tanh_d(x, y): return 1.0 - y * y" in text
-    source.write_text(text.replace("def tanh_d(x, y): return 1.0 - y * y",
-                                   "def tanh_d(x, y): return 2.0 - y * y"))
-    after = json.loads(run(GRADIENT, cache, cwd=copy).stdout)["g"]
-    # d/dx sum(tanh(x) x) = tanh(x) + x tanh'(x): the edit adds x to each element
-    assert after == pytest.approx([b + x for b, x in zip(before, [0.5, -1.0])], rel=1e-12)
-
-
-def test_editing_a_file_the_kernels_only_inline_from_drops_the_cached_code(tmp_path):
-    # Numba keys cached code by its own file; the kernels also inline helpers
-    # from primitives/core.py, so an edit there must drop what was compiled
-    copy = tmp_path / "src"
-    shutil.copytree(ROOT / "pcgrad", copy / "pcgrad",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    cache = tmp_path / "cache"
-    run(GRADIENT, cache, cwd=copy)
-    first = {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}
-    run(GRADIENT, cache, cwd=copy)
-    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")} == first  # reused
-    core = copy / "pcgrad" / "primitives" / "core.py"
-    core.write_text(core.read_text() + "\n# an edit\n")
-    run(GRADIENT, cache, cwd=copy)
-    again = {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}
-    assert again and all(again[p] > first.get(p, 0) for p in again)  # all compiled anew
-
-
-def test_import_pcgrad_leaves_scipy_special_unimported_until_a_special_function_runs(tmp_path):
-    out = run("""
-        import sys, numpy
-        import pcgrad, pcgrad.numpy as np, pcgrad.scipy.special as special
-        before = "scipy.special" in sys.modules
-        g = pcgrad.grad(lambda x: np.sum(special.erf(x)))(numpy.array([0.5]))
-        print(before, "scipy.special" in sys.modules, g[0])
-    """, tmp_path / "cache").stdout.split()
-    assert out[:2] == ["False", "True"]
-    assert float(out[2]) == pytest.approx(2 / numpy.pi ** 0.5 * numpy.exp(-0.25), rel=1e-12)
-
-
-def test_jacobi_and_euler_read_their_inputs_out_with_the_sweeps_compiled_code(two_processes,
-                                                                               tmp_path):
-    # the read-out calls settle_sweep by address: the signature it asks for must
-    # be the one a sweep gradient compiles, or the sweep would compile twice
-    code = """
-        import importlib, json, numpy
-        import pcgrad, pcgrad.numpy as np
-        relax = importlib.import_module("pcgrad.relax")
-        x = numpy.array([0.5, -1.0])
-        grads = [pcgrad.grad(lambda v: np.sum(np.tanh(v) * v), schedule=schedule)(x).tolist()
-                 for schedule in ("jacobi", "euler", "sweep")]
-        print(json.dumps({"grads": grads, "sweeps": len(relax.settle_sweep.signatures)}))
-    """
-    cache = tmp_path / "cache"
-    shutil.copytree(pathlib.Path(two_processes[0]["cache"]), cache)  # the kernels, compiled
-    out = json.loads(run(code, cache).stdout)
-    x = numpy.array([0.5, -1.0])
-    for g in out["grads"]:
-        numpy.testing.assert_allclose(g, numpy.tanh(x) + x / numpy.cosh(x) ** 2, rtol=1e-8)
-    assert out["sweeps"] == 1
-
-
 FIRST_USE = """
     import json, sys, numpy
     import pcgrad, pcgrad.numpy as np
@@ -148,6 +35,10 @@ FIRST_USE = """
     out = {"g": g.tolist(), "compiled": kernels.compiled(),
            "scipy.linalg": "scipy.linalg" in sys.modules,
            "imported": sorted(m for m in sys.modules if m.startswith("pcgrad."))}
+    import pcgrad.scipy.special as special
+    out["scipy.special"] = ["scipy.special" in sys.modules]
+    out["erf"] = pcgrad.grad(lambda x: np.sum(special.erf(x)))(numpy.array([0.5])).tolist()
+    out["scipy.special"].append("scipy.special" in sys.modules)
     from pcgrad.jit import FUSE_AFTER
     import pcgrad.compare
     out["attributes"] = {name: type(getattr(pcgrad, name)).__name__ for name in dir(pcgrad)
@@ -164,10 +55,130 @@ FIRST_USE = """
 
 
 @pytest.fixture(scope="module")
-def first_use(tmp_path_factory):
-    """FIRST_USE's output: a fresh process's first gradient of a matrix product,
-    what it imported, then pcgrad's attributes and scipy.linalg imported after."""
-    return json.loads(run(FIRST_USE, tmp_path_factory.mktemp("first_use") / "cache").stdout)
+def two_processes(tmp_path_factory):
+    """FIRST_USE run in a fresh process with an empty cache, then in a second
+    process with the same cache: each run's output and the cache files (name:
+    modification time) after it."""
+    cache = tmp_path_factory.mktemp("two_processes") / "cache"
+    runs = []
+    for _ in range(2):
+        result = run(FIRST_USE, cache)
+        runs.append({"out": json.loads(result.stdout), "stderr": result.stderr, "cache": cache,
+                     "files": {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}})
+    return runs
+
+
+@pytest.fixture(scope="module")
+def first_use(two_processes):
+    """FIRST_USE's output in the fresh process: its first gradient, of a matrix
+    product, and what that imported; then a special function's gradient,
+    pcgrad's attributes and scipy.linalg imported after."""
+    return two_processes[0]["out"]
+
+
+def test_a_fresh_process_compiles_only_the_kernels_its_graph_uses(first_use):
+    # matmul, tanh and sum: their error rules; no forward kernel (no strict, no jit)
+    assert first_use["compiled"] == [["rule", "matmul"], ["rule", "sum"], ["rule", "tanh"]]
+
+
+def test_a_second_process_reuses_the_compiled_kernels_from_the_disk_cache(two_processes):
+    first, second = two_processes
+    assert first["files"]
+    assert second["files"] == first["files"]  # nothing compiled anew, nothing rewritten
+    assert second["out"]["g"] == first["out"]["g"]
+
+
+def test_a_long_compile_is_announced_once_on_stderr(two_processes):
+    first, second = two_processes
+    assert first["stderr"].count("pcgrad: compiling Numba kernels") == 1
+    assert "later calls and processes reuse them" in first["stderr"]
+    assert "pcgrad: compiling" not in second["stderr"]
+
+
+# the smallest graph with a kernel: tanh's error rule, which inlines tanh_d from
+# primitives/elementwise.py and helpers from primitives/core.py
+TANH = """
+    import json
+    import pcgrad, pcgrad.numpy as np
+    print(json.dumps(float(pcgrad.grad(np.tanh)(0.5))))
+"""
+TANH_D = "def tanh_d(x, y): return 1.0 - y * y"
+
+
+@pytest.fixture(scope="module")
+def edited_copy(tmp_path_factory):
+    """A copy of the package, run in fresh processes on one cache folder, each
+    computing TANH: compiled ("first"), reused ("second"), after an edit of
+    primitives/core.py, which the kernels only inline from ("core edited"), and
+    after an edit of tanh's derivative in primitives/elementwise.py ("tanh
+    edited"). Each run's gradient and the cache files (path: modification time)
+    after it, and whether the copy held TANH_D to edit."""
+    folder = tmp_path_factory.mktemp("edited_copy")
+    copy, cache = folder / "src", folder / "cache"
+    shutil.copytree(ROOT / "pcgrad", copy / "pcgrad",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+
+    def fresh_process():
+        g = json.loads(run(TANH, cache, cwd=copy).stdout)
+        return {"g": g, "files": {p: p.stat().st_mtime_ns for p in cache.rglob("*.nbc")}}
+    runs = {"first": fresh_process(), "second": fresh_process()}
+    core = copy / "pcgrad" / "primitives" / "core.py"
+    core.write_text(core.read_text() + "\n# an edit\n")
+    runs["core edited"] = fresh_process()
+    source = copy / "pcgrad" / "primitives" / "elementwise.py"
+    text = source.read_text()
+    runs["held TANH_D"] = TANH_D in text
+    source.write_text(text.replace(TANH_D, "def tanh_d(x, y): return 2.0 - y * y"))
+    runs["tanh edited"] = fresh_process()
+    return runs
+
+
+def test_editing_a_kernel_source_never_leaves_stale_compiled_code_in_use(edited_copy):
+    # the copy's tanh rule compiled, then its tanh derivative edited in a helper
+    # file: the next process must compute with the edited rule
+    assert edited_copy["held TANH_D"]
+    before, after = edited_copy["core edited"]["g"], edited_copy["tanh edited"]["g"]
+    # d/dx tanh(x) = 1 - tanh(x)^2: the edit adds 1
+    assert after == pytest.approx(before + 1, rel=1e-12)
+
+
+def test_editing_a_file_the_kernels_only_inline_from_drops_the_cached_code(edited_copy):
+    # Numba keys cached code by its own file; the kernels also inline helpers
+    # from primitives/core.py, so an edit there must drop what was compiled
+    first = edited_copy["first"]["files"]
+    assert edited_copy["second"]["files"] == first  # reused
+    again = edited_copy["core edited"]["files"]
+    assert again and all(again[p] > first.get(p, 0) for p in again)  # all compiled anew
+
+
+def test_import_pcgrad_leaves_scipy_special_unimported_until_a_special_function_runs(
+        first_use):
+    assert first_use["scipy.special"] == [False, True]
+    assert first_use["erf"][0] == pytest.approx(2 / numpy.pi ** 0.5 * numpy.exp(-0.25),
+                                                rel=1e-12)
+
+
+def test_jacobi_and_euler_read_their_inputs_out_with_the_sweeps_compiled_code(two_processes,
+                                                                               tmp_path):
+    # the read-out calls settle_sweep by address: the signature it asks for must
+    # be the one a sweep gradient compiles, or the sweep would compile twice
+    code = """
+        import importlib, json, numpy
+        import pcgrad, pcgrad.numpy as np
+        relax = importlib.import_module("pcgrad.relax")
+        w = numpy.array([[0.5, -1.0], [0.25, 2.0]])
+        grads = [pcgrad.grad(lambda w: np.sum(np.tanh(w @ w)), schedule=schedule)(w).tolist()
+                 for schedule in ("jacobi", "euler", "sweep")]
+        print(json.dumps({"grads": grads, "sweeps": len(relax.settle_sweep.signatures)}))
+    """
+    cache = tmp_path / "cache"
+    shutil.copytree(pathlib.Path(two_processes[0]["cache"]), cache)  # the kernels, compiled
+    out = json.loads(run(code, cache).stdout)
+    w = numpy.array([[0.5, -1.0], [0.25, 2.0]])
+    dy = 1 - numpy.tanh(w @ w) ** 2  # d/dw sum(tanh(w w)) = dy w.T + w.T dy
+    for g in out["grads"]:
+        numpy.testing.assert_allclose(g, dy @ w.T + w.T @ dy, rtol=1e-8)
+    assert out["sweeps"] == 1
 
 
 def test_a_first_gradient_through_a_matrix_product_leaves_scipy_linalg_unimported(first_use):
