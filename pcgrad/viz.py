@@ -552,6 +552,9 @@ def _write_frames(figure: Any, frames: Sequence[int], show: Callable[[int], None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # laid out and drawn by Agg whatever pyplot's backend, as savefig draws a PNG
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else \
+        FigureCanvasAgg(figure)
     # even pixel sizes (the HTML writer would resize its figure to them) and
     # one layout: every frame, in every file, has the same boxes
     figure.set_size_inches(animation.adjusted_figsize(*figure.get_size_inches(), figure.dpi, 2))
@@ -574,8 +577,8 @@ def _write_frames(figure: Any, frames: Sequence[int], show: Callable[[int], None
                     writer.saving(picture, players.get(p, p), picture.dpi)))
             for k in _progress(frames, ", ".join(p.name for p in paths), progress):
                 show(k)
-                figure.canvas.draw()
-                pixels.set_data(np.array(figure.canvas.buffer_rgba()))
+                canvas.draw()
+                pixels.set_data(np.array(canvas.buffer_rgba()))
                 for writer in writers:
                     writer.grab_frame()
         for p, player in players.items():

@@ -429,6 +429,16 @@ def test_each_frame_is_drawn_once_for_all_outputs(tmp_path, monkeypatch):
     assert len(drawn) == 1 + frames  # one layout pass (not rendered), then each frame once
 
 
+def test_frames_are_drawn_whatever_pyplots_backend(tmp_path):
+    plt.switch_backend("pdf")  # its canvas draws no pixels
+    try:
+        info = viz.animate_relaxation(lambda x: np.sum(np.tanh(x)), onp.ones(2),
+                                      path=tmp_path / "relax.gif")
+    finally:
+        plt.switch_backend("agg")
+    assert Image.open(tmp_path / "relax.gif").n_frames == info.iterations + 1
+
+
 def test_an_unknown_file_type_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"\.gif or \.html"):
         viz.animate_relaxation(millidge, Y0, THETA, path=tmp_path / "relax.mp4")
