@@ -19,7 +19,7 @@ import pathlib
 import re
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -557,24 +557,22 @@ def _write_frames(figure: Any, frames: Sequence[int], show: Callable[[int], None
         FigureCanvasAgg(figure)
     # even pixel sizes (the HTML writer would resize its figure to them) and
     # one layout: every frame, in every file, has the same boxes
-    figure.set_size_inches(animation.adjusted_figsize(*figure.get_size_inches(), figure.dpi, 2))
+    width, height = figure.get_size_inches()
+    figure.set_size_inches(animation.adjusted_figsize(width, height, figure.dpi, 2))
     figure.draw_without_rendering()
     figure.set_layout_engine("none")
     picture = Figure(figsize=figure.get_size_inches(), dpi=figure.dpi)
     FigureCanvasAgg(picture)
     pixels = picture.figimage(np.zeros((1, 1, 4), np.uint8), origin="upper")
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
+        # the HTML writer writes matplotlib's player, which _page then wraps
         players = {p: pathlib.Path(scratch, f"{n}.html") for n, p in enumerate(paths)
                    if p.suffix.lower() == ".html"}
         with contextlib.ExitStack() as saving:
-            writers = []
-            for p in paths:
-                p.parent.mkdir(parents=True, exist_ok=True)
-                writer = animation.PillowWriter(fps=fps) if p not in players else \
-                    animation.HTMLWriter(fps=fps, embed_frames=True, default_mode="loop",
-                                         embed_limit=2.0 ** 12)  # MB: keep every frame
-                writers.append(saving.enter_context(
-                    writer.saving(picture, players.get(p, p), picture.dpi)))
+            writers = [saving.enter_context(_writer(p, fps).saving(
+                picture, players.get(p, p), picture.dpi)) for p in paths]
             for k in _progress(frames, ", ".join(p.name for p in paths), progress):
                 show(k)
                 canvas.draw()
@@ -585,7 +583,17 @@ def _write_frames(figure: Any, frames: Sequence[int], show: Callable[[int], None
             p.write_text(_page(title, player.read_text()), encoding="utf-8")
 
 
-def _progress(frames: Sequence[int], names: str, progress: bool) -> Sequence[int]:
+def _writer(path: pathlib.Path, fps: int) -> Any:
+    """matplotlib's movie writer for a GIF (Pillow's) or a page (every frame embedded)."""
+    from matplotlib import animation
+
+    if path.suffix.lower() == ".gif":
+        return animation.PillowWriter(fps=fps)
+    return animation.HTMLWriter(fps=fps, embed_frames=True, default_mode="loop",
+                                embed_limit=2.0 ** 12)  # MB: keep every frame
+
+
+def _progress(frames: Sequence[int], names: str, progress: bool) -> Iterable[int]:
     """``frames``, with a tqdm bar that advances as each is drawn if ``progress``
     (and tqdm is installed)."""
     if not progress:
