@@ -12,12 +12,14 @@ matplotlib is imported when one of these functions is called, so
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import pathlib
 import re
+import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -496,8 +498,8 @@ def animate_relaxation(f: Callable[..., Any], *args: Any, schedule: str = "jacob
     self-contained page: every frame embedded, playable offline).
     ``fps`` defaults to about 8 seconds per loop; ``max_frames`` (default:
     all) shows that many iterations, evenly spaced, first and last included,
-    for long relaxations. ``progress`` shows a tqdm bar while a GIF is written.
-    Returns the RelaxInfo shown.
+    for long relaxations. ``progress`` shows a tqdm bar while the frames are
+    drawn. Returns the RelaxInfo shown.
 
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import os, tempfile, pcgrad, pcgrad.numpy as np
@@ -513,7 +515,6 @@ def animate_relaxation(f: Callable[..., Any], *args: Any, schedule: str = "jacob
         if p.suffix.lower() not in (".gif", ".html"):
             raise ValueError(f"animate_relaxation writes .gif or .html files; got {str(p)!r}.")
     plt = _pyplot()
-    from matplotlib import animation
 
     _, info = grad(f, argnums=argnums, schedule=schedule, return_info=True, record="errors",
                    **options)(*args)
@@ -523,47 +524,85 @@ def animate_relaxation(f: Callable[..., Any], *args: Any, schedule: str = "jacob
     if max_frames is not None and len(frames) > max_frames:
         frames = sorted(set(np.linspace(0, frames[-1], max(2, max_frames)).round().astype(int)))
     drawing = _draw(graph, record=record, frames=frames)
-    figure = drawing.ax.figure
-    figure.canvas.draw()
-    figure.set_layout_engine("none")  # lay out once: every frame has the same boxes
     residual = np.asarray(info.residual)
 
-    def frame(k: int) -> list[Any]:
+    def show(k: int) -> None:
         drawing.show(record, k)
         r = residual[min(k, residual.size - 1)]
         drawing.ax.set_title(f"{schedule}: iteration {k} of {info.iterations}    "
                              f"residual max|dF/dv| = {r:.2e}", fontsize=10)
-        return []
 
     fps = fps if fps is not None else int(np.clip(round(len(frames) / 8), 1, 12))
-    movie = animation.FuncAnimation(figure, frame, frames=frames,
-                                    interval=1000 / fps, repeat=True)
-    for p in paths:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if p.suffix.lower() == ".gif":
-            movie.save(p, writer=animation.PillowWriter(fps=fps),
-                       progress_callback=_progress(len(frames), p.name) if progress else None)
-        else:
-            with plt.rc_context({"animation.embed_limit": 2.0 ** 12}):  # MB: keep every frame
-                player = movie.to_jshtml(fps=fps, embed_frames=True, default_mode="loop")
-            p.write_text(_page(f"pcgrad: {schedule} relaxation", player), encoding="utf-8")
-    plt.close(figure)
+    _write_frames(drawing.ax.figure, frames, show, paths, fps,
+                  f"pcgrad: {schedule} relaxation", progress)
+    plt.close(drawing.ax.figure)
     return info
 
 
-def _progress(total: int, name: str) -> Callable[[int, int], None] | None:
-    """A tqdm bar as an Animation.save progress callback (None without tqdm)."""
+def _write_frames(figure: Any, frames: Sequence[int], show: Callable[[int], None],
+                  paths: Sequence[pathlib.Path], fps: int, title: str, progress: bool) -> None:
+    """Write ``figure`` at each of ``frames`` (``show(k)`` sets frame k up) to
+    each path, a GIF or a page titled ``title``, drawing each frame once.
+
+    matplotlib's movie writers grab a frame by saving their figure, which
+    would draw it again for every writer: they save ``picture`` instead, a
+    figure that shows the drawn pixels one to one.
+    """
+    from matplotlib import animation
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # laid out and drawn by Agg whatever pyplot's backend, as savefig draws a PNG
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else \
+        FigureCanvasAgg(figure)
+    # even pixel sizes (the HTML writer would resize its figure to them) and
+    # one layout: every frame, in every file, has the same boxes
+    width, height = figure.get_size_inches()
+    figure.set_size_inches(animation.adjusted_figsize(width, height, figure.dpi, 2))
+    figure.draw_without_rendering()
+    figure.set_layout_engine("none")
+    picture = Figure(figsize=figure.get_size_inches(), dpi=figure.dpi)
+    FigureCanvasAgg(picture)
+    pixels = picture.figimage(np.zeros((1, 1, 4), np.uint8), origin="upper")
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        # the HTML writer writes matplotlib's player, which _page then wraps
+        players = {p: pathlib.Path(scratch, f"{n}.html") for n, p in enumerate(paths)
+                   if p.suffix.lower() == ".html"}
+        with contextlib.ExitStack() as saving:
+            writers = [saving.enter_context(_writer(p, fps).saving(
+                picture, players.get(p, p), picture.dpi)) for p in paths]
+            for k in _progress(frames, ", ".join(p.name for p in paths), progress):
+                show(k)
+                canvas.draw()
+                pixels.set_data(np.array(canvas.buffer_rgba()))
+                for writer in writers:
+                    writer.grab_frame()
+        for p, player in players.items():
+            p.write_text(_page(title, player.read_text()), encoding="utf-8")
+
+
+def _writer(path: pathlib.Path, fps: int) -> Any:
+    """matplotlib's movie writer for a GIF (Pillow's) or a page (every frame embedded)."""
+    from matplotlib import animation
+
+    if path.suffix.lower() == ".gif":
+        return animation.PillowWriter(fps=fps)
+    return animation.HTMLWriter(fps=fps, embed_frames=True, default_mode="loop",
+                                embed_limit=2.0 ** 12)  # MB: keep every frame
+
+
+def _progress(frames: Sequence[int], names: str, progress: bool) -> Iterable[int]:
+    """``frames``, with a tqdm bar that advances as each is drawn if ``progress``
+    (and tqdm is installed)."""
+    if not progress:
+        return frames
     try:
         from tqdm import tqdm
     except ImportError:
-        return None
-    bar = tqdm(total=total, desc=f"writing {name}", unit="frame", leave=False)
-
-    def advance(i: int, n: int) -> None:
-        bar.update(1)
-        if i + 1 >= n:
-            bar.close()
-    return advance
+        return frames
+    return tqdm(frames, desc=f"writing {names}", unit="frame", leave=False)
 
 
 # matplotlib's player draws its buttons with Font Awesome icons loaded from

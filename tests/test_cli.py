@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as onp
+import pytest
 from PIL import Image
 
 import pcgrad
@@ -27,8 +28,29 @@ def test_help_lists_the_commands():
         assert command in out
 
 
-def test_the_demo_prints_each_schedules_gradient_and_its_first_call_apart():
-    out = run().stdout
+@pytest.fixture(scope="module")
+def plotted(tmp_path_factory):
+    """``python -m pcgrad --plot DIR``, run once: (DIR, what it printed). The demo
+    tests read its output; the commands that lead to the demo are tested in-process."""
+    directory = tmp_path_factory.mktemp("pictures")
+    return directory, run("--plot", str(directory)).stdout
+
+
+@pytest.fixture
+def demo_calls(monkeypatch):
+    """The arguments cli.main passes to the demo, which does not run."""
+    calls = []
+    monkeypatch.setattr(cli, "demo", lambda plot=None: calls.append(plot))
+    return calls
+
+
+def test_the_demo_is_the_default_command(demo_calls):
+    assert cli.main([]) == 0 and cli.main(["demo"]) == 0
+    assert demo_calls == [None, None]
+
+
+def test_the_demo_prints_each_schedules_gradient_and_its_first_call_apart(plotted):
+    out = plotted[1]
     for schedule in ("sweep", "jacobi", "euler"):
         line = next(line for line in out.splitlines() if line.strip().startswith(schedule + ":"))
         assert re.search(r"max rel\. diff \d\.\de-1[0-9]", line)  # agrees with autograd
@@ -36,30 +58,31 @@ def test_the_demo_prints_each_schedules_gradient_and_its_first_call_apart():
     assert "beside autograd" in out
 
 
-def test_the_demo_reports_residual_squared_errors_and_energy_under_their_names():
-    out = run("demo").stdout
+def test_the_demo_reports_residual_squared_errors_and_energy_under_their_names(plotted):
+    out = plotted[1]
     assert re.search(r"residual max\|dF/dv\|: +1\.00e\+00 -> \d\.\d\de-1[01]", out)
     assert "squared errors 1/2 sum eps^T Pi^-1 eps: 0.5000 ->" in out
     assert "energy F: none under the fixed prediction assumption" in out
 
 
-def test_plot_writes_the_pictures_and_prints_their_paths(tmp_path):
-    out = run("--plot", str(tmp_path)).stdout
+def test_plot_writes_the_pictures_and_prints_their_paths(plotted):
+    directory, out = plotted
     for name in ("graph.png", "relaxation.png", "relax.gif", "relax.html"):
-        path = tmp_path / name
+        path = directory / name
         assert path.stat().st_size > 5000
         assert f"wrote {path}" in out
     params, x, y = cli.problem()
     depth = pcgrad.grad(cli.loss, schedule="jacobi", return_info=True)(params, x, y)[1].depth
-    assert Image.open(tmp_path / "relax.gif").n_frames == depth + 1  # one per iteration
-    page = (tmp_path / "relax.html").read_text()
+    assert Image.open(directory / "relax.gif").n_frames == depth + 1  # one per iteration
+    page = (directory / "relax.html").read_text()
     assert "https://" not in page and page.count("data:image/png;base64,") == depth + 1
-    assert Image.open(tmp_path / "graph.png").size[0] > 1000
+    assert Image.open(directory / "graph.png").size[0] > 1000
 
 
-def test_plot_is_accepted_after_the_demo_command(tmp_path):
-    out = run("demo", "--plot", str(tmp_path / "pictures")).stdout
-    assert (tmp_path / "pictures" / "graph.png").exists() and "wrote" in out
+def test_plot_is_accepted_after_the_demo_command(demo_calls, tmp_path):
+    assert cli.main(["demo", "--plot", str(tmp_path / "pictures")]) == 0
+    assert cli.main(["--plot", str(tmp_path / "pictures")]) == 0
+    assert demo_calls == [str(tmp_path / "pictures")] * 2
 
 
 FUNCTIONS = '''

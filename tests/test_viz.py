@@ -4,6 +4,8 @@ Drawings are read back (the markers' face colours, rendered pixels, label
 texts, GIF frames, the HTML page) and compared with what the graph
 (networkx) and the relaxation record hold, and with autograd's gradients.
 """
+import base64
+import io
 import re
 import shutil
 import subprocess
@@ -15,7 +17,7 @@ import matplotlib
 import networkx as nx
 import numpy as onp
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 
 import pcgrad
 import pcgrad.numpy as np
@@ -329,11 +331,34 @@ def test_labels_must_match_the_relaxations(three_schedules):
 
 # --- animate_relaxation -------------------------------------------------------------------
 
-def test_the_gif_has_one_frame_per_recorded_iteration(tmp_path):
+@pytest.fixture(scope="module")
+def jacobi_movie(tmp_path_factory):
+    """millidge's jacobi relaxation animated once, as a GIF and a page: (info, gif, html)."""
+    directory = tmp_path_factory.mktemp("jacobi_movie")
+    gif, page = directory / "relax.gif", directory / "relax.html"
+    info = viz.animate_relaxation(millidge, Y0, THETA, argnums=(0, 1), units="marked",
+                                  path=[gif, page])
+    return info, gif, page
+
+
+def html_frames(page):
+    """The frames embedded in an animation's page, as RGB arrays."""
+    found = re.findall(r'data:image/png;base64,([^"]*)"', page.read_text())
+    return [onp.asarray(Image.open(io.BytesIO(base64.b64decode(data)))
+                        .convert("RGB"), dtype=int) for data in found]
+
+
+def gif_frames(path):
+    """The frames of a GIF, as RGB arrays."""
+    return [onp.asarray(frame.convert("RGB"), dtype=int)
+            for frame in ImageSequence.Iterator(Image.open(path))]
+
+
+def test_the_gif_has_one_frame_per_recorded_iteration(jacobi_movie, tmp_path):
+    info, gif, _ = jacobi_movie
+    assert info.schedule == "jacobi"
+    assert Image.open(gif).n_frames == info.record.norms.shape[0] == info.iterations + 1
     path = tmp_path / "relax.gif"
-    info = viz.animate_relaxation(millidge, Y0, THETA, argnums=(0, 1), schedule="jacobi",
-                                  units="marked", path=path)
-    assert Image.open(path).n_frames == info.record.norms.shape[0] == info.iterations + 1
     info = viz.animate_relaxation(millidge, Y0, THETA, argnums=(0, 1), schedule="euler",
                                   eta=0.5, tol=1e-2, units="marked", path=path)
     assert Image.open(path).n_frames == info.iterations + 1 > 5
@@ -354,10 +379,8 @@ def test_jacobi_frames_colour_one_more_layer_each_iteration():
         assert coloured == {n for n in units if distance[n] <= k}
 
 
-def test_the_gif_frames_differ_from_first_to_last(tmp_path):
-    path = tmp_path / "relax.gif"
-    viz.animate_relaxation(millidge, Y0, THETA, argnums=(0, 1), units="marked", path=path)
-    movie = Image.open(path)
+def test_the_gif_frames_differ_from_first_to_last(jacobi_movie):
+    movie = Image.open(jacobi_movie[1])
     first = onp.asarray(movie.convert("RGB"), dtype=int)
     movie.seek(movie.n_frames - 1)
     last = onp.asarray(movie.convert("RGB"), dtype=int)
@@ -371,15 +394,49 @@ def test_max_frames_shows_that_many_iterations(tmp_path):
     assert info.iterations > 10 and Image.open(path).n_frames == 4
 
 
-def test_the_html_page_is_self_contained_and_has_every_frame(tmp_path):
-    path = tmp_path / "relax.html"
-    info = viz.animate_relaxation(millidge, Y0, THETA, argnums=(0, 1), units="marked",
-                                  path=path)
+def test_the_html_page_is_self_contained_and_has_every_frame(jacobi_movie):
+    info, _, path = jacobi_movie
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "http://" not in page and "https://" not in page  # loads nothing from the web
     assert "<link" not in page and 'src="//' not in page
     assert page.count("data:image/png;base64,") == info.iterations + 1
+
+
+def test_the_page_and_the_gif_show_the_same_frames(jacobi_movie):
+    _, gif, page = jacobi_movie
+    shown, drawn = html_frames(page), gif_frames(gif)
+    assert len(shown) == len(drawn) and shown[0].shape == drawn[0].shape
+    for k, frame in enumerate(shown):
+        differences = [onp.abs(frame - other).mean() for other in drawn]
+        assert onp.argmin(differences) == k  # of all the GIF's frames, the same one
+        assert differences[k] < 0.1  # the GIF's palette changes colours a little
+
+
+def test_each_frame_is_drawn_once_for_all_outputs(tmp_path, monkeypatch):
+    drawn = []
+    draw = matplotlib.figure.Figure.draw
+
+    def counted(figure, renderer):
+        if figure.axes:  # the graph's figure, not the pictures the writers save
+            drawn.append(figure)
+        return draw(figure, renderer)
+    monkeypatch.setattr(matplotlib.figure.Figure, "draw", counted)
+    info = viz.animate_relaxation(lambda x: np.sum(np.tanh(x)), onp.ones(2),
+                                  path=[tmp_path / "relax.gif", tmp_path / "relax.html"])
+    frames = info.iterations + 1
+    assert Image.open(tmp_path / "relax.gif").n_frames == frames
+    assert len(drawn) == 1 + frames  # one layout pass (not rendered), then each frame once
+
+
+def test_frames_are_drawn_whatever_pyplots_backend(tmp_path):
+    plt.switch_backend("pdf")  # its canvas draws no pixels
+    try:
+        info = viz.animate_relaxation(lambda x: np.sum(np.tanh(x)), onp.ones(2),
+                                      path=tmp_path / "relax.gif")
+    finally:
+        plt.switch_backend("agg")
+    assert Image.open(tmp_path / "relax.gif").n_frames == info.iterations + 1
 
 
 def test_an_unknown_file_type_is_refused(tmp_path):
@@ -391,9 +448,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
-def test_the_html_page_renders_in_a_browser_without_network(tmp_path):
-    path = tmp_path / "relax.html"
-    viz.animate_relaxation(millidge, Y0, THETA, argnums=(0, 1), units="marked", path=path)
+def test_the_html_page_renders_in_a_browser_without_network(jacobi_movie, tmp_path):
+    path = jacobi_movie[2]
     shot = tmp_path / "shot.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                     "--disable-dev-shm-usage", "--virtual-time-budget=3000",
