@@ -300,6 +300,19 @@ LARGE_LEGEND = (
     "call above the resident memory before it; peak / autograd's compares the larger of "
     "the two peaks."
 )
+
+
+def primed_sentence(large):
+    """How the large case's workers found the machine's memory, if primed."""
+    primed = large.get("primed_bytes")
+    if not primed:
+        return ""
+    return (f" Each engine's worker starts right after a process that touched and freed "
+            f"{primed / 1e9:g} GB: this virtual machine hands free memory back to its host, "
+            "and the next process to touch it pays about 1 ms per MB more, which would "
+            "otherwise fall on whichever engine is measured first.")
+
+
 LEGEND = (
     "Times are per gradient call on one pinned core: min and median over the timed loops; "
     "ratios use the minimum. autograd/engine and jax-jit/engine are the reference engine's "
@@ -352,7 +365,8 @@ def markdown_report(results):
                      _markdown_table(MISS_COLUMNS, miss_rows(results))]
     if large_rows(results):
         sections += ["", "## Large arrays", "", f"`large`: {results['large']['description']}. "
-                     + LARGE_LEGEND, "", _markdown_table(LARGE_COLUMNS, large_rows(results))]
+                     + LARGE_LEGEND + primed_sentence(results["large"]), "",
+                     _markdown_table(LARGE_COLUMNS, large_rows(results))]
     notes = memory_ratio_lines(results) + note_lines(results)
     if notes:
         sections += ["", "## Notes", "", *(f"- {line}" for line in notes)]
