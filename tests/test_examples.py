@@ -12,8 +12,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 def run_here(name, *args):
     """Run an example as its own ``__main__`` in this process (a fresh
-    interpreter per example would only add its start-up and imports):
-    its exit status and its printed output."""
+    interpreter per example would only add its start-up and imports); its
+    exit status (what it prints goes to pytest's capture)."""
     saved = sys.argv
     sys.argv = [str(EXAMPLES / name), *args]
     try:
