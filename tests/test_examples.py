@@ -1,6 +1,7 @@
 """The examples a course can hand out run, in their quick mode, and say what they show."""
 import pathlib
 import re
+import runpy
 import subprocess
 import sys
 
@@ -9,11 +10,30 @@ import pytest
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
-def run(name, *args):
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", *args],
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def run_here(name, *args):
+    """Run an example as its own ``__main__`` in this process (a fresh
+    interpreter per example would only add its start-up and imports); its
+    exit status (what it prints goes to pytest's capture)."""
+    saved = sys.argv
+    sys.argv = [str(EXAMPLES / name), *args]
+    try:
+        runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+        status = 0
+    except SystemExit as stop:
+        status = stop.code or 0
+    finally:
+        sys.argv = saved
+    return status
+
+
+@pytest.fixture
+def run(capsys):
+    def run(name, *args):
+        status = run_here(name, "--quick", *args)
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        return out
+    return run
 
 
 def test_every_example_has_a_quick_mode_test():
@@ -22,14 +42,14 @@ def test_every_example_has_a_quick_mode_test():
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
-def test_gradient_vs_autograd_agrees_with_autograd_and_the_hand_derivation():
+def test_gradient_vs_autograd_agrees_with_autograd_and_the_hand_derivation(run):
     out = run("gradient_vs_autograd.py")
     assert re.search(r"args\[0\] +sweep +autograd .* yes", out)
     assert re.search(r"args\[0\] +euler +by hand .* yes", out)
     assert "all gradients agree" in out
 
 
-def test_jacobi_layers_settle_one_layer_per_iteration(tmp_path):
+def test_jacobi_layers_settle_one_layer_per_iteration(run, tmp_path):
     out = run("jacobi_layers.py", "--gif", str(tmp_path / "relax.gif"))
     rows = [line.split() for line in out.splitlines() if re.match(r"\s+\d+\s", line)]
     assert len(rows) == 5  # iterations 0..depth
@@ -40,7 +60,7 @@ def test_jacobi_layers_settle_one_layer_per_iteration(tmp_path):
     assert (tmp_path / "relax.gif").stat().st_size > 0
 
 
-def test_strict_beta_error_shrinks_with_beta_and_the_energy_falls():
+def test_strict_beta_error_shrinks_with_beta_and_the_energy_falls(run):
     out = run("strict_beta.py")
     rows = [line.split() for line in out.splitlines() if re.match(r"\s+[\d.]+\s+-", line)]
     errors = [float(row[2]) for row in rows]
@@ -49,13 +69,14 @@ def test_strict_beta_error_shrinks_with_beta_and_the_energy_falls():
     assert all(row[-1] == "True" for row in rows)
 
 
-def test_precisions_leave_the_fpa_gradient_and_learn_the_fisher():
+def test_precisions_leave_the_fpa_gradient_and_learn_the_fisher(run):
     out = run("precisions.py")
     assert out.count("same gradient: True") == 3 and "Pi = 5.0: eta Pi =  2.5, refused" in out
     assert "equal: True" in out
 
 
 def test_digits_mlp_learns_with_a_progress_bar():
+    # a program of its own: its jit fuses in a background compile, which ends with the program
     result = subprocess.run([sys.executable, str(EXAMPLES / "digits_mlp.py"), "--quick"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
@@ -66,7 +87,5 @@ def test_digits_mlp_learns_with_a_progress_bar():
 
 @pytest.mark.parametrize("name", ["gradient_vs_autograd.py", "jacobi_layers.py",
                                   "strict_beta.py", "precisions.py", "digits_mlp.py"])
-def test_each_example_explains_itself(name):
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--help"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0 and "--quick" in result.stdout
+def test_each_example_explains_itself(name, capsys):
+    assert run_here(name, "--help") == 0 and "--quick" in capsys.readouterr().out

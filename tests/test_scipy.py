@@ -13,6 +13,7 @@ The scalar implementations (pcgrad/primitives/special.py) are compared with
 scipy.special on more than 100,000 points each, edge cases included.
 """
 import doctest
+import functools
 import importlib
 import types
 import zlib
@@ -427,6 +428,7 @@ def test_a_missing_special_function_raises_attribute_error_naming_the_docs():
 
 
 # --- the scalar implementations against scipy.special -----------------------------------------
+@functools.lru_cache  # each loop compiled once, shared by the tests of its function
 def _vectorize(f, arity):
     """f applied elementwise to float64 arrays, compiled as the kernels call it."""
     if arity == 1:

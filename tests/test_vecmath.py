@@ -53,6 +53,7 @@ SPECIAL = numpy.array([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 5e-324, -5e-
                        -1.7976931348623157e308])
 
 
+@functools.lru_cache  # each loop compiled once, shared by the tests of its function
 def compiled(name):
     f = getattr(vm, name)
 
