@@ -31,6 +31,17 @@ from .api import _argnums, grad
 from .pytree import leaf_paths
 
 ENGINES = ("autograd", "jax")
+
+
+class _Stdout:
+    """compare's default file: sys.stdout when it prints, not when this module
+    was imported, so that redirect_stdout and captured output see the report."""
+
+    def __repr__(self) -> str:
+        return "sys.stdout"
+
+
+STDOUT: Any = _Stdout()
 INSTALL = {"autograd": "pip install autograd", "jax": 'pip install "jax[cpu]"'}
 
 
@@ -197,7 +208,7 @@ def compare(f: Callable[..., Any], *args: Any,
             against: Iterable[str | tuple[str, Callable[..., Any]]] = ENGINES,
             schedules: Sequence[str] = ("sweep", "jacobi", "euler"), argnums: Any = 0,
             rtol: float = 1e-6, atol: float = 1e-12, repeat: int = 5,
-            file: TextIO | None = sys.stdout, **options: Any) -> Comparison:
+            file: TextIO | None = STDOUT, **options: Any) -> Comparison:
     """Compare pcgrad's gradient of ``f`` at ``args`` with other engines'.
 
     ``f`` is a scalar function written with its numpy module as the keyword
@@ -210,7 +221,8 @@ def compare(f: Callable[..., Any], *args: Any,
     parameter, is skipped with a note. ``schedules`` and ``options``
     (eta, tol, units, ...) are pcgrad's relaxation options.
 
-    Prints (to ``file``; None prints nothing) and returns a Comparison: for
+    Prints (to ``file``, by default ``sys.stdout`` as it is when called;
+    None prints nothing) and returns a Comparison: for
     each input leaf, schedule and reference, max abs and rel difference,
     cosine and iterations; each engine's first call and time per call (best
     of ``repeat``).
@@ -254,7 +266,7 @@ def compare(f: Callable[..., Any], *args: Any,
     result.timings += reference_timings
     result.rows.sort(key=lambda row: names.index(row.input))
     if file is not None:
-        print(result, file=file)
+        print(result, file=sys.stdout if file is STDOUT else file)
     return result
 
 

@@ -3,6 +3,7 @@
 The references are autograd (an independent engine) and hand-made wrong
 gradients, whose differences from the right one are known in closed form.
 """
+import contextlib
 import importlib.util
 import io
 import sys
@@ -84,6 +85,15 @@ def test_iterations_and_first_call_are_reported_apart():
     assert [t.engine for t in result.timings] == ["pcgrad jacobi", "autograd"]
     assert all(t.first > 0 and t.per_call > 0 for t in result.timings)
     assert "first call" in str(result) and "per call" in str(result)
+
+
+def test_the_report_goes_to_sys_stdout_as_it_is_when_compare_prints():
+    # pcgrad.compare is imported (above) before stdout is redirected
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = pcgrad.compare(mlp, PARAMS, X, schedules=("sweep",), repeat=1,
+                                against=[("autograd", lambda p, x: exact_gradient())])
+    assert printed.getvalue() == f"{result}\n"
 
 
 def test_a_missing_engine_is_skipped_with_a_one_line_note(monkeypatch):
