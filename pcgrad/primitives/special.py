@@ -22,8 +22,6 @@ import numpy as np
 from ..kernels import scalar
 from . import vecmath as vm
 
-helper = scalar  # (the largest: LLVM calls rather than inlines them)
-
 INF, NAN, PI = math.inf, math.nan, math.pi
 TWO_OVER_SQRT_PI = 1.1283791670955126
 SQRT_PI_OVER_2 = 0.886226925452758
@@ -63,7 +61,7 @@ DIGAMMA_ASYMPTOTIC = np.array([
     1.0 / 12.0, -3617.0 / 8160.0])
 
 
-@helper
+@scalar
 def _root_series(d, coefficients):
     total = 0.0
     for n in range(coefficients.size - 1, -1, -1):
@@ -71,7 +69,7 @@ def _root_series(d, coefficients):
     return total
 
 
-@helper
+@scalar
 def _digamma_positive(x):
     if abs(x - POS_ROOT) < 0.25:
         return _root_series((x - POS_ROOT) - POS_ROOT_LO, POS_ROOT_SERIES)
@@ -86,7 +84,7 @@ def _digamma_positive(x):
     return shift + math.log(x) - 0.5 / x - tail
 
 
-@helper
+@scalar
 def digamma(x):
     if x > 0:
         return _digamma_positive(x) if x < INF else INF
@@ -109,7 +107,7 @@ TRIGAMMA_ASYMPTOTIC = np.array([
     -3617.0 / 510.0])
 
 
-@helper
+@scalar
 def _trigamma_positive(x):
     shift = 0.0
     while x < 10.0:  # psi'(x) = psi'(x + 1) + 1/x^2
@@ -122,7 +120,7 @@ def _trigamma_positive(x):
     return shift + (1.0 + 0.5 / x + tail) / x
 
 
-@helper
+@scalar
 def trigamma(x):
     if x > 0:
         return _trigamma_positive(x) if x < INF else 0.0
@@ -142,7 +140,7 @@ ZETA_EM = np.array([
     1.8152105401943546773e17, -7.1661652561756670113e18])
 
 
-@helper
+@scalar
 def hurwitz_zeta(s, q):
     """zeta(s, q) = sum_k (q + k)^-s for s > 1 (q < 0 only for integer s)."""
     if s == 1.0:
@@ -182,7 +180,7 @@ def hurwitz_zeta(s, q):
     return total
 
 
-@helper
+@scalar
 def polygamma(n, x):
     """psi^(n)(x) for integer n >= 0 (nan for other n, as scipy)."""
     if n != n or n < 0 or n != math.floor(n):
@@ -231,7 +229,7 @@ HALF_LOG_2PI = 0.9189385332046728
 MAXGAM = 171.62434145445798  # Gamma overflows above
 
 
-@helper
+@scalar
 def _stirling_correction(x):
     """lgamma(x) minus its Stirling approximation, for x >= 10."""
     w = 1.0 / (x * x)
@@ -241,7 +239,7 @@ def _stirling_correction(x):
     return total / x
 
 
-@helper
+@scalar
 def _lbeta_large(a, b):
     """log B(a, b) for a >= b > 0 and a >= 10, from Stirling's series: the
     large logarithms of lgamma(a) + lgamma(b) - lgamma(a + b) cancel exactly."""
@@ -254,7 +252,7 @@ def _lbeta_large(a, b):
             + (_stirling_correction(a) - _stirling_correction(s)))
 
 
-@helper
+@scalar
 def _beta_poles(a, b):
     """(sign, a, b, infinite) at the poles of Gamma: B(a, b) with a a
     non-positive integer is the limit (-1)^b B(1 - a - b, b) for integer b
@@ -277,7 +275,7 @@ def _beta_poles(a, b):
     return sign, a, b, False
 
 
-@helper
+@scalar
 def betaln(a, b):
     """log |B(a, b)|, B = Gamma(a) Gamma(b) / Gamma(a + b)."""
     if a != a or b != b:
@@ -304,7 +302,7 @@ def betaln(a, b):
     return math.log(abs(ga / gy * gb))
 
 
-@helper
+@scalar
 def beta(a, b):
     """B(a, b) = Gamma(a) Gamma(b) / Gamma(a + b)."""
     if a != a or b != b:
@@ -331,7 +329,7 @@ def beta(a, b):
 
 
 # --- error functions ----------------------------------------------------------
-@helper
+@scalar
 def _erfinv_guess(x, w):
     """Giles' approximation of erfinv(x) (single precision), w = -log((1-x)(1+x))."""
     if w < 5.0:
@@ -365,7 +363,7 @@ def _erfinv_guess(x, w):
     return math.copysign(t, x)
 
 
-@helper
+@scalar
 def _halley(x, y, z):
     """Refine x by Halley's method on erf(x) = y (z < 0) or erfc(x) = z: the
     residual is computed where it has no cancellation."""
@@ -379,7 +377,7 @@ def _halley(x, y, z):
     return x
 
 
-@helper
+@scalar
 def _erfinv_central(y):
     """erfinv(y) for |y| <= 1/2."""
     if abs(y) < 1e-8:  # erfinv(y) = sqrt(pi)/2 y (1 + pi y^2 / 12 + ...)
@@ -387,13 +385,13 @@ def _erfinv_central(y):
     return _halley(_erfinv_guess(y, -math.log((1.0 - y) * (1.0 + y))), y, -1.0)
 
 
-@helper
+@scalar
 def _erfcinv_tail(z):
     """erfcinv(z) for 0 < z <= 1/2."""
     return _halley(_erfinv_guess(1.0 - z, -math.log(z * (2.0 - z))), 0.0, z)
 
 
-@helper
+@scalar
 def erfcinv(z):
     if z != z or z < 0 or z > 2:
         return NAN
@@ -408,7 +406,7 @@ def erfcinv(z):
     return -_erfcinv_tail(2.0 - z)  # 2 - z is exact
 
 
-@helper
+@scalar
 def erfinv(y):
     if y != y or abs(y) > 1:
         return NAN
@@ -429,7 +427,7 @@ def ndtr(x):
     return 1.0 - y if t > 0 else y
 
 
-@helper
+@scalar
 def _log_ndtr_tail(x):
     """log Phi(x) - log(phi(x) / -x) for x <= -20: log(1 - 1/x^2 + 3/x^4 - ...)."""
     w = 1.0 / (x * x)
@@ -440,7 +438,7 @@ def _log_ndtr_tail(x):
     return math.log(total)
 
 
-@helper
+@scalar
 def log_ndtr(x):
     if x <= -20:
         if x == -INF:
@@ -451,7 +449,7 @@ def log_ndtr(x):
     return math.log1p(-0.5 * math.erfc(x / SQRT_2))
 
 
-@helper
+@scalar
 def log_ndtr_d(x, y):
     """d log Phi / dx = phi(x) / Phi(x)."""
     if x <= -20:
@@ -470,7 +468,7 @@ def log_ndtr_d(x, y):
 BESSEL_SWITCH = 25.0  # power series below, asymptotic series above
 
 
-@helper
+@scalar
 def _bessel_series(x, order):
     """I_order(x) for |x| <= BESSEL_SWITCH (order 0 or 1): all terms positive."""
     q = 0.25 * x * x
@@ -484,7 +482,7 @@ def _bessel_series(x, order):
     return total
 
 
-@helper
+@scalar
 def _bessel_asymptotic(x, order):
     """exp(-x) I_order(x) for x > BESSEL_SWITCH (order 0 or 1)."""
     mu = 4.0 * order * order
@@ -499,7 +497,7 @@ def _bessel_asymptotic(x, order):
     return total / math.sqrt(2.0 * PI * x)
 
 
-@helper
+@scalar
 def i0e(x):
     a = abs(x)
     if a != a:
@@ -511,7 +509,7 @@ def i0e(x):
     return _bessel_asymptotic(a, 0)
 
 
-@helper
+@scalar
 def i1e(x):
     a = abs(x)
     if a != a:
@@ -523,7 +521,7 @@ def i1e(x):
     return math.copysign(_bessel_asymptotic(a, 1), x)
 
 
-@helper
+@scalar
 def i0(x):
     a = abs(x)
     if a <= BESSEL_SWITCH:
@@ -534,7 +532,7 @@ def i0(x):
     return _bessel_asymptotic(a, 0) * half * half
 
 
-@helper
+@scalar
 def i1(x):
     a = abs(x)
     if a <= BESSEL_SWITCH:
@@ -576,7 +574,7 @@ def logit(x):
 TINY = 1e-300
 
 
-@helper
+@scalar
 def _log1pmx(u):
     """log(1 + u) - u for |u| < 1/2, without cancellation."""
     total, power = 0.0, u
@@ -601,7 +599,7 @@ ZETA_INTEGERS = np.array([
 EULER_GAMMA = 0.5772156649015329
 
 
-@helper
+@scalar
 def _lgamma1p(a):
     """lgamma(1 + a), accurate also for small a (where 1 + a would round)."""
     if abs(a) >= 0.2:
@@ -612,7 +610,7 @@ def _lgamma1p(a):
     return a * (a * total - EULER_GAMMA)
 
 
-@helper
+@scalar
 def _gammaincc_small_x(a, x):
     """Q(a, x) for x <= 1.1 and small a, from the series of Gamma(a, x) (no
     subtraction from 1 where Q is small)."""
@@ -627,7 +625,7 @@ def _gammaincc_small_x(a, x):
     return -math.expm1(a * log_x - _lgamma1p(a)) - math.exp(a * log_x - math.lgamma(a)) * total
 
 
-@helper
+@scalar
 def _gamma_prefix(a, x):
     """x^a exp(-x) / Gamma(a), for a > 0 and x > 0; for large a from Stirling's
     series, where a log x - x - lgamma(a) would cancel."""
@@ -640,7 +638,7 @@ def _gamma_prefix(a, x):
     return math.sqrt(a / (2.0 * PI)) * math.exp(power - _stirling_correction(a))
 
 
-@helper
+@scalar
 def _gamma_series(a, x):
     """P(a, x) by its power series (x < a + 1): all terms positive."""
     term = 1.0
@@ -655,7 +653,7 @@ def _gamma_series(a, x):
     return _gamma_prefix(a, x) / a * total
 
 
-@helper
+@scalar
 def _gamma_fraction(a, x):
     """Q(a, x) by its continued fraction (x >= a + 1), Lentz's method."""
     b = x + 1.0 - a
@@ -679,7 +677,7 @@ def _gamma_fraction(a, x):
     return _gamma_prefix(a, x) * h
 
 
-@helper
+@scalar
 def gammainc(a, x):
     """The regularized lower incomplete gamma function P(a, x)."""
     if a != a or x != x or a < 0 or x < 0 or (a == 0 and x == 0):
@@ -699,7 +697,7 @@ def gammainc(a, x):
     return 1.0 - _gamma_fraction(a, x)
 
 
-@helper
+@scalar
 def gammaincc(a, x):
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
     if a != a or x != x or a < 0 or x < 0 or (a == 0 and x == 0):
@@ -719,7 +717,7 @@ def gammaincc(a, x):
     return _gamma_fraction(a, x)
 
 
-@helper
+@scalar
 def gammainc_dx(a, x):
     """d P(a, x) / dx = x^(a-1) exp(-x) / Gamma(a)."""
     if a != a or x != x or a < 0 or x < 0:
@@ -731,7 +729,7 @@ def gammainc_dx(a, x):
     return math.exp((a - 1.0) * math.log(x) - x - math.lgamma(a))
 
 
-@helper
+@scalar
 def _beta_fraction(a, b, x):
     """The continued fraction of I_x(a, b) (Lentz's method), for x < (a+1)/(a+b+2)."""
     qab, qap, qam = a + b, a + 1.0, a - 1.0
@@ -767,7 +765,7 @@ def _beta_fraction(a, b, x):
     return h
 
 
-@helper
+@scalar
 def betainc(a, b, x):
     """The regularized incomplete beta function I_x(a, b)."""
     if a != a or b != b or x != x or a < 0 or b < 0 or x < 0 or x > 1:
@@ -787,7 +785,7 @@ def betainc(a, b, x):
     return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
 
 
-@helper
+@scalar
 def betainc_dx(a, b, x):
     """d I_x(a, b) / dx = x^(a-1) (1 - x)^(b-1) / B(a, b)."""
     if a != a or b != b or x != x or a < 0 or b < 0 or x < 0 or x > 1:
@@ -802,7 +800,7 @@ def betainc_dx(a, b, x):
 
 
 # --- numpy's remainder and fmod -------------------------------------------------
-@helper
+@scalar
 def _divmod(a, b):
     """(floor(a / b), a mod b) as numpy computes them (the sign of b)."""
     m = np.fmod(a, b) if b != 0 else NAN

@@ -34,8 +34,6 @@ from numba.extending import intrinsic
 
 from ..kernels import scalar
 
-vector = scalar
-
 
 @intrinsic
 def _bits(typingctx, x):
@@ -81,26 +79,26 @@ C14, C15, C16, C17 = (1 / 87178291200, 1 / 1307674368000, 1 / 20922789888000,
 EXPM1_DIRECT = 0.7  # below, expm1 is its series: no reduction, no cancellation
 
 
-@vector
+@scalar
 def _pow2(k):
     """2**k as a float64 for integer k in [-1022, 1023]."""
     return _float((k + 1023) << 52)
 
 
-@vector
+@scalar
 def _reduce(x):
     """(k, r) with x = k ln2 + r, |r| <= ln2 / 2 (about), k an integer float."""
     k = (x * INV_LN2 + SHIFTER) - SHIFTER
     return k, (x - k * LN2_HI) - k * LN2_LO
 
 
-@vector
+@scalar
 def _expm1_small(r):
     """expm1(r) for |r| <= ln2 / 2 (about)."""
     return _expm1_series(r, _mad(r, C13, C12))
 
 
-@vector
+@scalar
 def _expm1_wide(r):
     """expm1(r) for |r| <= EXPM1_DIRECT."""
     q = _mad(r, C17, C16)
@@ -110,7 +108,7 @@ def _expm1_wide(r):
     return _expm1_series(r, _mad(r, q, C12))
 
 
-@vector
+@scalar
 def _expm1_series(r, q):
     """r + r^2 (1/2 + r/6 + ... + r^10 q), q the series' tail from 1/12!."""
     q = _mad(r, q, C11)
@@ -126,7 +124,7 @@ def _expm1_series(r, q):
     return _mad(r * r, q, r)
 
 
-@vector
+@scalar
 def exp(x):
     c = min(max(x, EXP_MIN), EXP_MAX)  # nan becomes a bound; restored below
     k, r = _reduce(c)
@@ -138,7 +136,7 @@ def exp(x):
     return y if x == x else x
 
 
-@vector
+@scalar
 def expm1(x):
     c = min(max(x, -40.0), EXP_MAX)  # expm1(-40) is -1 in float64
     k, r = _reduce(c)
@@ -165,7 +163,7 @@ MANTISSA = 0x000FFFFFFFFFFFFF
 TWO54 = 18014398509481984.0
 
 
-@vector
+@scalar
 def _log1p_of(f, k, c):
     """log(2**k (1 + f)) + c for f in [sqrt(2)/2 - 1, sqrt(2) - 1)."""
     hfsq = 0.5 * f * f
@@ -177,7 +175,7 @@ def _log1p_of(f, k, c):
     return s * (hfsq + t1 + t2) + (k * LN2_LO + c) - hfsq + f + k * LN2_HI
 
 
-@vector
+@scalar
 def _split(u):
     """(f, k) with u = 2**k (1 + f), f in [sqrt(2)/2 - 1, sqrt(2) - 1), for a
     positive normal u."""
@@ -187,7 +185,7 @@ def _split(u):
     return m - 1.0, k
 
 
-@vector
+@scalar
 def log(x):
     tiny = x < 2.2250738585072014e-308  # subnormal (or not positive): scaled by 2**54
     u = x * TWO54 if tiny else x
@@ -198,7 +196,7 @@ def log(x):
     return y if x < math.inf else x  # inf and nan
 
 
-@vector
+@scalar
 def log1p(x):
     u = 1.0 + x
     f, k = _split(u)
@@ -218,7 +216,7 @@ TP0, TP1, TP2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.614687
 TQ1, TQ2, TQ3 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
 
 
-@vector
+@scalar
 def tanh(x):
     a = abs(x)
     z = a * a
@@ -230,7 +228,7 @@ def tanh(x):
     return y if x == x else x
 
 
-@vector
+@scalar
 def logistic(x):
     """1 / (1 + exp(-x)), without overflow: e = exp(-|x|) <= 1."""
     e = exp(-abs(x))
@@ -238,7 +236,7 @@ def logistic(x):
     return y if x == x else x
 
 
-@vector
+@scalar
 def logistic_d(x):
     """logistic(x) logistic(-x) = e / (1 + e)^2 with e = exp(-|x|); the square
     as 1 + e (2 + e), which rounds once where the 1 dominates."""
@@ -269,7 +267,7 @@ K1, K2, K3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872
 K4, K5, K6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
 
 
-@vector
+@scalar
 def _two_sum(a, b):
     """(s, e) with s = fl(a + b) and a + b = s + e exactly (Knuth)."""
     s = a + b
@@ -277,7 +275,7 @@ def _two_sum(a, b):
     return s, (a - (s - v)) + (b - v)
 
 
-@vector
+@scalar
 def _reduce_pio2(x):
     """(r, rr, n) with x = n pi/2 + r + rr, |r| <= pi/4 (about), |rr| <= ulp(r)
     and n an int64 whose two low bits are n mod 4; for |x| <= TRIG_BOUND."""
@@ -291,7 +289,7 @@ def _reduce_pio2(x):
     return r, (s - r) + tail, _bits(shifted)
 
 
-@vector
+@scalar
 def _sin_kernel(r, rr):
     """sin(r + rr) for |r| <= pi/4, rr a correction below ulp(r)."""
     z = r * r
@@ -301,7 +299,7 @@ def _sin_kernel(r, rr):
     return r - ((z * (0.5 * rr - v * q) - rr) - v * S1)
 
 
-@vector
+@scalar
 def _cos_kernel(r, rr):
     """cos(r + rr) for |r| <= pi/4, rr a correction below ulp(r)."""
     z = r * r
@@ -312,7 +310,7 @@ def _cos_kernel(r, rr):
     return w + (((1.0 - w) - hz) + (z * q - r * rr))
 
 
-@vector
+@scalar
 def sin(x):
     """sin(x) for |x| <= TRIG_BOUND, and nan for x nan or infinite."""
     r, rr, n = _reduce_pio2(x)
@@ -322,7 +320,7 @@ def sin(x):
     return y if x != 0.0 else x  # keeps the sign of zero
 
 
-@vector
+@scalar
 def cos(x):
     """cos(x) for |x| <= TRIG_BOUND, and nan for x nan or infinite."""
     r, rr, n = _reduce_pio2(x)
