@@ -152,7 +152,7 @@ def source(plan, relaxation):
         segments.append(("span", start, n))
     used, functions = set(), []
     replay = [f"    open_errors(ts, err, opens_ptr, opens, {n})",
-              f"    _copy(error_of(ts, err, {plan.output}), seed)"]
+              f"    copy(error_of(ts, err, {plan.output}), seed)"]
     read_back = {}  # region -> values its errors read
     for kind, lo, hi in reversed(segments):
         if kind == "span":
@@ -174,9 +174,9 @@ def source(plan, relaxation):
         "from numba import njit",
         "from pcgrad.fusion import load, store, unpack",
         "from pcgrad.kernels import ENTRY, kernel",
-        "from pcgrad.primitives.core import error_of",
+        "from pcgrad.primitives.core import copy, error_of",
         "from pcgrad.primitives.elementwise import NARY_TABLE, UNARY_TABLE, zero_d, zero_nary_d",
-        "from pcgrad.relax import _copy, _nonfinite, forward_span, open_errors, sweep_span",
+        "from pcgrad.relax import _nonfinite, forward_span, open_errors, sweep_span",
         ""]
     # the table's scalar functions, each compiled once as a function of its
     # own: called from the regions, they compile far faster than inlined ones

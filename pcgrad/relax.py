@@ -27,7 +27,7 @@ from .kernels import (OpTable, call_energy, call_forward, call_hook, call_rule, 
                       helper)
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import edge_children, scratch
-from .primitives.core import LEAF, error_of, value_of, view
+from .primitives.core import LEAF, copy, error_of, fill, value_of, view
 
 SWEEP, JACOBI, EULER, STRICT = range(4)  # indices of options.SCHEDULES
 CONVERGED, MAX_ITERS, DIVERGED = range(3)
@@ -117,19 +117,6 @@ class RelaxInfo:
     record: RelaxRecord | None = None
 
 
-# Small loops instead of numpy array expressions, which take Numba seconds to compile.
-@helper
-def _fill(x, v):
-    for i in range(x.size):
-        x[i] = v
-
-
-@helper
-def _copy(dst, src):
-    for i in range(dst.size):
-        dst[i] = src[i]
-
-
 # The relaxation loops address a node's elements o..o+k-1 of its buffers
 # through these helpers, which make the views: a view made in the loops
 # themselves, or a loop over o..o+k-1 there, would add code to them, and
@@ -148,13 +135,13 @@ def _norm(x, o, k):
 @helper
 def _zero(x, o, k):
     """x[o:o + k] = 0."""
-    _fill(x[o:o + k], 0.0)
+    fill(x[o:o + k], 0.0)
 
 
 @helper
 def _copy_at(dst, src, o, k):
     """dst[o:o + k] = src[o:o + k]."""
-    _copy(dst[o:o + k], src[o:o + k])
+    copy(dst[o:o + k], src[o:o + k])
 
 
 @helper
@@ -314,7 +301,7 @@ def _keep(trail, kept, state, it, final, t, err, value, units, segments):
     if count == rows:
         half = count // 2
         for r in range(1, half):
-            _copy(trail[r * width:(r + 1) * width], trail[2 * r * width:(2 * r + 1) * width])
+            copy(trail[r * width:(r + 1) * width], trail[2 * r * width:(2 * r + 1) * width])
             kept[r] = kept[2 * r]
         count, stride = half, 2 * stride
         state[1] = stride
@@ -328,7 +315,7 @@ def _keep(trail, kept, state, it, final, t, err, value, units, segments):
     for s in range(segments.size // 3):
         source = err if segments[3 * s] == 0 else value
         n = segments[3 * s + 2]
-        _copy(row[c:c + n], source[segments[3 * s + 1]:segments[3 * s + 1] + n])
+        copy(row[c:c + n], source[segments[3 * s + 1]:segments[3 * s + 1] + n])
         c += n
     kept[count] = it
     state[0] = count + 1
@@ -638,7 +625,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
 def open_errors(ts, err, opens_ptr, opens, j):
     """Zero the error buffers the sweep opens at step j (Plan.sweep_layout)."""
     for q in range(opens_ptr[j], opens_ptr[j + 1]):
-        _fill(error_of(ts, err, opens[q]), 0.0)
+        fill(error_of(ts, err, opens[q]), 0.0)
 
 
 @njit(inline="always")
@@ -677,7 +664,7 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
     for j in range(n, -1, -1):
         open_errors(ts, err, opens_ptr, opens, j)
         if j == n:
-            _copy(error_of(ts, err, out), seed)
+            copy(error_of(ts, err, out), seed)
         elif send_error(ts, value, err, rules, j):
             total += _squares(error_of(ts, err, j), t, precision, j)
         if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass

@@ -3,6 +3,9 @@
 Strict relaxation and compiled replay compute predictions with these
 kernels, so each must agree with the numpy forward used while tracing.
 """
+import ast
+import pathlib
+
 import numpy
 import pytest
 
@@ -141,3 +144,41 @@ def test_a_plan_does_not_store_the_input_of_an_output_only_function():
     assert t.voff[j] >= 0  # exp's output is: its derivative
     numpy.testing.assert_allclose(pcgrad.grad(loss)(v), -2 * v * numpy.exp(-v * v),
                                   rtol=1e-15)
+
+
+
+def _slice_assignments(sources):
+    """Every ``x[a:b] = ...`` and ``x[a:b] op= ...`` in a compiled function
+    (decorated kernel, helper, entry, njit or scalar) of ``sources``, a dict
+    name -> Python source: [(name:line, statement)]."""
+    found = []
+    for name, source in sources.items():
+        for fn in ast.walk(ast.parse(source)):
+            decorators = {ast.unparse(d).split("(")[0].split(".")[-1]
+                          for d in getattr(fn, "decorator_list", [])}
+            if not isinstance(fn, ast.FunctionDef) or not decorators & COMPILED:
+                continue
+            for node in ast.walk(fn):
+                targets = (node.targets if isinstance(node, ast.Assign) else
+                           [node.target] if isinstance(node, ast.AugAssign) else [])
+                found += [(f"{name}:{node.lineno}", ast.unparse(node)) for t in targets
+                          if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice)]
+    return found
+
+
+COMPILED = {"kernel", "helper", "entry", "njit", "scalar"}
+
+
+def test_compiled_code_writes_arrays_with_loops_not_array_expressions():
+    # out[:] = x or g[:] += e costs Numba 2-3 s to compile in each kernel that
+    # writes it (the reshape kernels took 2.5 s each); core.fill, copy and
+    # accumulate are loops that compile in a tenth of that
+    example = "@kernel\ndef k(t, out, x):\n    out[:] = x\n    out[1:] += x[1:]\n" \
+              "    y = x[:2]\n    y[0] = 1.0\n\ndef python(out):\n    out[:] = 0.0\n"
+    assert _slice_assignments({"example": example}) == [
+        ("example:3", "out[:] = x"), ("example:4", "out[1:] += x[1:]")]
+    root = pathlib.Path(pcgrad.__file__).parent
+    package = {str(p.relative_to(root)): p.read_text()
+               for p in [*root.glob("*.py"), *root.glob("primitives/*.py")]}
+    assert len(package) > 20
+    assert _slice_assignments(package) == []

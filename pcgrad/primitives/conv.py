@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..kernels import blas_dgemm, helper, kernel
-from .core import CONV, error_of, family, parent, register, sends, value_of
+from .core import CONV, error_of, family, fill, parent, register, sends, value_of
 from .linalg import product
 from .structural import register_gather
 
@@ -90,7 +90,7 @@ def _im2col(p, x, col):
                     row = col[(r * oh_ + oh) * ow_:(r * oh_ + oh + 1) * ow_]
                     ih = oh * p[SH] - p[PT] + ki * p[DH]
                     if ih < 0 or ih >= h_:
-                        row[:] = 0.0
+                        fill(row, 0.0)
                         continue
                     source = x[(c * h_ + ih) * w_:(c * h_ + ih + 1) * w_]
                     iw = kj * p[DW] - p[PL]

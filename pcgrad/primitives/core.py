@@ -148,6 +148,29 @@ def view(x, o, k):
     return x[o:o + k]
 
 
+# Loops instead of the array expressions x[:] = v, x[:] = y and x[:] += y,
+# which take Numba seconds to compile in every kernel that writes them.
+@helper
+def fill(x, v):
+    """x[:] = v."""
+    for i in range(x.size):
+        x[i] = v
+
+
+@helper
+def copy(dst, src):
+    """dst[:] = src."""
+    for i in range(dst.size):
+        dst[i] = src[i]
+
+
+@helper
+def accumulate(dst, src):
+    """dst[:] += src."""
+    for i in range(dst.size):
+        dst[i] += src[i]
+
+
 @helper
 def operands(value, voff, size, par, q, n, absent):
     """The values of a node's operands par[q:q + n] (n <= 3), ``absent``

@@ -35,7 +35,7 @@ from .. import kernels
 from ..graph import structure_key
 from ..kernels import OpTable, call_forward, kernel
 from ..tracing import CONSTANT, INPUT
-from .core import CUSTOM, LEAF, error_of, family, parent, register, sends, value_of
+from .core import CUSTOM, LEAF, copy, error_of, family, parent, register, sends, value_of
 
 HEADER = 7   # primal leaves, constants, rows, value size, g's row, len(par), len(ints)
 
@@ -259,7 +259,7 @@ class HostRule:
 # The prediction: fwd's output at the feed-forward pass, the node's last parent.
 @kernel
 def custom_forward(t, j, value, out):
-    out[:] = value_of(t, value, t.par[t.pptr[j + 1] - 1])
+    copy(out, value_of(t, value, t.par[t.pptr[j + 1] - 1]))
 
 
 def _lower(params, in_shapes, out_shape):

@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from ..kernels import kernel
-from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, family, parent,
-                   register, sends, tnp, value_of, view)
+from .core import (CUMSUM, EXTREMUM, PROD, SCATTER, broadcast_map, error_of, family, fill,
+                   parent, register, sends, tnp, value_of, view)
 
 
 def _reduction_lowering(code, whole=False):
@@ -117,7 +117,7 @@ def extremum_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
     sign = 1.0 if t.code[j] == 0 else -1.0
-    out[:] = -sign * math.inf
+    fill(out, -sign * math.inf)
     for i in range(x.size):
         m = index[i]
         if x[i] != x[i] or sign * x[i] > sign * out[m]:
@@ -163,7 +163,7 @@ register("min", EXTREMUM, lambda x, axis, keepdims: np.min(x, axis=axis, keepdim
 def prod_forward(t, j, value, out):
     x = value_of(t, value, parent(t, j, 0))
     index = t.ints[t.iptr[j]:t.iptr[j + 1]]
-    out[:] = 1.0
+    fill(out, 1.0)
     for i in range(x.size):
         out[index[i]] *= x[i]
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..kernels import helper, kernel
 from ..tracing import bind_with_arrays
-from .core import (COPY, GATHER, error_of, family, no_ints, parent, prim, register, sends, tnp,
-                   value_of)
+from .core import (COPY, GATHER, accumulate, copy, error_of, family, no_ints, parent, prim,
+                   register, sends, tnp, value_of)
 
 
 def _gather_lowering(index_forward):
@@ -130,14 +130,14 @@ register_gather("tril", lambda x, k: np.tril(x, k),
 # --- reshape: same elements, same order -------------------------------------
 @kernel
 def copy_forward(t, j, value, out):
-    out[:] = value_of(t, value, parent(t, j, 0))
+    copy(out, value_of(t, value, parent(t, j, 0)))
 
 
 # eps_x += eps_y
 @kernel
 def copy_vjp(t, j, value, prediction, e, acc):
     if sends(t, j, 0):
-        error_of(t, acc, parent(t, j, 0))[:] += e
+        accumulate(error_of(t, acc, parent(t, j, 0)), e)
 
 
 register("reshape", COPY, lambda x, shape: np.reshape(x, shape), no_ints(),
