@@ -169,10 +169,10 @@ def _slice_assignments(sources):
 COMPILED = {"kernel", "helper", "entry", "njit", "scalar"}
 
 
-def test_compiled_code_writes_arrays_with_loops_not_array_expressions():
-    # out[:] = x or g[:] += e costs Numba 2-3 s to compile in each kernel that
-    # writes it (the reshape kernels took 2.5 s each); core.fill, copy and
-    # accumulate are loops that compile in a tenth of that
+def test_compiled_code_writes_arrays_with_loops_not_slice_assignments():
+    # the first out[:] = x or g[:] += e in a process costs Numba about 2 s to
+    # compile (a first gradient through reshape paid it); core.fill, copy and
+    # accumulate are loops that compile in a tenth of a second
     example = "@kernel\ndef k(t, out, x):\n    out[:] = x\n    out[1:] += x[1:]\n" \
               "    y = x[:2]\n    y[0] = 1.0\n\ndef python(out):\n    out[:] = 0.0\n"
     assert _slice_assignments({"example": example}) == [

@@ -148,8 +148,9 @@ def view(x, o, k):
     return x[o:o + k]
 
 
-# Loops instead of the array expressions x[:] = v, x[:] = y and x[:] += y,
-# which take Numba seconds to compile in every kernel that writes them.
+# Loops instead of the slice assignments x[:] = v, x[:] = y and x[:] += y: the
+# first of those in a process takes Numba about 2 s to compile, each later one
+# a few tenths.
 @helper
 def fill(x, v):
     """x[:] = v."""
