@@ -27,7 +27,7 @@ from .kernels import (OpTable, call_energy, call_forward, call_hook, call_rule, 
                       helper)
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import edge_children, scratch
-from .primitives.core import LEAF, copy, error_of, fill, value_of, view
+from .primitives.core import LEAF, accumulate, copy, error_of, fill, value_of, view
 
 SWEEP, JACOBI, EULER, STRICT = range(4)  # indices of options.SCHEDULES
 CONVERGED, MAX_ITERS, DIVERGED = range(3)
@@ -147,9 +147,7 @@ def _copy_at(dst, src, o, k):
 @helper
 def _add_at(dst, src, o, k):
     """dst[o:o + k] += src[o:o + k]."""
-    x, y = dst[o:o + k], src[o:o + k]
-    for i in range(k):
-        x[i] += y[i]
+    accumulate(dst[o:o + k], src[o:o + k])
 
 
 # The squared prediction-error sum is reassociated so that it vectorizes.

@@ -11,8 +11,8 @@ import numpy as np
 from numba import types
 
 from ..kernels import blas_dgemm, gemm, helper, kernel
-from .core import (LINALG, MATMUL, error_of, family, operands, parent, register, sends, tnp,
-                   value_of, view)
+from .core import (LINALG, MATMUL, copy, error_of, family, operands, parent, register, sends,
+                   tnp, value_of, view)
 
 
 def batched_matmul_dims(a_shape, b_shape):
@@ -587,8 +587,7 @@ def triangular_forward(t, j, value, out):
     batch, n, k, lower, trans, unit = row[0], row[1], row[2], row[3], row[4], row[5]
     a = value_of(t, value, parent(t, j, 0))
     rhs = value_of(t, value, parent(t, j, 1))
-    for i in range(out.size):
-        out[i] = rhs[i]
+    copy(out, rhs)
     for b in range(batch):
         _solve_triangular(a[b * n * n:], n, lower != 0, trans != 0, unit != 0, out[b * n * k:],
                           k)
