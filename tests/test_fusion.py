@@ -205,7 +205,7 @@ def test_generated_code_is_named_by_the_kernel_digest(monkeypatch):
 def test_a_program_that_exits_leaves_no_fusion_compile_running(tmp_path):
     mark = f"pcgrad-fusion-test-{uuid.uuid4()}"
     script = tmp_path / "exits.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(textwrap.dedent("""
         import time
         import numpy, pcgrad, pcgrad.numpy as np
         from pcgrad import fusion
