@@ -20,6 +20,7 @@ A compile that takes more than a second is announced once on stderr;
 """
 import contextlib
 import ctypes
+import os
 import functools
 import hashlib
 import importlib.machinery
@@ -277,9 +278,14 @@ def kernel(fn=None, **options):
     return helper(fn, error_model="numpy", **options)
 
 
-def entry(fn):
-    """``@entry``: a cached function Python calls (see ENTRY)."""
-    return njit(**ENTRY)(fn)
+def entry(fn=None, **options):
+    """``@entry``: a cached function Python calls (see ENTRY);
+    ``@entry(error_model=...)`` adds Numba options."""
+    def compile(f):
+        dispatcher = njit(**dict(ENTRY, cache=False), **options)(f)
+        dispatcher._cache = _LazyCache(f)  # Numba's cache, under a lock (see _LazyCache)
+        return dispatcher
+    return compile if fn is None else compile(fn)
 
 
 class _Helper(CPUDispatcher):
@@ -298,10 +304,21 @@ class _Helper(CPUDispatcher):
 
 
 class _LazyCache:
-    """Numba's disk cache of one function, set up when first used: setting it
-    up finds and tests the cache folder (a file written and deleted), and a
-    process that loads a few kernels from the cache need not do it for the
-    hundred others and their helpers."""
+    """Numba's disk cache of one function, set up when first used (setting it
+    up finds and tests the cache folder: a file written and deleted, which a
+    process that loads a few kernels need not do for the hundred others), and
+    read and written under a lock that other processes respect.
+
+    Numba saves an entry by reading the function's index, picking the first
+    data-file name the index does not use, and writing the index, then the
+    data, with no lock. Two processes saving at once (test workers, dask
+    workers, a pool) can pick the same name for different entries, and an
+    index can then send one kernel to another's code: all sub-codes of a
+    family (every unary function's error rule ...) share one index, so a
+    gradient could silently use the wrong derivative. An exclusive lock on a
+    file beside the index makes each load and save whole. Without fcntl
+    (Windows), or where the lock file cannot be made, Numba's own behaviour
+    is left as it is."""
 
     def __init__(self, py_func):
         self._py_func, self._cache = py_func, None
@@ -310,6 +327,29 @@ class _LazyCache:
         if self._cache is None:
             self._cache = FunctionCache(self._py_func)
         return getattr(self._cache, name)
+
+    def load_overload(self, sig, target_context):
+        with self._locked():
+            return self.__getattr__("load_overload")(sig, target_context)
+
+    def save_overload(self, sig, data):
+        with self._locked():
+            return self.__getattr__("save_overload")(sig, data)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        try:
+            import fcntl
+            index = self.__getattr__("_cache_file")._index_path
+            handle = os.open(index + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except (ImportError, OSError):
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)  # (releases the lock)
 
 
 def helper(fn=None, **options):

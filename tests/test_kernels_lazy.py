@@ -227,3 +227,69 @@ def test_blas_dgemm_falls_back_to_importing_scipy_linalg_where_the_file_is_not_f
     monkeypatch.setattr(kernels, "_cython_blas", not_found)
     monkeypatch.setattr(kernels, "_dgemm", [])
     assert kernels.blas_dgemm() == get_cython_function_address("scipy.linalg.cython_blas", "dgemm")
+
+
+# Two processes save kernels of one family (each unary function's error rule:
+# one Numba index for all) at the same moment: Numba reads the index, picks a
+# data-file name, writes the index, then the data. They meet at a barrier just
+# before reading the index (NUMBA_RACE_BARRIER), and each waits a little before
+# writing it back, so that without a lock both read the same index.
+RACING = """
+    import json, os, pathlib, sys, time, numpy
+    from numba.core import caching
+    barrier = pathlib.Path(os.environ["NUMBA_RACE_BARRIER"])
+    save, save_index = caching.IndexDataCacheFile.save, caching.IndexDataCacheFile._save_index
+
+    def racing(self, key, data):
+        if "_unary_rule" in self._index_path:
+            (barrier / str(os.getpid())).touch()
+            until = time.monotonic() + 3.0  # the other is held up by a lock, if any
+            while len(list(barrier.iterdir())) < 2 and time.monotonic() < until:
+                time.sleep(0.01)
+        return save(self, key, data)
+
+    def slow_index(self, overloads):
+        if "_unary_rule" in self._index_path:
+            time.sleep(0.5)
+        return save_index(self, overloads)
+
+    caching.IndexDataCacheFile.save, caching.IndexDataCacheFile._save_index = racing, slow_index
+    import pcgrad, pcgrad.numpy as np
+    f = getattr(np, sys.argv[1])
+    print(json.dumps(pcgrad.grad(lambda x: np.sum(f(x)))(numpy.array([0.3, 0.7])).tolist()))
+"""
+
+AFTER_THE_RACE = """
+    import json, numpy
+    from numba.core import event
+    import pcgrad, pcgrad.numpy as np
+    with event.install_recorder("numba:compile") as recorded:
+        x = numpy.array([0.3, 0.7])
+        grads = {name: pcgrad.grad(lambda x: np.sum(getattr(np, name)(x)))(x).tolist()
+                 for name in ("cosh", "arcsinh")}
+    names = [e.data["dispatcher"].py_func.__qualname__ for _, e in recorded.buffer
+             if e.is_start]
+    print(json.dumps({"grads": grads, "compiled": names}))
+"""
+
+
+def test_processes_saving_kernels_of_one_family_at_once_keep_each_its_own_code(
+        two_processes, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(pathlib.Path(two_processes[0]["cache"]), cache)  # sum's rule, the sweep
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
+               NUMBA_RACE_BARRIER=str(barrier))
+    racers = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(RACING), name], cwd=ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for name in ("cosh", "arcsinh")]
+    outs = [racer.communicate(timeout=600) for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers), [err for _, err in outs]
+    assert len(list(barrier.iterdir())) == 2  # both saved a unary rule
+    after = json.loads(run(AFTER_THE_RACE, cache).stdout)
+    x = numpy.array([0.3, 0.7])
+    numpy.testing.assert_allclose(after["grads"]["cosh"], numpy.sinh(x), rtol=1e-12)
+    numpy.testing.assert_allclose(after["grads"]["arcsinh"], 1 / numpy.sqrt(x * x + 1),
+                                  rtol=1e-12)
+    assert "_unary_rule.<locals>.rule" not in after["compiled"]  # both loaded from the cache
