@@ -260,6 +260,14 @@ case("power", lambda np, x: np.power(x, -1), nonzero(5), label="int-1")
 case("power", lambda np, x, y: np.power(x, y), positive(3, 4), Draw((3, 4), -2, 2,
      avoid=(0.0,)), label="both")
 
+# Rows longer than the broadcasting kernels' chunk (256 elements) along which
+# an operand is constant (a column, a scalar): spread over several chunks
+LONG_ROWS = [((3, 600), (3, 1)), ((), (600,)), ((2, 1, 300), (3, 1))]
+binary("multiply", real, real, shapes=LONG_ROWS)
+binary("divide", real, nonzero, shapes=LONG_ROWS)
+binary("power", positive, real, shapes=LONG_ROWS)
+binary("hypot", nonzero, nonzero, shapes=LONG_ROWS)
+
 # where: the condition is a constant (or computed from x, without derivative)
 _MASK = numpy.array([[True, False, True, True], [False, False, True, False],
                      [True, True, False, True]])
@@ -271,6 +279,9 @@ case("where", lambda np, c, x, y: np.where(c, x, y), _MASK, real(3, 1), real(4),
      label="both-broadcast", no_autograd="autograd's where VJP does not sum over broadcast axes")
 case("where", lambda np, x: np.where(x > 0, x, np.sin(x)), nonzero(3, 4),
      label="traced-condition")
+case("where", lambda np, c, x, y: np.where(c, x, y), numpy.arange(600) % 3 == 0, real(2, 1),
+     real(2, 600), label="long-rows", no_autograd="autograd's where VJP does not sum over "
+     "broadcast axes")
 case("clip", lambda np, x: np.clip(x, -0.5, 0.5), Draw((3, 4), avoid=(-0.5, 0.5)))
 case("clip", lambda np, x: np.clip(x, None, 0.5), Draw((7,), avoid=(0.5,)), label="max-only")
 case("clip", lambda np, x: np.clip(x, -0.5, None), Draw((7,), avoid=(-0.5,)), label="min-only")

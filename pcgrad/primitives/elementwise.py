@@ -10,11 +10,11 @@ import dis
 import math
 
 import numpy as np
-from ..kernels import helper, kernel, scalar
+from ..kernels import helper, kernel, scalar, stack_buffer
 from . import special as sp
 from . import vecmath as vm
-from .core import (NARY, UNARY, error_of, family, no_ints, operands, parent, prim, register,
-                   sends, tnp, value_of, view)
+from .core import (NARY, UNARY, error_of, family, fill, no_ints, operands, parent, prim,
+                   register, sends, tnp, value_of, view)
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
@@ -550,27 +550,28 @@ def _row_offsets(ints, r):
 
 
 @helper
-def _operand(t, value, i, fallback):
-    """(node i's value, True), or (``fallback``, False) when i < 0 (no such
-    operand) or its value is not stored (no rule reads it)."""
-    if i >= 0 and t.voff[i] >= 0:
-        return value_of(t, value, i), True
-    return fallback, False
+def _stored(t, j, k):
+    """Whether node j has an operand k whose value is stored (a rule reads it)."""
+    if k < t.pptr[j + 1] - t.pptr[j]:
+        return t.voff[t.par[t.pptr[j] + k]] >= 0
+    return False
 
 
-@helper
-def _operands(t, value, j, fallback):
-    """Node j's operands a, b, c (see ``_operand``); absent ones are ``fallback``."""
-    n = t.pptr[j + 1] - t.pptr[j]
-    return (_operand(t, value, parent(t, j, 0), fallback),
-            _operand(t, value, parent(t, j, 1) if n > 1 else -1, fallback),
-            _operand(t, value, parent(t, j, 2) if n > 2 else -1, fallback))
+# The broadcasting kernels loop over rows of the output along which every
+# operand steps by 1 or by 0 (see broadcast_rows). An operand constant along
+# a row (a scalar, a column) is spread over a chunk of it, in a buffer of
+# CHUNK elements per operand on the kernel's stack, so that each loop reads
+# contiguous operands and vectorizes.
+CHUNK = 256
+_spread_buffer = stack_buffer(3 * CHUNK)
 
 
 # Each n-ary function has two kernels of each kind: one for operands of the
 # output's own shape (a plain loop), and one that walks broadcast rows. A
 # plan uses (and so compiles) the second only where operands broadcast. The
-# sub-code is 2 * row number + 1 for the broadcasting kernels.
+# sub-code is 2 * row number + 1 for the broadcasting kernels. The kernels
+# take their operands' views themselves: views returned by a helper cost a
+# kernel call about a microsecond.
 def _nary_forward(subcode):
     if NARY_TABLE[subcode // 2][4] == "none":
         return _LINEAR[subcode % 2][0]
@@ -578,25 +579,49 @@ def _nary_forward(subcode):
     if subcode % 2 == 0:
         @kernel
         def forward(t, j, value, out):
-            q = t.pptr[j]
-            a, b, c = operands(value, t.voff, t.size, t.par, q, t.pptr[j + 1] - q, out)
+            n = t.pptr[j + 1] - t.pptr[j]
+            a = value_of(t, value, parent(t, j, 0))
+            b = value_of(t, value, parent(t, j, 1)) if n > 1 else out
+            c = value_of(t, value, parent(t, j, 2)) if n > 2 else out
             for i in range(out.size):
                 out[i] = f(a[i], b[i], c[i])
         return forward
 
     @kernel
     def forward(t, j, value, out):
-        q, i0 = t.pptr[j], t.iptr[j]
-        a, b, c = operands(value, t.voff, t.size, t.par, q, t.pptr[j + 1] - q, out)
-        ints = view(t.ints, i0, t.iptr[j + 1] - i0)
+        n = t.pptr[j + 1] - t.pptr[j]
+        a = value_of(t, value, parent(t, j, 0))
+        b = value_of(t, value, parent(t, j, 1)) if n > 1 else out
+        c = value_of(t, value, parent(t, j, 2)) if n > 2 else out
+        ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
         nd = ints[0]
         row = ints[nd]
-        s0, s1, s2 = ints[2 * nd], ints[3 * nd], ints[4 * nd]
+        s0 = ints[2 * nd]
+        s1 = ints[3 * nd] if n > 1 else 1
+        s2 = ints[4 * nd] if n > 2 else 1
+        width = row if s0 & s1 & s2 else min(row, CHUNK)
+        spread = _spread_buffer()
         for r in range(out.size // max(row, 1)):
             o0, o1, o2 = _row_offsets(ints, r)
             base = r * row
-            for i in range(row):
-                out[base + i] = f(a[o0 + i * s0], b[o1 + i * s1], c[o2 + i * s2])
+            if n < 2:
+                o1 = base
+            if n < 3:
+                o2 = base
+            if not s0:
+                fill(spread[:width], a[o0])
+            if not s1:
+                fill(spread[width:2 * width], b[o1])
+            if not s2:
+                fill(spread[2 * width:3 * width], c[o2])
+            for lo in range(0, row, width):
+                w = min(width, row - lo)
+                v0 = a[o0 + lo:o0 + lo + w] if s0 else spread[:w]
+                v1 = b[o1 + lo:o1 + lo + w] if s1 else spread[width:width + w]
+                v2 = c[o2 + lo:o2 + lo + w] if s2 else spread[2 * width:2 * width + w]
+                vout = out[base + lo:base + lo + w]
+                for i in range(w):
+                    vout[i] = f(v0[i], v1[i], v2[i])
     return forward
 
 
@@ -613,8 +638,11 @@ def _nary_rule(subcode):
     if subcode % 2 == 0:
         @kernel(fastmath={"reassoc"})
         def rule(t, j, value, prediction, e, acc):
-            (a, ha), (b, hb), (c, hc) = _operands(t, value, j, e)
-            y, _ = _operand(t, prediction, j, e)
+            ha, hb, hc = _stored(t, j, 0), _stored(t, j, 1), _stored(t, j, 2)
+            a = value_of(t, value, parent(t, j, 0)) if ha else e
+            b = value_of(t, value, parent(t, j, 1)) if hb else e
+            c = value_of(t, value, parent(t, j, 2)) if hc else e
+            y = value_of(t, prediction, j) if t.voff[j] >= 0 else e
             for k in range(t.pptr[j + 1] - t.pptr[j]):
                 if not sends(t, j, k):
                     continue
@@ -632,8 +660,12 @@ def _nary_rule(subcode):
         nd = ints[0]
         row = ints[nd]
         rows = e.size // max(row, 1)
-        (a, ha), (b, hb), (c, hc) = _operands(t, value, j, e)
-        y, _ = _operand(t, prediction, j, e)
+        ha, hb, hc = _stored(t, j, 0), _stored(t, j, 1), _stored(t, j, 2)
+        a = value_of(t, value, parent(t, j, 0)) if ha else e
+        b = value_of(t, value, parent(t, j, 1)) if hb else e
+        c = value_of(t, value, parent(t, j, 2)) if hc else e
+        y = value_of(t, prediction, j) if t.voff[j] >= 0 else e
+        spread = _spread_buffer()
         for k in range(t.pptr[j + 1] - t.pptr[j]):
             if not sends(t, j, k):
                 continue
@@ -647,27 +679,34 @@ def _nary_rule(subcode):
             s1 = ints[3 * nd] if rb else 1
             s2 = ints[4 * nd] if rc else 1
             sk = ints[(2 + k) * nd]
+            width = row if s0 & s1 & s2 else min(row, CHUNK)
             for r in range(rows):
                 o0, o1, o2 = _row_offsets(ints, r)
                 base = r * row
                 q0, q1, q2 = (o0 if ra else base), (o1 if rb else base), (o2 if rc else base)
                 ok = o0 if k == 0 else (o1 if k == 1 else o2)
-                if s0 == 1 and s1 == 1 and s2 == 1:  # contiguous rows: vectorized
-                    v0, v1, v2 = x0[q0:q0 + row], x1[q1:q1 + row], x2[q2:q2 + row]
-                    vy, ve = y[base:base + row], e[base:base + row]
+                if not s0:  # (fill: a helper taking four arrays costs more)
+                    fill(spread[:width], x0[q0])
+                if not s1:
+                    fill(spread[width:2 * width], x1[q1])
+                if not s2:
+                    fill(spread[2 * width:3 * width], x2[q2])
+                total = 0.0
+                for lo in range(0, row, width):
+                    w = min(width, row - lo)
+                    v0 = x0[q0 + lo:q0 + lo + w] if s0 else spread[:w]
+                    v1 = x1[q1 + lo:q1 + lo + w] if s1 else spread[width:width + w]
+                    v2 = x2[q2 + lo:q2 + lo + w] if s2 else spread[2 * width:2 * width + w]
+                    vy, ve = y[base + lo:base + lo + w], e[base + lo:base + lo + w]
                     if sk == 1:
-                        vg = g[ok:ok + row]
-                        for i in range(row):
+                        vg = g[ok + lo:ok + lo + w]
+                        for i in range(w):
                             vg[i] += d(k, v0[i], v1[i], v2[i], vy[i]) * ve[i]
-                    else:  # the target broadcasts along the row: its error is the row's sum
-                        total = 0.0
-                        for i in range(row):
+                    else:  # the target is constant along the row: its error is the row's sum
+                        for i in range(w):
                             total += d(k, v0[i], v1[i], v2[i], vy[i]) * ve[i]
-                        g[ok] += total
-                else:  # a broadcast operand
-                    for i in range(row):
-                        g[ok + i * sk] += d(k, x0[q0 + i * s0], x1[q1 + i * s1],
-                                            x2[q2 + i * s2], y[base + i]) * e[base + i]
+                if sk == 0:
+                    g[ok] += total
     return rule
 
 
