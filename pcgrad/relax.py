@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from . import kernels
-from .kernels import (OpTable, borrow, call_energy, call_forward, call_hook, call_rule, call_sweep,
+from .kernels import (OpTable, call_energy, call_forward, call_hook, call_rule, call_sweep,
                       helper)
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import edge_children, scratch
@@ -425,7 +425,7 @@ def _residual(acc, err, o, k, first):
     return gap, size, lopsided
 
 
-@helper(inline="always")
+@helper
 def _open(eoff, size, err, acc, j, opened):
     """Zero node j's error and running sum the first time the relaxation reaches it."""
     if not opened[j]:
