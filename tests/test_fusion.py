@@ -195,6 +195,33 @@ def test_regions_hold_elementwise_nodes_of_one_size_with_scalar_constants():
             assert t.size[j] == t.size[lo]
 
 
+def test_loops_with_sin_or_cos_call_libm_and_stay_exact_at_large_arguments():
+    # a loop calling sin or cos does not vectorize (their fast bodies hold for
+    # |x| <= TRIG_BOUND only), so it calls libm's forms; a tanh loop keeps
+    # the vectorizable ones
+    def build(np_like):
+        def loss(x):
+            h = np_like.sin(x) * 3.0 + x
+            return np_like.sum(np_like.cos(h) * x + np_like.tanh(x * 0.5) * 2.0)
+        return loss
+    fused, unfused = fused_and_unfused(build(np))
+    x = numpy.array([0.3, -2.5, 1e7, -3e8, 1e22, 4e5, 0.0, -0.0, 7.5, 2e6])
+    got = fused(x)
+    replay = replay_of(fused)
+    assert replay.fused is not None
+    assert_same(got, unfused(x))
+    assert_same(got, autograd.grad(build(anp))(x), rtol=1e-10)
+    forms = [line for line in fusion.source(replay.plan, replay.relaxation).splitlines()
+             if line.startswith(("_U", "_N"))]
+    assert forms and all("scalar_form(" in line for line in forms)  # (one region, with sin)
+    tanh_only = pcgrad.jit(pcgrad.grad(lambda x: np.sum(np.tanh(np.tanh(x) * 2.0) * x)),
+                           fuse=True)
+    tanh_only(x[:4])
+    replay = replay_of(tanh_only)
+    text = fusion.source(replay.plan, replay.relaxation)
+    assert "_Uf16 = UNARY_TABLE[16][2]" in text and "scalar_form(" not in text
+
+
 def test_generated_code_is_named_by_the_kernel_digest(monkeypatch):
     text = "replay = None\n"
     first = fusion.source_name(text)
