@@ -205,7 +205,6 @@ SCALAR_FORMS = {exp: _libm_exp, expm1: _libm_expm1, log: _libm_log, log1p: _libm
                 tanh: _libm_tanh}
 
 
-
 def scalar_form(f):
     """The function to call for ``f`` in a loop that does not vectorize."""
     return SCALAR_FORMS.get(f, f)
