@@ -44,7 +44,8 @@ PROGRAMS = {
     # constant along them (a column, a scalar), and three operands
     "nary_long_rows": lambda x: [np.tile(x, (1, 150)) * x[:, :1], 2.0 ** np.tile(x, (1, 150)),
                                  np.hypot(x[:, 1:2], np.tile(x, 150)[None] - 0.5),
-                                 np.where(np.tile(x, 150) > 0.5, x[:, 2:3], np.tile(x, 150))],
+                                 np.where(np.tile(x, 150) > 0.5, x[:, 2:3], np.tile(x, 150)),
+                                 x[:, 3:] - np.tile(x, (1, 150))],
     "gather": lambda x: [x.T, np.broadcast_to(x[0], (2, 3, 4)), x[::-1, 1:3], x[[0, 2, 2]],
                          x[x > 0.5], np.flip(x, 1), np.roll(x, 2, 1), np.tile(x, (2, 1)),
                          np.repeat(x, 2, 0), np.take(x, [3, 0], 1), np.diagonal(x, 1),

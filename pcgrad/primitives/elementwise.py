@@ -623,6 +623,12 @@ def _nary_forward(subcode):
                 out[i] = f(a[i], b[i], c[i])
         return forward
 
+    return _broadcast_forward(f, False)
+
+
+def _broadcast_forward(f, linear):
+    """The forward kernel that walks broadcast rows computing f(a, b, c), or
+    with ``linear`` c0 a + c1 b from the coefficients in the node's ints."""
     @kernel
     def forward(t, j, value, out):
         n = t.pptr[j + 1] - t.pptr[j]
@@ -630,6 +636,8 @@ def _nary_forward(subcode):
         b = value_of(t, value, parent(t, j, 1)) if n > 1 else out
         c = value_of(t, value, parent(t, j, 2)) if n > 2 else out
         ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
+        c0 = _coefficient(ints, 0) if linear else 0.0
+        c1 = _coefficient(ints, 1) if linear else 0.0
         nd = ints[0]
         row = ints[nd]
         s0 = ints[2 * nd]
@@ -657,7 +665,7 @@ def _nary_forward(subcode):
                 v2 = c[o2 + lo:o2 + lo + w] if s2 else spread[2 * width:2 * width + w]
                 vout = out[base + lo:base + lo + w]
                 for i in range(w):
-                    vout[i] = f(v0[i], v1[i], v2[i])
+                    vout[i] = c0 * v0[i] + c1 * v1[i] if linear else f(v0[i], v1[i], v2[i])
     return forward
 
 
@@ -776,22 +784,6 @@ def _linear_rule(t, j, value, prediction, e, acc):
                 g[i] += c * e[i]
 
 
-@kernel
-def _linear_forward_broadcast(t, j, value, out):
-    q, i0 = t.pptr[j], t.iptr[j]
-    a, b, _ = operands(value, t.voff, t.size, t.par, q, 2, out)
-    ints = view(t.ints, i0, t.iptr[j + 1] - i0)
-    c0, c1 = _coefficient(ints, 0), _coefficient(ints, 1)
-    nd = ints[0]
-    row = ints[nd]
-    s0, s1 = ints[2 * nd], ints[3 * nd]
-    for r in range(out.size // max(row, 1)):
-        o0, o1, _ = _row_offsets(ints, r)
-        base = r * row
-        for i in range(row):
-            out[base + i] = c0 * a[o0 + i * s0] + c1 * b[o1 + i * s1]
-
-
 @kernel(fastmath={"reassoc"})
 def _linear_rule_broadcast(t, j, value, prediction, e, acc):
     ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
@@ -818,7 +810,8 @@ def _linear_rule_broadcast(t, j, value, prediction, e, acc):
                 g[ok] += c * total
 
 
-_LINEAR = ((_linear_forward, _linear_rule), (_linear_forward_broadcast, _linear_rule_broadcast))
+_LINEAR = ((_linear_forward, _linear_rule),
+           (_broadcast_forward(add, True), _linear_rule_broadcast))
 
 
 def broadcast_rows(in_shapes, out_shape):
