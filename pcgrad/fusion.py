@@ -64,6 +64,7 @@ MIN_REGION = 3
 # with a function's length, so a long run is cut into regions of this many,
 # each its own small function
 MAX_REGION = 32
+FORWARD, DERIVATIVE = 2, 3  # columns of the elementwise tables
 
 
 def regions(plan, sweep_psend):
@@ -187,8 +188,8 @@ def source(plan, relaxation):
     # a name ending in "s" is the form for scalar loops (see _runs_scalar)
     for name in sorted(used):
         table = "UNARY_TABLE" if name[0] == "U" else "NARY_TABLE"
-        column, zero = (2, "") if name[1] == "f" else \
-            (3, " or zero_d" if name[0] == "U" else " or zero_nary_d")
+        column, zero = (FORWARD, "") if name[1] == "f" else \
+            (DERIVATIVE, " or zero_d" if name[0] == "U" else " or zero_nary_d")
         args = ", ".join(("x", "y") if name[:2] == "Ud" else ("x",) if name[0] == "U" else
                          ("a", "b", "c") if name[1] == "f" else ("k", "a", "b", "c", "y"))
         form = f"{table}[{name[2:].rstrip('s')}][{column}]{zero}"
@@ -217,9 +218,6 @@ def _function(t, j, used, kind, scalar):
     name += "s" if scalar else ""
     used.add(name)
     return name
-
-
-FORWARD, DERIVATIVE = 2, 3  # columns of the elementwise tables
 
 
 def _runs_scalar(t, lo, hi, column):
