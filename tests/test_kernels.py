@@ -152,7 +152,6 @@ def test_a_plan_does_not_store_the_input_of_an_output_only_function():
                                   rtol=1e-15)
 
 
-
 def _slice_assignments(sources):
     """Every ``x[a:b] = ...`` and ``x[a:b] op= ...`` in a compiled function
     (decorated kernel, helper, entry, njit or scalar) of ``sources``, a dict
