@@ -81,6 +81,27 @@ def _borrowed(context, builder, ty, value):
     return value
 
 
+@intrinsic
+def span(typingctx, x, o, k):
+    """x[o:o + k] of a 1-d C-contiguous array ``x``, borrowed (see
+    ``_borrowed``): making and dropping it updates no reference count. Those
+    atomic updates were half of perf's samples of jacobi on an LSTM with
+    small states, where the relaxation's helpers take their views with this
+    and run about 15% faster. Only within a call that holds ``x``; never
+    return or keep it. Unlike a slice, ``o`` and ``k`` are not clipped."""
+    def codegen(context, builder, sig, args):
+        ty = sig.args[0]
+        array = context.make_array(ty)(context, builder, args[0])
+        out = context.make_array(ty)(context, builder)
+        o_, k_ = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        context.populate_array(out, data=builder.gep(array.data, [o_]), shape=[k_],
+                               strides=[array.itemsize], itemsize=array.itemsize, meminfo=None)
+        return out._getvalue()
+    if not (isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"):
+        raise TypeError(f"span takes a 1-d C-contiguous array; got {x}")
+    return x(x, o, k), codegen
+
+
 def stack_buffer(n):
     """An intrinsic ``make()`` giving a float64 array of ``n`` elements on the
     stack of the compiled function calling it (allocated once, on entry; a

@@ -24,7 +24,7 @@ from numba import njit
 
 from . import kernels
 from .kernels import (OpTable, call_energy, call_forward, call_hook, call_rule, call_sweep,
-                      helper)
+                      helper, span)
 from .options import DEFAULTS, ENERGIES, SCHEDULES
 from .plan import edge_children, scratch
 from .primitives.core import LEAF, accumulate, copy, error_of, fill, value_of, view
@@ -121,11 +121,12 @@ class RelaxInfo:
 # through these helpers, which make the views: a view made in the loops
 # themselves, or a loop over o..o+k-1 there, would add code to them, and
 # their compile time grows with their code. Loops over a view from 0
-# vectorize (an index o + i might be negative as far as LLVM knows).
+# vectorize (an index o + i might be negative as far as LLVM knows). The
+# views are borrowed (kernels.span): no reference counting per view.
 @helper
 def _norm(x, o, k):
     """The 2-norm of x[o:o + k]."""
-    v = x[o:o + k]
+    v = span(x, o, k)
     total = 0.0
     for i in range(k):
         total += v[i] * v[i]
@@ -135,19 +136,19 @@ def _norm(x, o, k):
 @helper
 def _zero(x, o, k):
     """x[o:o + k] = 0."""
-    fill(x[o:o + k], 0.0)
+    fill(span(x, o, k), 0.0)
 
 
 @helper
 def _copy_at(dst, src, o, k):
     """dst[o:o + k] = src[o:o + k]."""
-    copy(dst[o:o + k], src[o:o + k])
+    copy(span(dst, o, k), span(src, o, k))
 
 
 @helper
 def _add_at(dst, src, o, k):
     """dst[o:o + k] += src[o:o + k]."""
-    accumulate(dst[o:o + k], src[o:o + k])
+    accumulate(span(dst, o, k), span(src, o, k))
 
 
 # The squared prediction-error sum is reassociated so that it vectorizes.
@@ -352,7 +353,7 @@ def _step(err, work, precision, o, k, m, rate, exact):
     work[o:o+k] = sum_c J^T eps_c: e <- a if ``exact``, else e + rate p (a - e)
     (p its precisions, an empty ``precision`` for ones); the change goes to
     d = work[m+o:m+o+k] (0 where e stays). Returns how many elements changed."""
-    e, a, d = err[o:o + k], work[o:o + k], work[m + o:m + o + k]
+    e, a, d = span(err, o, k), span(work, o, k), span(work, m + o, k)
     changed = 0
     if exact:  # no rounding tolerance (_differ's keeps euler from cycling): twice as fast
         for i in range(k):
@@ -362,7 +363,7 @@ def _step(err, work, precision, o, k, m, rate, exact):
             e[i] = x if moves else y
             changed += moves
         return changed
-    p = precision[o:o + k] if precision.size else precision
+    p = span(precision, o, k) if precision.size else precision
     for i in range(k):
         x, y = a[i], e[i]
         moves = _differ(x, y)
@@ -379,8 +380,8 @@ def _squares_stepped(err, work, precision, o, k, m):
     """1/2 e^T Pi^-1 e - 1/2 (e - d)^T Pi^-1 (e - d): the change of a unit's
     squared error by the step d = work[m+o:m+o+k] that ended at e =
     err[o:o+k] (as in ``_step``)."""
-    e, d = err[o:o + k], work[m + o:m + o + k]
-    p = precision[o:o + k] if precision.size else precision
+    e, d = span(err, o, k), span(work, m + o, k)
+    p = span(precision, o, k) if precision.size else precision
     total = 0.0
     for i in range(k):
         pi = p[i] if p.size else 1.0
@@ -397,7 +398,7 @@ def _residual(acc, err, o, k, first):
     With ``first`` it returns at the first element that differs, which tells
     whether the unit settled under tol 0 (gap > 0 or lopsided) at the cost
     of an element or two."""
-    a, e = acc[o:o + k], err[o:o + k]
+    a, e = span(acc, o, k), span(err, o, k)
     if not first:
         # a pass that runs 3x faster, its maxima taken over every element; it
         # is the answer unless an element is inf or NaN, or no difference
@@ -573,7 +574,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
                     if measure:  # (the change d lies at acc[o:o + k])
                         total_energy += _squares_stepped(err, acc, precision, o, k, 0)
                     updated += 1
-                call_rule(rules[j], t, j, value, value, work[sent:sent + k], acc)
+                call_rule(rules[j], t, j, value, value, span(work, sent, k), acc)
                 if not unit[j]:
                     _zero(acc, o, k)
                 for q in range(pptr[j], pptr[j + 1]):

@@ -187,3 +187,52 @@ def test_compiled_code_writes_arrays_with_loops_not_slice_assignments():
                for p in [*root.glob("*.py"), *root.glob("primitives/*.py")]}
     assert len(package) > 20
     assert _slice_assignments(package) == []
+
+
+def test_a_gather_map_of_runs_is_lowered_as_its_runs():
+    from pcgrad.primitives.structural import as_runs
+    # x[:, 1:5] of a 4 x 6 matrix: four rows of four, starting at 1, 7, 13, 19
+    assert as_runs(numpy.arange(24).reshape(4, 6)[:, 1:5].ravel()).tolist() == [
+        1, 4, 7, 4, 13, 4, 19, 4]
+    assert as_runs(numpy.arange(8)).tolist() == [0, 8]
+    assert as_runs(numpy.array([4, 5, 6, 7, 4, 5, 6, 7])).tolist() == [4, 4, 4, 4]  # repeated
+    assert as_runs(numpy.array([0, 1, 2, -1, 4, 5, 6, 7])) is None  # a zero (padding)
+    assert as_runs(numpy.arange(16)[::2]) is None  # runs of one element
+    assert as_runs(numpy.arange(0)) is None
+
+
+def test_slices_of_long_rows_move_whole_runs_and_match_autograd_on_every_schedule():
+    import autograd
+    import autograd.numpy as anp
+
+    def f(x, np):  # slices of rows (runs of 16 and 24), a tiled row, runs of one
+        return (np.sum(np.tanh(x[:, 8:24]) * x[:, 0:16]) + np.sum(x[1:3, 16:] ** 3)
+                + np.sum(np.tile(x[2:3], (3, 1)) * x[:3]) + np.sum(x[:, ::3] ** 2))
+
+    x = numpy.random.default_rng(7).uniform(-1.0, 1.0, (8, 40))
+    expected = autograd.grad(lambda x: f(x, anp))(x)
+    for schedule, rtol in (("sweep", 1e-12), ("jacobi", 1e-12), ("euler", 1e-7)):
+        got = pcgrad.grad(lambda x: f(x, np), schedule=schedule)(x)
+        numpy.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
+    got = pcgrad.jit(pcgrad.grad(lambda x: f(x, np)))(x)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    used = pcgrad.kernels.compiled()
+    assert ("rule", "gather (runs)") in used and ("forward", "gather (runs)") in used
+
+
+def test_span_is_a_view_of_the_elements_it_names():
+    from numba import njit
+    from pcgrad.kernels import span
+
+    @njit
+    def double(x, o, k):
+        v = span(x, o, k)
+        for i in range(v.size):
+            v[i] *= 2.0
+        return v.size
+
+    x = numpy.arange(10.0)
+    assert double(x, 3, 4) == 4
+    assert x.tolist() == [0.0, 1.0, 2.0, 6.0, 8.0, 10.0, 12.0, 7.0, 8.0, 9.0]
+    with pytest.raises(Exception, match="1-d C-contiguous"):
+        double(numpy.ones((2, 2)), 0, 1)

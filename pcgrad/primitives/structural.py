@@ -28,10 +28,42 @@ def _gather_lowering(index_forward):
     return lower
 
 
+# A map of one operand made of runs of consecutive elements (a basic slice,
+# x[:, a:b] or x[a:b]: a run per row) is lowered as the runs, sub-code RUNS
+# with ints [start, length] per run: its kernels copy and add whole runs,
+# loops that vectorize, where the map's kernels move an element at a time
+# through its index (a scatter-add does not vectorize). Worth it where runs
+# are MIN_RUN elements long on average.
+RUNS = 1
+MIN_RUN = 4
+
+
+def as_runs(index):
+    """[start, length] of each run of consecutive sources in the flat map
+    ``index``, or None if it has zeros (-1) or runs shorter than MIN_RUN."""
+    if index.size == 0 or index.min() < 0:
+        return None
+    starts = np.flatnonzero(np.diff(index) != 1) + 1
+    if (starts.size + 1) * MIN_RUN > index.size:
+        return None
+    runs = np.empty(2 * (starts.size + 1), np.int64)
+    runs[0::2] = index[np.concatenate(([0], starts))]
+    runs[1::2] = np.diff(np.concatenate(([0], starts, [index.size])))
+    return runs
+
+
+def _runs_lowering(lower):
+    def lower_runs(params, in_shapes, out_shape):
+        code, index = lower(params, in_shapes, out_shape)
+        runs = as_runs(index) if len(in_shapes) == 1 else None
+        return (code, index) if runs is None else (RUNS, runs)
+    return lower_runs
+
+
 def register_gather(name, forward, index_forward=None):
     """Register a rearranging primitive; ``index_forward`` marks zeros with -1."""
     lower = _gather_lowering(index_forward or forward)
-    return register(name, GATHER, forward, lower, vjp=_gather_vjp(lower))
+    return register(name, GATHER, forward, _runs_lowering(lower), vjp=_gather_vjp(lower))
 
 
 def _gather_vjp(lower):
@@ -95,6 +127,35 @@ def gather_vjp(t, j, value, prediction, e, acc):
                 acc[t.eoff[parent(t, j, k)] + offset] += e[i]
 
 
+# The same for a map of runs (RUNS): out = the runs of x, one after another.
+@kernel
+def gather_forward_runs(t, j, value, out):
+    runs = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    x = value_of(t, value, parent(t, j, 0))
+    i = 0
+    for r in range(runs.size // 2):
+        start, n = runs[2 * r], runs[2 * r + 1]
+        source, target = x[start:start + n], out[i:i + n]
+        for q in range(n):
+            target[q] = source[q]
+        i += n
+
+
+@kernel
+def gather_vjp_runs(t, j, value, prediction, e, acc):
+    if not sends(t, j, 0):
+        return
+    runs = t.ints[t.iptr[j]:t.iptr[j + 1]]
+    g = error_of(t, acc, parent(t, j, 0))
+    i = 0
+    for r in range(runs.size // 2):
+        start, n = runs[2 * r], runs[2 * r + 1]
+        target, source = g[start:start + n], e[i:i + n]
+        for q in range(n):
+            target[q] += source[q]
+        i += n
+
+
 def _getitem(x, index):
     return x[index]
 
@@ -103,7 +164,9 @@ def _where_index(mask_fn):
     return lambda x, **params: np.where(mask_fn(np.ones(x.shape, bool), **params), x, -1)
 
 
-family(GATHER, lambda code: gather_vjp, lambda code: gather_forward)
+family(GATHER, lambda code: gather_vjp_runs if code == RUNS else gather_vjp,
+       lambda code: gather_forward_runs if code == RUNS else gather_forward, codes=(0, RUNS),
+       names=["gather", "gather (runs)"])
 
 
 register_gather("transpose", lambda x, axes: np.transpose(x, axes))
