@@ -153,11 +153,15 @@ def _add_at(dst, src, o, k):
 
 # The squared prediction-error sum is reassociated so that it vectorizes.
 @helper(fastmath={"reassoc"})
-def _squares(e, t, precision, j):
-    """1/2 e^T Pi_j^-1 e for node j's error e."""
+def _squares(err, precision, o, k):
+    """1/2 e^T Pi^-1 e for the error e = err[o:o + k], its precisions at
+    precision[o:o + k] (an empty ``precision`` for ones). It takes the
+    buffers rather than a view and the op table: see _step on what each
+    array argument of a call costs."""
     total = 0.0
+    e = span(err, o, k)
     if precision.size:
-        p = error_of(t, precision, j)
+        p = span(precision, o, k)
         for i in range(e.size):
             total += e[i] * e[i] / p[i]
     else:
@@ -635,7 +639,7 @@ def settle_fixed(t, value, err, seed, out, unit, precision, schedule, eta, tol, 
 def open_errors(ts, err, opens_ptr, opens, j):
     """Zero the error buffers the sweep opens at step j (Plan.sweep_layout)."""
     for q in range(opens_ptr[j], opens_ptr[j + 1]):
-        fill(error_of(ts, err, opens[q]), 0.0)
+        _zero(err, ts.eoff[opens[q]], ts.size[opens[q]])
 
 
 @njit(inline="always")
@@ -643,7 +647,7 @@ def send_error(ts, value, err, rules, j):
     """The sweep's step at node j: its error rule, if it carries an error
     (whether it does)."""
     if ts.eoff[j] >= 0 and ts.op[j] != LEAF:
-        call_rule(rules[j], ts, j, value, value, error_of(ts, err, j), err)
+        call_rule(rules[j], ts, j, value, value, span(err, ts.eoff[j], ts.size[j]), err)
         return True
     return False
 
@@ -676,7 +680,7 @@ def settle_sweep(t, value, err, seed, out, precision, sweep_eoff, sweep_psend, o
         if j == n:
             copy(error_of(ts, err, out), seed)
         elif send_error(ts, value, err, rules, j):
-            total += _squares(error_of(ts, err, j), t, precision, j)
+            total += _squares(err, precision, ts.eoff[j], ts.size[j])
         if hook != 0 and (j == n or j == 0):  # the record's rows: before and after the pass
             call_hook(hook, trail, kept, state, 1 if j == 0 else 0, j == 0, ts, err, value,
                       units, segments)
