@@ -934,6 +934,7 @@ class Relaxation:
                  named=(), record=None):
         # the options come validated (options.relaxation_options); None: the default
         defaults = DEFAULTS[schedule]
+        self._first_run = True
         self.plan, self.schedule = plan, schedule
         self.schedule_id = SCHEDULES.index(schedule)
         self.eta = float(defaults.eta if eta is None else eta)
@@ -1089,6 +1090,13 @@ class Relaxation:
         clamped inputs it holds the read-out gradient (already divided by
         beta). E is the output energy at the feed-forward output.
         """
+        if self._first_run:  # what it compiles (kernels, loops) is announced as one
+            self._first_run = False
+            with kernels.announcing(None):
+                return self._run(value, target, forward, err, work, want_info, warn_nonfinite)
+        return self._run(value, target, forward, err, work, want_info, warn_nonfinite)
+
+    def _run(self, value, target, forward, err, work, want_info, warn_nonfinite):
         t, plan = self.plan.table, self.plan
         err = np.empty(self.error_size) if err is None else err
         target = _buffer(target)

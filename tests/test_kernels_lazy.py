@@ -95,6 +95,38 @@ def test_a_long_compile_is_announced_once_on_stderr(two_processes):
     assert "pcgrad: compiling" not in second["stderr"]
 
 
+def test_compiles_within_one_announcing_context_count_together(monkeypatch, capfd):
+    # a first gradient compiles its loop and kernels one after another, each
+    # maybe under NOTICE_AFTER: the time counts from the first compile of the
+    # outermost context (Relaxation.run's), and the notice names what the
+    # inner contexts compiled so far
+    import threading
+    import time
+    from numba import njit
+    from pcgrad import kernels
+    monkeypatch.setattr(kernels, "NOTICE_AFTER", 0.5)
+    once = threading.Event()
+
+    def compiles(value):  # a fresh function: one compile of well under 0.5 s
+        njit(lambda x: x + 1)(value)
+
+    compiles(0)  # (Numba's first compile in a process takes longer)
+    with kernels.announcing("alone", once=once):
+        compiles(1)
+    assert capfd.readouterr().err == "" and not once.is_set()
+    with kernels.announcing(None, once=once):
+        with kernels.announcing("one", once=once):
+            compiles(1)
+        with kernels.announcing("two", once=once):
+            time.sleep(0.6)  # no compile here: the outer context's timer runs on
+    err = capfd.readouterr().err
+    assert err.count("pcgrad: compiling Numba kernels on first use (one, two);") == 1
+    with kernels.announcing(None, once=once):  # once per process (per event)
+        compiles(2)
+        time.sleep(0.6)
+    assert capfd.readouterr().err == ""
+
+
 # the smallest graph with a kernel: tanh's error rule, which inlines tanh_d from
 # primitives/elementwise.py and helpers from primitives/core.py
 TANH = """
