@@ -40,15 +40,24 @@ MIN_RUN = 4
 
 def as_runs(index):
     """[start, length] of each run of consecutive sources in the flat map
-    ``index``, or None if it has zeros (-1) or runs shorter than MIN_RUN."""
-    if index.size == 0 or index.min() < 0:
+    ``index``, or None if it has zeros (-1) or runs shorter than MIN_RUN.
+    (A -1 always starts a run: no source precedes it.) Lean: a plan-cache
+    miss lowers every gather again."""
+    n = index.size
+    if n < MIN_RUN:
         return None
-    starts = np.flatnonzero(np.diff(index) != 1) + 1
-    if (starts.size + 1) * MIN_RUN > index.size:
+    ends = np.flatnonzero(index[1:] - index[:-1] != 1)  # the last element of each run but one
+    if ends.size == 0:  # one run (x[a:b], a row)
+        return np.array([index[0], n]) if index[0] >= 0 else None
+    if (ends.size + 1) * MIN_RUN > n:
         return None
-    runs = np.empty(2 * (starts.size + 1), np.int64)
-    runs[0::2] = index[np.concatenate(([0], starts))]
-    runs[1::2] = np.diff(np.concatenate(([0], starts, [index.size])))
+    bounds = np.empty(ends.size + 2, np.int64)
+    bounds[0], bounds[1:-1], bounds[-1] = 0, ends + 1, n
+    starts = index[bounds[:-1]]
+    if starts.min() < 0:
+        return None
+    runs = np.empty(2 * starts.size, np.int64)
+    runs[0::2], runs[1::2] = starts, bounds[1:] - bounds[:-1]
     return runs
 
 
