@@ -144,9 +144,7 @@ def gather_forward_runs(t, j, value, out):
     i = 0
     for r in range(runs.size // 2):
         start, n = runs[2 * r], runs[2 * r + 1]
-        source, target = x[start:start + n], out[i:i + n]
-        for q in range(n):
-            target[q] = source[q]
+        copy(out[i:i + n], x[start:start + n])
         i += n
 
 
@@ -159,9 +157,7 @@ def gather_vjp_runs(t, j, value, prediction, e, acc):
     i = 0
     for r in range(runs.size // 2):
         start, n = runs[2 * r], runs[2 * r + 1]
-        target, source = g[start:start + n], e[i:i + n]
-        for q in range(n):
-            target[q] += source[q]
+        accumulate(g[start:start + n], e[i:i + n])
         i += n
 
 
