@@ -172,16 +172,6 @@ def accumulate(dst, src):
         dst[i] += src[i]
 
 
-@helper
-def operands(value, voff, size, par, q, n, absent):
-    """The values of a node's operands par[q:q + n] (n <= 3), ``absent``
-    for the others."""
-    a = view(value, voff[par[q]], size[par[q]])
-    b = view(value, voff[par[q + 1]], size[par[q + 1]]) if n > 1 else absent
-    c = view(value, voff[par[q + 2]], size[par[q + 2]]) if n > 2 else absent
-    return a, b, c
-
-
 def broadcast_map(in_shape, out_shape):
     """Flat index into an operand of ``in_shape`` for each element of its broadcast."""
     size = math.prod(in_shape)

@@ -13,8 +13,8 @@ import numpy as np
 from ..kernels import helper, kernel, scalar, stack_buffer
 from . import special as sp
 from . import vecmath as vm
-from .core import (NARY, UNARY, error_of, family, fill, no_ints, operands, parent, prim,
-                   register, sends, tnp, value_of, view)
+from .core import (NARY, UNARY, error_of, family, fill, no_ints, parent, prim, register,
+                   sends, tnp, value_of, view)
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
@@ -765,9 +765,9 @@ def _coefficient(ints, k):
 
 @kernel
 def _linear_forward(t, j, value, out):
-    q, i0 = t.pptr[j], t.iptr[j]
-    a, b, _ = operands(value, t.voff, t.size, t.par, q, 2, out)
-    ints = view(t.ints, i0, t.iptr[j + 1] - i0)
+    a = value_of(t, value, parent(t, j, 0))
+    b = value_of(t, value, parent(t, j, 1))
+    ints = t.ints[t.iptr[j]:t.iptr[j + 1]]
     c0, c1 = _coefficient(ints, 0), _coefficient(ints, 1)
     for i in range(out.size):
         out[i] = c0 * a[i] + c1 * b[i]

@@ -11,8 +11,8 @@ import numpy as np
 from numba import types
 
 from ..kernels import blas_dgemm, gemm, helper, kernel
-from .core import (LINALG, MATMUL, copy, error_of, family, operands, parent, register, sends,
-                   tnp, value_of, view)
+from .core import (LINALG, MATMUL, copy, error_of, family, parent, register, sends, tnp,
+                   value_of, view)
 
 
 def batched_matmul_dims(a_shape, b_shape):
@@ -63,8 +63,9 @@ def _products(dgemm, ta, tb, m, n, k, a, na, b, nb, c, nc, batches, beta):
 
 @kernel
 def matmul_forward(t, j, value, out):
-    q, i = t.pptr[j], t.iptr[j]
-    a, b, _ = operands(value, t.voff, t.size, t.par, q, 2, out)
+    i = t.iptr[j]
+    a = value_of(t, value, parent(t, j, 0))
+    b = value_of(t, value, parent(t, j, 1))
     ints = t.ints
     Ba, Bb, M, K, N = ints[i], ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4]
     B = max(Ba, Bb)
