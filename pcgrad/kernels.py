@@ -26,6 +26,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import pathlib
+import re
 import sys
 import threading
 import warnings
@@ -33,7 +34,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, types, typeof
-from llvmlite import ir
+from llvmlite import binding as llvm, ir
 from numba.core import cgutils, event
 from numba.core.caching import FunctionCache
 from numba.core.registry import CPUDispatcher, cpu_target
@@ -122,19 +123,77 @@ def stack_buffer(n):
     return make
 
 
+def _call(context, builder, fn, signature, llargs):
+    """Call ``fn`` (of ``signature``) with ``llargs``, its arrays borrowed: the
+    caller holds them for the call."""
+    argtypes, result = signature.args, signature.return_type
+    args = [_borrowed(context, builder, ty, v) for ty, v in zip(argtypes, llargs)]
+    status, out = context.call_conv.call_function(builder, fn, result, argtypes, args)
+    with cgutils.if_unlikely(builder, status.is_error):
+        context.call_conv.return_status_propagate(builder, status)
+    return context.get_dummy_value() if result == types.none else out
+
+
 def _call_codegen(signature):
     """Code calling a function of ``signature`` at the address in the first
-    argument, its arrays borrowed: the caller holds them for the call."""
+    argument, its arrays borrowed (see ``_call``)."""
     def codegen(context, builder, sig, llargs):
-        argtypes, result = signature.args, signature.return_type
-        fnty = context.call_conv.get_function_type(result, argtypes)
+        fnty = context.call_conv.get_function_type(signature.return_type, signature.args)
         fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        args = [_borrowed(context, builder, ty, v) for ty, v in zip(argtypes, llargs[1:])]
-        status, out = context.call_conv.call_function(builder, fn, result, argtypes, args)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
-        return context.get_dummy_value() if result == types.none else out
+        return _call(context, builder, fn, signature, llargs[1:])
     return codegen
+
+
+def caller(signature):
+    """An intrinsic ``call(address, *args)`` calling the function of
+    ``signature`` at ``address`` (as ``call_rule`` calls a rule)."""
+    @intrinsic
+    def call(typingctx, address, *args):
+        _check(signature, tuple(args))
+
+        def codegen(context, builder, sig, llargs):
+            fnty = context.call_conv.get_function_type(signature.return_type, signature.args)
+            fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+            return _call(context, builder, fn, signature, _unpacked(builder, llargs[1], args))
+        return signature.return_type(types.int64, types.StarArgTuple(args)), codegen
+    return call
+
+
+def _unpacked(builder, value, args):
+    """The arguments a ``*args`` of an intrinsic packs into one tuple."""
+    return [builder.extract_value(value, i) for i in range(len(args))]
+
+
+def shared_table(name, n):
+    """An int64 array of ``n`` zeros that compiled code reads through the
+    intrinsic ``read(i)`` this returns with it, as (array, read). The array
+    is a process-wide symbol ``name`` of the JIT, as Numba's runtime
+    functions are: code reading it holds the name, not the address, so it
+    is cached on disk and, loaded in another process, reads that process's
+    array. For what only Python knows at run time and only when a plan is
+    made, such as the addresses of kernels compiled since."""
+    table = np.zeros(n, np.int64)
+    _kept.append(table)
+    llvm.add_symbol(name, table.ctypes.data)
+    array_type = ir.ArrayType(ir.IntType(64), n)
+
+    @intrinsic
+    def read(typingctx, i):
+        if not isinstance(i, types.Integer):
+            raise TypeError(f"{name} takes an integer index; got {i}")
+
+        def codegen(context, builder, sig, args):
+            found = builder.module.globals.get(name)
+            if found is None:
+                found = ir.GlobalVariable(builder.module, array_type, name)
+                found.linkage = "external"
+            index = context.cast(builder, args[0], sig.args[0], types.int64)
+            return builder.load(builder.gep(found, [ir.Constant(ir.IntType(64), 0), index]))
+        return types.int64(i), codegen
+    return table, read
+
+
+_kept = []  # the shared tables, alive while the process runs
 
 
 def _check(signature, args):
@@ -429,19 +488,34 @@ def address_of(dispatcher, signature):
     """The address of ``dispatcher`` compiled for ``signature`` (compiling it
     or loading it from Numba's cache if need be), to call with ``_call_codegen``.
     Numba raises a TypingError if the function returns another type."""
+    key = (dispatcher, signature)
+    found = _addresses_of.get(key)
+    if found is None:
+        result = _compile_result(dispatcher, signature)
+        # (looked up once, as soon as the code is loaded: see ``distinct``)
+        found = _addresses_of.setdefault(
+            key, result.library.get_pointer_to_function(result.fndesc.llvm_func_name))
+    return found
+
+
+_addresses_of = {}
+
+
+def _compile_result(dispatcher, signature):
     numba_ready()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Numba's performance hints
-        result = dispatcher.get_compile_result(signature)
-    return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+        return dispatcher.get_compile_result(signature)
 
 
 class Kernel:
     """One compiled kernel: a Numba dispatcher of one signature ("rule" or
-    "forward"), compiled the first time its address is asked for."""
+    "forward"), compiled the first time its address is asked for; then
+    ``prepare()``, if given, readies what the kernel reads at run time for
+    its sub-code (see ``shared_table``)."""
 
-    def __init__(self, name, kind, dispatcher):
-        self.name, self.kind, self.dispatcher = name, kind, dispatcher
+    def __init__(self, name, kind, dispatcher, prepare=None):
+        self.name, self.kind, self.dispatcher, self.prepare = name, kind, dispatcher, prepare
         self._address = 0
         self._lock = threading.Lock()
 
@@ -454,7 +528,10 @@ class Kernel:
             return self._address
         with self._lock:
             if not self._address:
-                self._address = address_of(self.dispatcher, SIGNATURES[self.kind])
+                found = address_of(self.dispatcher, SIGNATURES[self.kind])
+                if self.prepare is not None:
+                    self.prepare()  # (before any caller can have the address)
+                self._address = found
         return self._address
 
     def __repr__(self):
@@ -469,7 +546,8 @@ _kernels = {}     # (kind, opcode, code) -> Kernel
 
 def register_family(kind, opcode, factory, codes, name):
     """Register ``factory(code)``, making the ``kind`` kernel of family
-    ``opcode`` for each sub-code in ``codes``; ``name(code)`` names it."""
+    ``opcode`` for each sub-code in ``codes`` (a dispatcher, or a dispatcher
+    and the ``prepare`` of its Kernel); ``name(code)`` names it."""
     _factories[kind, opcode] = factory, tuple(codes), name
 
 
@@ -479,8 +557,28 @@ def get(kind, opcode, code):
     found = _kernels.get(key)
     if found is None:
         factory, _, name = _factories[kind, opcode]
-        found = _kernels.setdefault(key, Kernel(name(code), kind, factory(code)))
+        made = factory(code)  # a dispatcher, or (dispatcher, prepare)
+        made = made if isinstance(made, tuple) else (made,)
+        distinct(made[0].py_func, f"{kind} {name(code)}")
+        found = _kernels.setdefault(key, Kernel(name(code), kind, *made))
     return found
+
+
+def distinct(py_func, label):
+    """Give ``py_func``, if a closure made by a factory, a name of its own
+    (its qualified name with ``label``), before Numba compiles it; returns it.
+
+    Numba names compiled code after the function's qualified name and a
+    counter of the compiling process. Two closures of one factory compiled
+    in two processes can so get one name, and loaded from the disk cache
+    into a third, the JIT's lookup by that name (``address_of``) finds
+    whichever it loaded last: one function's kernel would run another's
+    derivative. A name per sub-code keeps them apart (and gives each its own
+    cache index). A closure serving several sub-codes keeps its first name."""
+    if py_func.__closure__ is not None and not getattr(py_func, "_pcgrad_named", False):
+        py_func.__qualname__ += "_" + re.sub(r"\W+", "_", label).strip("_")
+        py_func._pcgrad_named = True
+    return py_func
 
 
 def compiled():

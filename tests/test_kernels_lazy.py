@@ -261,11 +261,13 @@ def test_blas_dgemm_falls_back_to_importing_scipy_linalg_where_the_file_is_not_f
     assert kernels.blas_dgemm() == get_cython_function_address("scipy.linalg.cython_blas", "dgemm")
 
 
-# Two processes save kernels of one family (each unary function's error rule:
-# one Numba index for all) at the same moment: Numba reads the index, picks a
-# data-file name, writes the index, then the data. They meet at a barrier just
-# before reading the index (NUMBA_RACE_BARRIER), and each waits a little before
-# writing it back, so that without a lock both read the same index.
+# Two processes save kernels of one family (two unary functions' error rules)
+# at the same moment: Numba reads a function's index, picks a data-file name,
+# writes the index, then the data. They meet at a barrier just before reading
+# the index (NUMBA_RACE_BARRIER), and each waits a little before writing it
+# back, so that two processes saving to one index would both read it as it was
+# (the lock of kernels._LazyCache keeps them apart; each kernel now also has an
+# index of its own, see kernels.distinct).
 RACING = """
     import json, os, pathlib, sys, time, numpy
     from numba.core import caching
@@ -324,4 +326,41 @@ def test_processes_saving_kernels_of_one_family_at_once_keep_each_its_own_code(
     numpy.testing.assert_allclose(after["grads"]["cosh"], numpy.sinh(x), rtol=1e-12)
     numpy.testing.assert_allclose(after["grads"]["arcsinh"], 1 / numpy.sqrt(x * x + 1),
                                   rtol=1e-12)
-    assert "_unary_rule.<locals>.rule" not in after["compiled"]  # both loaded from the cache
+    assert not [name for name in after["compiled"]  # both loaded from the cache
+                if name.startswith("_unary_rule.<locals>.rule")]
+
+
+# Numba names compiled code after the function's qualified name and a counter
+# of the process compiling it. After a first process has cached what every
+# gradient here needs but the functions' own pieces, two processes each
+# compile one n-ary function's pieces first (so at the same count); a third
+# loads both from the cache, then asks for one's address again (a
+# broadcasting kernel of it): a lookup by a shared name would find the other's.
+ALIKE = """
+    import json, numpy
+    import pcgrad, pcgrad.numpy as np
+    from pcgrad.primitives import elementwise
+    a = numpy.array([3.0, 4.0])
+    ops = {"hypot": lambda a: np.sum(np.hypot(a, a)),
+           "multiply": lambda a: np.sum(a) * 10.0, "divide": lambda a: np.sum(a) / 10.0,
+           "divide (broadcast)": lambda a: np.sum(a) / numpy.array([10.0])}
+    grads = {name: pcgrad.grad(ops[name])(a).tolist() for name in NAMES}
+    codes = {row[0]: i for i, row in enumerate(elementwise.NARY_TABLE) if row[0] in NAMES}
+    rules = {name: int(elementwise.PIECES[3 * i + 1]) for name, i in codes.items()}
+    symbols = {name: elementwise._pieces_of(i)[1].get_compile_result(
+        elementwise.PIECE_RULE).fndesc.llvm_func_name for name, i in codes.items()}
+    print(json.dumps({"grads": grads, "rules": rules, "symbols": symbols}))
+"""
+
+
+def test_functions_compiled_alike_in_two_processes_keep_their_own_code_in_a_third(tmp_path):
+    cache = tmp_path / "cache"
+    for name in ("hypot", "multiply", "divide"):
+        run(f"NAMES = [{name!r}]" + textwrap.dedent(ALIKE), cache)
+    out = json.loads(run('NAMES = ["divide", "multiply", "divide (broadcast)"]'
+                         + textwrap.dedent(ALIKE), cache).stdout)
+    assert out["grads"] == {"divide": [0.1, 0.1], "multiply": [10.0, 10.0],
+                            "divide (broadcast)": [0.1, 0.1]}
+    assert out["rules"]["divide"] != out["rules"]["multiply"]
+    # what the JIT finds them by (which of two alike it found was left to chance)
+    assert out["symbols"]["divide"] != out["symbols"]["multiply"]
