@@ -615,7 +615,9 @@ _rule_buffer = stack_buffer(4 * CHUNK)
 # its "pieces", a loop per kind compiled per function (where LLVM inlines
 # and vectorizes its scalar function), which the walks call on contiguous
 # pieces of at most CHUNK elements: a piece of the forward sets out = f(v0,
-# v1, v2), one of the rule adds d y / d operand k * e to out. A walk finds
+# v1, v2), one of the rule adds the terms d y / d operand k * e to out (with
+# ``into``) or returns their sum (for an operand constant along a row; sums
+# may be reassociated so that they vectorize, which rounds differently). A walk finds
 # its node's pieces, and which operands its rule reads (0 none, 1 the
 # others, 2 all), in PIECES, which a function's kernel fills when first
 # used (``_ready``). A function so compiles in a fifth of the time of
@@ -623,7 +625,8 @@ _rule_buffer = stack_buffer(4 * CHUNK)
 # cached on disk as the kernels are).
 BUFFER = types.Array(types.float64, 1, "C")
 PIECE_FORWARD = types.none(*[BUFFER] * 4)  # (v0, v1, v2, out)
-PIECE_RULE = types.none(types.int64, *[BUFFER] * 6)  # (k, v0, v1, v2, y, e, out)
+PIECE_RULE = types.float64(types.int64, *[BUFFER] * 6, types.boolean)  # (k, v0, v1, v2, y, e,
+#                                                                         out, into)
 _forward_piece, _rule_piece = caller(PIECE_FORWARD), caller(PIECE_RULE)
 # per function: its forward piece's address, its rule piece's, what its rule reads
 PIECES, _pieces = shared_table("pcgrad_nary_pieces", 3 * len(NARY_TABLE))
@@ -638,11 +641,18 @@ def _pieces_of(code):
         for i in range(out.size):
             out[i] = f(v0[i], v1[i], v2[i])
 
-    def rule(k, v0, v1, v2, y, e, out):
-        for i in range(out.size):
-            out[i] += d(k, v0[i], v1[i], v2[i], y[i]) * e[i]
+    def rule(k, v0, v1, v2, y, e, out, into):
+        if into:
+            for i in range(out.size):
+                out[i] += d(k, v0[i], v1[i], v2[i], y[i]) * e[i]
+            return 0.0
+        total = 0.0
+        for i in range(e.size):
+            total += d(k, v0[i], v1[i], v2[i], y[i]) * e[i]
+        return total
     name = NARY_TABLE[code][0]
-    return kernel(distinct(forward, name)), kernel(distinct(rule, name))
+    return (kernel(distinct(forward, name)),
+            kernel(distinct(rule, name), fastmath={"reassoc"}))
 
 
 def _ready(code, kind):
@@ -707,7 +717,7 @@ def _same_rule(t, j, value, prediction, e, acc):
             x0 = a if ha and (reads == 2 or (reads == 1 and k != 0)) else e
             x1 = b if hb and (reads == 2 or (reads == 1 and k != 1)) else e
             x2 = c if hc and (reads == 2 or (reads == 1 and k != 2)) else e
-            _rule_piece(piece, k, x0, x1, x2, y, e, error_of(t, acc, parent(t, j, k)))
+            _rule_piece(piece, k, x0, x1, x2, y, e, error_of(t, acc, parent(t, j, k)), True)
 
 
 # Rows of at least LONG_ROW elements are walked a piece of a row at a time,
@@ -810,8 +820,7 @@ def _broadcast_rule(t, j, value, prediction, e, acc):
         s2 = ints[4 * nd] if rc else 1
         sk = ints[(2 + k) * nd]  # 0: the target is constant along the row, its error the row's sum
         if row >= LONG_ROW or rows == 1:
-            # (the sum of terms along a row takes pieces of at most CHUNK: the terms buffer)
-            width = row if s0 & s1 & s2 & sk else min(row, CHUNK)
+            width = row if s0 & s1 & s2 else min(row, CHUNK)
             for r in range(rows):
                 o0, o1, o2 = _row_offsets(ints, r)
                 base = r * row
@@ -831,13 +840,9 @@ def _broadcast_rule(t, j, value, prediction, e, acc):
                     v2 = span(x2, q2 + lo, w) if s2 else span(buffer, 2 * CHUNK, w)
                     vy, ve = span(y, base + lo, w), span(e, base + lo, w)
                     if sk:
-                        _rule_piece(piece, k, v0, v1, v2, vy, ve, span(g, ok + lo, w))
+                        _rule_piece(piece, k, v0, v1, v2, vy, ve, span(g, ok + lo, w), True)
                     else:
-                        for i in range(w):
-                            terms[i] = 0.0
-                        _rule_piece(piece, k, v0, v1, v2, vy, ve, span(terms, 0, w))
-                        for i in range(w):
-                            total += terms[i]
+                        total += _rule_piece(piece, k, v0, v1, v2, vy, ve, ve, False)
                 if not sk:
                     g[ok] += total
             continue
@@ -855,7 +860,7 @@ def _broadcast_rule(t, j, value, prediction, e, acc):
                 terms[i] = 0.0
             _rule_piece(piece, k, span(buffer, 0, w), span(buffer, CHUNK, w),
                         span(buffer, 2 * CHUNK, w), span(y, r0 * row, w), span(e, r0 * row, w),
-                        span(terms, 0, w))
+                        span(terms, 0, w), True)
             for r in range(r0, r0 + m):
                 o0, o1, o2 = _row_offsets(ints, r)
                 ok = o0 if k == 0 else (o1 if k == 1 else o2)
