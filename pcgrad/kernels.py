@@ -571,10 +571,10 @@ def distinct(py_func, label):
     Numba names compiled code after the function's qualified name and a
     counter of the compiling process. Two closures of one factory compiled
     in two processes can so get one name, and loaded from the disk cache
-    into a third, the JIT's lookup by that name (``address_of``) finds
-    whichever it loaded last: one function's kernel would run another's
-    derivative. A name per sub-code keeps them apart (and gives each its own
-    cache index). A closure serving several sub-codes keeps its first name."""
+    into a third, the JIT's lookup by that name (``address_of``) could find
+    either: one function's kernel would run another's derivative. A name per
+    sub-code keeps them apart (and gives each its own cache index). A
+    closure serving several sub-codes keeps the name of the first one used."""
     if py_func.__closure__ is not None and not getattr(py_func, "_pcgrad_named", False):
         py_func.__qualname__ += "_" + re.sub(r"\W+", "_", label).strip("_")
         py_func._pcgrad_named = True
