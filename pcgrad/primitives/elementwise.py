@@ -617,12 +617,12 @@ _rule_buffer = stack_buffer(4 * CHUNK)
 # pieces of at most CHUNK elements: a piece of the forward sets out = f(v0,
 # v1, v2), one of the rule adds the terms d y / d operand k * e to out (with
 # ``into``) or returns their sum (for an operand constant along a row; sums
-# may be reassociated so that they vectorize, which rounds differently). A walk finds
-# its node's pieces, and which operands its rule reads (0 none, 1 the
-# others, 2 all), in PIECES, which a function's kernel fills when first
+# may be reassociated so that they vectorize, which rounds differently). A
+# walk finds its node's pieces, and which operands its rule reads (0 none, 1
+# the others, 2 all), in PIECES, which a function's kernel fills when first
 # used (``_ready``). A function so compiles in a fifth of the time of
-# kernels holding the walks themselves (the walks compile once, and are
-# cached on disk as the kernels are).
+# kernels holding the walks themselves, or less (the walks compile once,
+# and are cached on disk as the kernels are).
 BUFFER = types.Array(types.float64, 1, "C")
 PIECE_FORWARD = types.none(*[BUFFER] * 4)  # (v0, v1, v2, out)
 PIECE_RULE = types.float64(types.int64, *[BUFFER] * 6, types.boolean)  # (k, v0, v1, v2, y, e,
@@ -632,6 +632,7 @@ _forward_piece, _rule_piece = caller(PIECE_FORWARD), caller(PIECE_RULE)
 PIECES, _pieces = shared_table("pcgrad_nary_pieces", 3 * len(NARY_TABLE))
 
 
+@functools.cache
 def _pieces_of(code):
     """Function ``code``'s pieces (dispatchers) of the forward and the rule."""
     f = NARY_TABLE[code][2]
@@ -663,9 +664,6 @@ def _ready(code, kind):
         PIECES[3 * code + 2] = ("none", "others", "all").index(NARY_TABLE[code][4])
         PIECES[3 * code + kind] = address_of(piece, (PIECE_FORWARD, PIECE_RULE)[kind])
     return prepare
-
-
-_pieces_of = functools.cache(_pieces_of)
 
 
 def _nary_forward(subcode):
