@@ -457,19 +457,8 @@ SETTLE_SWEEP = types.Tuple((types.float64, types.boolean))(
     _indices)
 
 
-@intrinsic
-def call_forward_pass(typingctx, address, t, value, forwards):
-    """forward_pass(t, value, forwards) at ``address``."""
-    return types.none(types.int64, *FORWARD_PASS.args), kernels._call_codegen(FORWARD_PASS)
-
-
-@intrinsic
-def call_settle_sweep(typingctx, address, t, value, err, seed, out, precision, sweep_eoff,
-                      sweep_psend, opens_ptr, opens, rules, inputs, hook, trail, kept, state,
-                      units, segments):
-    """settle_sweep(...) at ``address``."""
-    return (SETTLE_SWEEP.return_type(types.int64, *SETTLE_SWEEP.args),
-            kernels._call_codegen(SETTLE_SWEEP))
+call_forward_pass = kernels.caller(FORWARD_PASS)  # forward_pass(t, value, forwards)
+call_settle_sweep = kernels.caller(SETTLE_SWEEP)  # settle_sweep(...)
 
 
 def pack(plan, relaxation, seed_size):

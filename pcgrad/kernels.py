@@ -134,19 +134,10 @@ def _call(context, builder, fn, signature, llargs):
     return context.get_dummy_value() if result == types.none else out
 
 
-def _call_codegen(signature):
-    """Code calling a function of ``signature`` at the address in the first
-    argument, its arrays borrowed (see ``_call``)."""
-    def codegen(context, builder, sig, llargs):
-        fnty = context.call_conv.get_function_type(signature.return_type, signature.args)
-        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        return _call(context, builder, fn, signature, llargs[1:])
-    return codegen
-
-
 def caller(signature):
     """An intrinsic ``call(address, *args)`` calling the function of
-    ``signature`` at ``address`` (as ``call_rule`` calls a rule)."""
+    ``signature`` at ``address`` with ``args``, its arrays borrowed (see
+    ``_call``); ``address`` as ``address_of`` gives it."""
     @intrinsic
     def call(typingctx, address, *args):
         _check(signature, tuple(args))
@@ -201,18 +192,8 @@ def _check(signature, args):
         raise TypeError(f"a kernel takes {signature.args}; got {args}")
 
 
-@intrinsic
-def call_rule(typingctx, address, t, j, value, prediction, e, acc):
-    """rules[j](t, j, value, prediction, e, acc), ``address`` = rules[j]."""
-    _check(RULE, (t, j, value, prediction, e, acc))
-    return types.none(types.int64, *RULE.args), _call_codegen(RULE)
-
-
-@intrinsic
-def call_forward(typingctx, address, t, j, value, out):
-    """forwards[j](t, j, value, out), ``address`` = forwards[j]."""
-    _check(FORWARD, (t, j, value, out))
-    return types.none(types.int64, *FORWARD.args), _call_codegen(FORWARD)
+call_rule = caller(RULE)  # call_rule(rules[j], t, j, value, prediction, e, acc)
+call_forward = caller(FORWARD)  # call_forward(forwards[j], t, j, value, out)
 
 
 # --- BLAS ---------------------------------------------------------------------------
@@ -336,11 +317,8 @@ def gemm(typingctx, dgemm, ta, tb, m, n, k, a, b, c, beta):
                       types.int64, a, b, c, types.float64), codegen
 
 
-@intrinsic
-def call_hook(typingctx, address, trail, kept, state, it, last, t, err, value, units, segments):
-    """hook(trail, kept, state, it, last, t, err, value, units, segments) at ``address``."""
-    _check(HOOK, (trail, kept, state, it, last, t, err, value, units, segments))
-    return types.none(types.int64, *HOOK.args), _call_codegen(HOOK)
+# hook(trail, kept, state, it, last, t, err, value, units, segments) at an address
+call_hook = caller(HOOK)
 
 
 # relax.settle_sweep, which the jacobi/euler loop calls to read out its inputs:
@@ -351,21 +329,8 @@ SWEEP = types.Tuple((types.float64, types.boolean))(
     _buffer, *[_indices] * 4)
 
 
-@intrinsic
-def call_sweep(typingctx, address, t, value, err, seed, out, precision, sweep_eoff, sweep_psend,
-               opens_ptr, opens, rules, inputs, hook, trail, kept, state, units, segments):
-    """settle_sweep(t, value, ..., segments) at ``address``: (squared errors, nonfinite)."""
-    args = (t, value, err, seed, out, precision, sweep_eoff, sweep_psend, opens_ptr, opens,
-            rules, inputs, hook, trail, kept, state, units, segments)
-    _check(SWEEP, args)
-    return SWEEP.return_type(types.int64, *SWEEP.args), _call_codegen(SWEEP)
-
-
-@intrinsic
-def call_energy(typingctx, address, mu, target, precision, row, grad, scale):
-    """energy(mu, target, precision, row, grad, scale) at ``address``."""
-    _check(ENERGY, (mu, target, precision, row, grad, scale))
-    return types.float64(types.int64, *ENERGY.args), _call_codegen(ENERGY)
+call_sweep = caller(SWEEP)  # settle_sweep at an address: (squared errors, nonfinite)
+call_energy = caller(ENERGY)  # energy(mu, target, precision, row, grad, scale) at an address
 
 
 SIGNATURES = {"rule": RULE, "forward": FORWARD, "hook": HOOK, "energy": ENERGY}
@@ -486,12 +451,15 @@ def helper(fn=None, **options):
 
 def address_of(dispatcher, signature):
     """The address of ``dispatcher`` compiled for ``signature`` (compiling it
-    or loading it from Numba's cache if need be), to call with ``_call_codegen``.
+    or loading it from Numba's cache if need be), to call through ``caller``.
     Numba raises a TypingError if the function returns another type."""
     key = (dispatcher, signature)
     found = _addresses_of.get(key)
     if found is None:
-        result = _compile_result(dispatcher, signature)
+        numba_ready()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Numba's performance hints
+            result = dispatcher.get_compile_result(signature)
         # (looked up once, as soon as the code is loaded: see ``distinct``)
         found = _addresses_of.setdefault(
             key, result.library.get_pointer_to_function(result.fndesc.llvm_func_name))
@@ -499,13 +467,6 @@ def address_of(dispatcher, signature):
 
 
 _addresses_of = {}
-
-
-def _compile_result(dispatcher, signature):
-    numba_ready()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Numba's performance hints
-        return dispatcher.get_compile_result(signature)
 
 
 class Kernel:

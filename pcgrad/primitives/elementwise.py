@@ -630,6 +630,7 @@ PIECE_RULE = types.float64(types.int64, *[BUFFER] * 6, types.boolean)  # (k, v0,
 _forward_piece, _rule_piece = caller(PIECE_FORWARD), caller(PIECE_RULE)
 # per function: its forward piece's address, its rule piece's, what its rule reads
 PIECES, _pieces = shared_table("pcgrad_nary_pieces", 3 * len(NARY_TABLE))
+PIECES[2::3] = [("none", "others", "all").index(row[4]) for row in NARY_TABLE]
 
 
 @functools.cache
@@ -661,7 +662,6 @@ def _ready(code, kind):
     enter it in PIECES."""
     def prepare():
         piece = _pieces_of(code)[kind]
-        PIECES[3 * code + 2] = ("none", "others", "all").index(NARY_TABLE[code][4])
         PIECES[3 * code + kind] = address_of(piece, (PIECE_FORWARD, PIECE_RULE)[kind])
     return prepare
 
