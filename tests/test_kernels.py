@@ -94,9 +94,9 @@ def _program(name):
     return f
 
 
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_forward_kernels_reproduce_numpy(name):
-    lin = _Linearized(_program(name), (A,), 0, False, keep_values=True)
+def _recomputed(f, x):
+    """(the values the forward kernels compute for f's graph at x, the traced ones)."""
+    lin = _Linearized(f, (x,), 0, False, keep_values=True)
     plan = Plan(lin.graph, store_all=True)
     traced = plan.values_from(lin.graph)
     recomputed = traced.copy()
@@ -106,7 +106,41 @@ def test_forward_kernels_reproduce_numpy(name):
             o, n = plan.table.voff[i], plan.table.size[i]
             recomputed[o:o + n] = numpy.nan
     forward_pass(plan.table, recomputed, kernel_addresses(plan, "forward"))
-    numpy.testing.assert_allclose(recomputed, traced, rtol=1e-13, atol=1e-13)
+    return recomputed, traced
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_forward_kernels_reproduce_numpy(name):
+    numpy.testing.assert_allclose(*_recomputed(_program(name), A), rtol=1e-13, atol=1e-13)
+
+
+# values no int64 holds, infinities, nan, zeros and halves: a kernel
+# rounding through an integer (Numba's math.floor and round return int64)
+# would return -2**63 for the first ones
+BEYOND_INT64 = numpy.array([[1e20, -1e20, 2.0 ** 63, -2.0 ** 64, 1e300, -1e300],
+                            [numpy.inf, -numpy.inf, numpy.nan, 0.0, -0.0, -0.3],
+                            [2.5, -2.5, 3.5, 0.5, -0.5, 2.0 ** 52 + 1.0]])
+
+
+ROUNDING = {"floor": lambda np, x: np.floor(x), "ceil": lambda np, x: np.ceil(x),
+            "rint": lambda np, x: np.rint(x), "round": lambda np, x: np.round(x),
+            "remainder": lambda np, x: np.remainder(x, 0.7),
+            "fmod": lambda np, x: np.fmod(x, -3.0)}
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_compiled_replay_rounds_as_numpy_beyond_int64(fuse):
+    # the gradient in w is each f(x) of an input not differentiated, which the
+    # compiled replay computes with the forward kernels (or the fused loop)
+    def f(np, w, x):
+        return np.sum(w * np.stack([g(np, x) for g in ROUNDING.values()]))
+    w = numpy.ones((len(ROUNDING),) + BEYOND_INT64.shape)
+    replay = pcgrad.jit(pcgrad.grad(lambda w, x: f(np, w, x)), fuse=fuse)
+    with numpy.errstate(invalid="ignore"):
+        want = numpy.stack([g(numpy, BEYOND_INT64) for g in ROUNDING.values()])
+        for _ in range(2):  # the first call traces, the second replays
+            got = replay(w, BEYOND_INT64)
+    numpy.testing.assert_array_equal(got, want)  # (a gradient's zeros are +0 or -0)
 
 
 def test_every_primitive_has_a_forward_kernel_test():

@@ -14,8 +14,9 @@ import pytest
 import pcgrad
 import pcgrad.numpy as pnp
 from test_numpy_functions import (AUTOGRAD_RTOL, SCHEDULES, At, Case, Draw,
-                                  _assert_close, _schedule_options, distinct, nonzero, real,
-                                  assert_matches_autograd, assert_matches_finite_differences)
+                                  _assert_close, _assert_exact, _schedule_options, distinct,
+                                  nonzero, real, assert_matches_autograd,
+                                  assert_matches_finite_differences)
 
 CASES = []
 
@@ -202,6 +203,19 @@ case("Tracer", lambda np, x: x[np.floor(x).astype(int) + 2], Draw((5,), -1.9, 2.
 
 
 # --- the derivative tests ---------------------------------------------------------------------
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("name, quotient", [("fmod", numpy.trunc), ("remainder", numpy.floor)])
+def test_divisor_derivative_is_minus_the_quotient_beyond_int64(name, quotient, schedule):
+    # fmod(a, b) = a - b trunc(a / b), remainder(a, b) = a - b floor(a / b),
+    # the quotient constant between its jumps: d/db = -quotient, which a rule
+    # rounding through an int64 would get wrong beyond 2**63 (finite
+    # differences cannot see it there: the jumps are b**2 / a apart)
+    a = numpy.array([1e30, -1e25, 1e20, -3e19, 7.5, 1e300])
+    b = numpy.array([3.0, 7.0, -3.0, 0.7, 2.0, 1e-5])
+    g = pcgrad.grad(lambda b: pnp.sum(getattr(pnp, name)(a, b)), **_schedule_options(schedule))(b)
+    _assert_exact(g, -quotient(a / b), schedule)
+
+
 def test_case_ids_are_unique():
     ids = [c.id for c in CASES]
     assert sorted(i for i in set(ids) if ids.count(i) > 1) == []

@@ -149,11 +149,11 @@ def absolute_d(x, y): return _sign(x)
 @scalar
 def sign(x): return _sign(x)
 @scalar
-def floor(x): return math.floor(x)
+def floor(x): return np.floor(x)
 @scalar
-def ceil(x): return math.ceil(x)
+def ceil(x): return np.ceil(x)
 @scalar
-def rint(x): return float(round(x))
+def rint(x): return np.rint(x)
 @scalar
 def identity(x): return x
 @scalar

@@ -34,7 +34,7 @@ SQRT_2PI = 2.5066282746310002
 def _reduce_half(x):
     """x - round(x), in [-0.5, 0.5], exact: trigonometric functions of pi x
     are computed from it so that they keep their accuracy for large x."""
-    return x - math.floor(x + 0.5)
+    return x - np.floor(x + 0.5)
 
 
 # --- digamma ------------------------------------------------------------------
@@ -92,7 +92,7 @@ def digamma(x):
         return NAN
     if x == 0:
         return -math.copysign(INF, x)  # psi(+0) = -inf, psi(-0) = +inf, as scipy
-    if x == math.floor(x):
+    if x == np.floor(x):
         return NAN
     if abs(x - NEG_ROOT) < 0.05:
         return _root_series((x - NEG_ROOT) - NEG_ROOT_LO, NEG_ROOT_SERIES)
@@ -126,7 +126,7 @@ def trigamma(x):
         return _trigamma_positive(x) if x < INF else 0.0
     if x != x:
         return NAN
-    if x == math.floor(x):  # the poles, and -inf (as scipy)
+    if x == np.floor(x):  # the poles, and -inf (as scipy)
         return INF
     # reflection: psi'(1 - x) + psi'(x) = pi^2 / sin^2(pi x)
     s = math.sin(PI * _reduce_half(x))
@@ -148,9 +148,9 @@ def hurwitz_zeta(s, q):
     if s < 1.0 or s != s or q != q:
         return NAN
     if q <= 0:
-        if q == math.floor(q):
+        if q == np.floor(q):
             return INF
-        if s != math.floor(s):
+        if s != np.floor(s):
             return NAN
     if q == INF:
         return 0.0
@@ -183,7 +183,7 @@ def hurwitz_zeta(s, q):
 @scalar
 def polygamma(n, x):
     """psi^(n)(x) for integer n >= 0 (nan for other n, as scipy)."""
-    if n != n or n < 0 or n != math.floor(n):
+    if n != n or n < 0 or n != np.floor(n):
         return NAN
     if n == 0:
         return digamma(x)
@@ -200,9 +200,9 @@ def polygamma(n, x):
 @scalar
 def gamma_sign(x):
     """The sign of Gamma(x) (+1 at poles and for x > 0)."""
-    if x > 0 or x == math.floor(x):
+    if x > 0 or x == np.floor(x):
         return 1.0
-    return -1.0 if math.floor(x) % 2 != 0 else 1.0
+    return -1.0 if np.floor(x) % 2 != 0 else 1.0
 
 
 @scalar
@@ -216,7 +216,7 @@ def gammaln(x):
 def gamma(x):
     if x == 0:
         return math.copysign(INF, x)
-    if x == -INF or (x < 0 and x == math.floor(x)):  # as scipy
+    if x == -INF or (x < 0 and x == np.floor(x)):  # as scipy
         return NAN
     return math.gamma(x)
 
@@ -241,8 +241,9 @@ def _stirling_correction(x):
 
 @scalar
 def _lbeta_large(a, b):
-    """log B(a, b) for a >= b > 0 and a >= 10, from Stirling's series: the
-    large logarithms of lgamma(a) + lgamma(b) - lgamma(a + b) cancel exactly."""
+    """log |B(a, b)| for a >= |b|, a >= 10 and a + b >= 10 (b may be negative),
+    from Stirling's series: the large logarithms of lgamma(a) + lgamma(b) -
+    lgamma(a + b) cancel exactly."""
     s = a + b
     shrink = math.log1p(-b / s)  # log(a / s)
     if b >= 10.0:
@@ -259,14 +260,14 @@ def _beta_poles(a, b):
     with a + b < 1, else infinite; scipy's rules, in its order (a first)."""
     sign = 1.0
     for _ in range(4):
-        if a <= 0 and a == math.floor(a):
-            if b == math.floor(b) and 1.0 - a - b > 0:
+        if a <= 0 and a == np.floor(a):
+            if b == np.floor(b) and 1.0 - a - b > 0:
                 sign *= 1.0 if b % 2 == 0 else -1.0
                 a = 1.0 - a - b
                 continue
             return sign, a, b, True
-        if b <= 0 and b == math.floor(b):
-            if a == math.floor(a) and 1.0 - a - b > 0:
+        if b <= 0 and b == np.floor(b):
+            if a == np.floor(a) and 1.0 - a - b > 0:
                 sign *= 1.0 if a % 2 == 0 else -1.0
                 a, b = 1.0 - a - b, a
                 continue
@@ -289,10 +290,11 @@ def betaln(a, b):
         a, b = b, a
     if a == INF:  # B(inf, b) = 0, or infinite for b < 0 (as scipy)
         return NAN if abs(b) == INF else (-INF if b > 0 else INF)
-    if b > 0 and a >= 10.0:
+    if b > 0 and a >= 10.0 or a > MAXGAM and a + b >= 10.0:
+        # (for b < 0 too: lgamma(a) - lgamma(a + b) below would cancel)
         return _lbeta_large(a, b)
     y = a + b
-    if y <= 0 and y == math.floor(y):  # Gamma(a + b) has a pole: B = 0
+    if y <= 0 and y == np.floor(y):  # Gamma(a + b) has a pole: B = 0
         return -INF
     if abs(y) > MAXGAM or abs(a) > MAXGAM or abs(b) > MAXGAM:
         return math.lgamma(a) + (math.lgamma(b) - math.lgamma(y))
@@ -317,7 +319,7 @@ def beta(a, b):
     if a == INF:  # as scipy
         return NAN if abs(b) == INF else (0.0 if b > 0 else sign * gamma_sign(b) * INF)
     y = a + b
-    if y <= 0 and y == math.floor(y):  # Gamma(a + b) has a pole
+    if y <= 0 and y == np.floor(y):  # Gamma(a + b) has a pole
         return 0.0
     if abs(y) > MAXGAM or abs(a) > MAXGAM or abs(b) > MAXGAM:
         sign *= gamma_sign(a) * gamma_sign(b) * gamma_sign(y)
@@ -814,7 +816,7 @@ def _divmod(a, b):
     else:
         m = math.copysign(0.0, b)
     if div != 0:
-        floordiv = math.floor(div)
+        floordiv = np.floor(div)
         if div - floordiv > 0.5:
             floordiv += 1.0
     else:
@@ -834,7 +836,7 @@ def fmod_d(k, a, b, c, y):
         return 1.0
     if b == 0 or a != a or b != b:
         return NAN
-    return -float(round((a - np.fmod(a, b)) / b))  # the truncated quotient, snapped
+    return -np.rint((a - np.fmod(a, b)) / b)  # the truncated quotient, snapped
 
 
 # --- the elementwise rows: predictions f(x) and derivatives f'(x) given x and
