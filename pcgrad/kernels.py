@@ -625,14 +625,16 @@ _notices = threading.local()  # the innermost announcing context of this thread
 
 
 @contextlib.contextmanager
-def announcing(what, message=None, once=_announced):
+def announcing(what, message=None, once=None):
     """Within this context, a compile of ``what`` (None: whatever contexts
     within it name) that takes more than NOTICE_AFTER seconds is announced
-    on stderr, once per process and ``once`` event, by default with the
-    kernels' message naming it. Within an announcing context of the same
-    ``once`` and message, the time counts from the outer context's first
-    compile, and ``what`` joins its names: a first gradient that compiles
-    its loop and three kernels for 0.7 s each is announced, not silent."""
+    on stderr, once per process and ``once`` event (the kernels' own by
+    default), by default with the kernels' message naming it. Within an
+    announcing context of the same ``once`` and message, the time counts
+    from the outer context's first compile, and ``what`` joins its names: a
+    first gradient that compiles its loop and three kernels for 0.7 s each
+    is announced, not silent."""
+    once = _announced if once is None else once
     outer = getattr(_notices, "current", None)
     if outer is not None and outer.once is once and message is None and outer.message is None:
         if what:
@@ -648,6 +650,21 @@ def announcing(what, message=None, once=_announced):
         _notices.current = outer
         if notice.timer is not None:
             notice.timer.cancel()
+
+
+@contextlib.contextmanager
+def unannounced():
+    """No kernel compile notice within this context, as if it had been
+    printed: ``pcgrad.precompile`` shows a progress bar instead (and the
+    notice's advice is to run it). A notice not printed before is still
+    printed for a compile after the context."""
+    printed = _announced.is_set()
+    _announced.set()
+    try:
+        yield
+    finally:
+        if not printed:
+            _announced.clear()
 
 
 _HERE = pathlib.Path(__file__).parent

@@ -36,12 +36,13 @@ def precompile(progress=True):
     work += [(f"{schedule} replay", lambda s=schedule: jit(grad(f, schedule=s))(x))
              for schedule in ("sweep", "jacobi", "euler", "strict")]
     bar = _progress(len(work), progress)
-    for label, compile_one in work:
-        bar.set_description(label[:32])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile_one()
-        bar.update(1)
+    with kernels.unannounced():  # the bar says what compiles
+        for label, compile_one in work:
+            bar.set_description(label[:32])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compile_one()
+            bar.update(1)
     bar.close()
     return len(work)
 

@@ -127,6 +127,29 @@ def test_compiles_within_one_announcing_context_count_together(monkeypatch, capf
     assert capfd.readouterr().err == ""
 
 
+def test_no_notice_is_printed_within_unannounced_and_one_is_after_it(monkeypatch, capfd):
+    # pcgrad.precompile compiles within unannounced: its progress bar says what
+    # compiles, and the notice would tell the user to run precompile
+    import threading
+    import time
+    from numba import njit
+    from pcgrad import kernels
+    monkeypatch.setattr(kernels, "NOTICE_AFTER", 0.2)
+    monkeypatch.setattr(kernels, "_announced", threading.Event())
+
+    def compiles_long(value):  # a fresh function's compile, then time passing
+        njit(lambda x: x + 1)(value)
+        time.sleep(0.4)
+
+    with kernels.unannounced():
+        with kernels.announcing("quiet"):
+            compiles_long(1)
+    assert capfd.readouterr().err == ""
+    with kernels.announcing("after"):
+        compiles_long(2)
+    assert "pcgrad: compiling Numba kernels on first use (after);" in capfd.readouterr().err
+
+
 # the smallest graph with a kernel: tanh's error rule, which inlines tanh_d from
 # primitives/elementwise.py and helpers from primitives/core.py
 TANH = """
