@@ -141,9 +141,8 @@ def test_no_notice_is_printed_within_unannounced_and_one_is_after_it(monkeypatch
         njit(lambda x: x + 1)(value)
         time.sleep(0.4)
 
-    with kernels.unannounced():
-        with kernels.announcing("quiet"):
-            compiles_long(1)
+    with kernels.unannounced(), kernels.announcing("quiet"):
+        compiles_long(1)
     assert capfd.readouterr().err == ""
     with kernels.announcing("after"):
         compiles_long(2)
