@@ -452,7 +452,8 @@ def _vectorize(f, arity):
     return njit(error_model="numpy")(loop)
 
 
-# and values beyond int64 (Numba's math.floor rounds through an int64: garbage there)
+# the special values, and values beyond int64 (where rounding through an int64,
+# as Numba's math.floor does, gives garbage)
 EDGES = numpy.array([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 1.0, -1.0, 2.0, -2.0, 0.5,
                      -0.5, 1e-300, -1e-300, 1e-8, -1e-8, 30.0, -30.0, 1e20, -1e20, 1e300,
                      -1e300])

@@ -463,10 +463,9 @@ def _browser():
             outcome = f.read().strip()
         if outcome != "ok":
             return None, f"installing the browser failed: {outcome}"
-    for name in ("chromium-headless-shell", "chromium", "chromium-browser"):
-        if shutil.which(name):
-            return shutil.which(name), ""
-    return None, "chromium is not installed"
+    found = next(filter(None, map(shutil.which, ("chromium-headless-shell", "chromium",
+                                                 "chromium-browser"))), None)
+    return found, "" if found else "chromium is not installed"
 
 
 def test_the_html_page_renders_in_a_browser_without_network(jacobi_movie, tmp_path):
